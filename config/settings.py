@@ -1,0 +1,180 @@
+"""Settings, read only from the environment (django-environ).
+
+Development defaults are safe and embedded: SQLite, DEBUG on, mock payments.
+Production: DJANGO_DEBUG=false plus DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS;
+then the security settings below make `manage.py check --deploy` pass.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+
+_DEV_SECRET = "dev-only-insecure-secret-key-change-me-in-production-0123456789"
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
+
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "users",
+    "subscriptions",
+    "promos",
+    "payments",
+    "telegram_bot",
+    "api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+# Database: SQLite embedded by default; PostgreSQL via DATABASE_URL.
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The bot loop and the web server write at the same time: WAL, a busy
+    # timeout and IMMEDIATE transactions keep "database is locked" away from users.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = None
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "users.User"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# i18n: the bot speaks Russian by default and English to users whose
+# Telegram language_code says so.
+LANGUAGE_CODE = "ru"
+LANGUAGES = [("ru", "Русский"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
+# Security: strict when not in DEBUG (passes `manage.py check --deploy`).
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 30)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    X_FRAME_OPTIONS = "DENY"
+    SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Stars Shop API",
+    "DESCRIPTION": "Purchase API for Telegram Stars subscriptions.",
+    "VERSION": "1.0.0",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}},
+}
+
+# --- The shop ---------------------------------------------------------------
+TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
+TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
+TELEGRAM_WEBHOOK_URL = env.str("TELEGRAM_WEBHOOK_URL", default="")
+TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
+TELEGRAM_TEST_ENV = env.bool("TELEGRAM_TEST_ENV", default=False)
+TELEGRAM_STARS_ENABLED = env.bool("TELEGRAM_STARS_ENABLED", default=bool(TELEGRAM_BOT_TOKEN))
+# Mock payments: on by default only when no bot token is configured (the demo).
+MOCK_PAYMENTS = env.bool("MOCK_PAYMENTS", default=not TELEGRAM_BOT_TOKEN)
+
+SUBSCRIPTION_STARS_1MONTH = env.int("SUBSCRIPTION_STARS_1MONTH", default=100)
+SUBSCRIPTION_STARS_3MONTHS = env.int("SUBSCRIPTION_STARS_3MONTHS", default=250)
+SUBSCRIPTION_STARS_6MONTHS = env.int("SUBSCRIPTION_STARS_6MONTHS", default=450)
+SUBSCRIPTION_STARS_12MONTHS = env.int("SUBSCRIPTION_STARS_12MONTHS", default=800)
+
+# A pending invoice older than this is expired by `expire_pending_payments`.
+PAYMENT_PENDING_TTL_MINUTES = env.int("PAYMENT_PENDING_TTL_MINUTES", default=60 * 24)
+# Top-up amounts offered to buyers (Stars).
+BALANCE_TOPUP_AMOUNTS = env.list("BALANCE_TOPUP_AMOUNTS", cast=int, default=[100, 250, 500, 1000])
+BALANCE_TOPUP_MAX = env.int("BALANCE_TOPUP_MAX", default=10000)
+
+PROVISIONING_BACKEND = env.str("PROVISIONING_BACKEND", default="none")
+if PROVISIONING_BACKEND not in {"none", "remnawave"}:
+    raise ImproperlyConfigured("PROVISIONING_BACKEND must be 'remnawave' or 'none'")
+REMNAWAVE_URL = env.str("REMNAWAVE_URL", default="")
+REMNAWAVE_TOKEN = env.str("REMNAWAVE_TOKEN", default="")
+REMNAWAVE_SQUADS = env.list("REMNAWAVE_SQUADS", default=[])
+REMNAWAVE_WEBHOOK_SECRET = env.str("REMNAWAVE_WEBHOOK_SECRET", default="")
+REMNAWAVE_API_VERSION = env.str("REMNAWAVE_API_VERSION", default="auto")
+if PROVISIONING_BACKEND == "remnawave" and not (REMNAWAVE_URL and REMNAWAVE_TOKEN):
+    raise ImproperlyConfigured("PROVISIONING_BACKEND=remnawave needs REMNAWAVE_URL and REMNAWAVE_TOKEN")
+
+SUPPORT_CONTACT = env.str("SUPPORT_CONTACT", default="@support")

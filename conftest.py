@@ -1,0 +1,56 @@
+"""Shared fixtures: the database kind, thread helpers for race tests (see tests/)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from django.db import connections
+
+from tests.subscriptions.factories import TariffFactory
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `postgres` need real row locks: on SQLite they are skipped
+    with a visible reason, and CI runs them on PostgreSQL."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgres://...); CI runs it there")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+def run_concurrently(fn: Callable[[int], Any], count: int, *, workers: int | None = None) -> list[Any]:
+    """Call fn(i) for i in range(count) from real threads, each with its own
+    database connection (closed at the end). Exceptions are returned, not raised."""
+
+    def call(i: int) -> Any:
+        try:
+            return fn(i)
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            return exc
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=workers or count) as pool:
+        return list(pool.map(call, range(count)))
+
+
+@pytest.fixture
+def tariff_1m(db):
+    return TariffFactory(code="1m", title="1 month", months=1, days=30, price_stars=100, sort_order=0)
+
+
+@pytest.fixture
+def tariffs(db):
+    return {
+        "1m": TariffFactory(code="1m", title="1 month", months=1, days=30, price_stars=100, sort_order=0),
+        "3m": TariffFactory(code="3m", title="3 months", months=3, days=90, price_stars=250, sort_order=1),
+        "6m": TariffFactory(code="6m", title="6 months", months=6, days=180, price_stars=450, sort_order=2),
+        "12m": TariffFactory(code="12m", title="12 months", months=12, days=360, price_stars=800, sort_order=3),
+    }

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from typing import Any
+
+from payments.models import Payment, PurchaseEvent
+
+
+def event_payload(
+    payment: Payment, *, previous_status: str | None = None, metadata: dict | None = None
+) -> dict[str, Any]:
+    """Seed 004's event payload shape."""
+    return {
+        "purchase_id": str(payment.purchase_id),
+        "item_id": payment.tariff.code if payment.tariff_id else None,
+        "price_stars": payment.amount,
+        "purchase_type": payment.purchase_type,
+        "previous_status": previous_status,
+        "metadata": metadata or {},
+    }
+
+
+def event_record(
+    *,
+    name: str,
+    payment: Payment | None = None,
+    user=None,
+    previous_status: str | None = None,
+    metadata: dict | None = None,
+) -> PurchaseEvent:
+    payload = (
+        event_payload(payment, previous_status=previous_status, metadata=metadata)
+        if payment
+        else {"metadata": metadata or {}}
+    )
+    return PurchaseEvent.objects.create(
+        name=name, payment=payment, user=user or (payment.user if payment else None), payload=payload
+    )

@@ -1,0 +1,173 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class Payment(models.Model):
+    """One purchase (seeds 002 and 004): a subscription bought with Stars, from
+    the internal balance or free with a 100 % promo, or a balance top-up."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "draft"
+        PENDING = "pending", "pending"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+        EXPIRED = "expired", "expired"
+        REFUNDED = "refunded", "refunded"
+
+    class Kind(models.TextChoices):
+        SUBSCRIPTION = "subscription", "subscription"
+        TOPUP = "topup", "balance top-up"
+
+    class Method(models.TextChoices):
+        STARS = "stars", "Telegram Stars invoice"
+        BALANCE = "balance", "internal balance"
+        FREE = "free", "free (100 % promo)"
+
+    class Source(models.TextChoices):
+        BOT = "bot", "bot"
+        API = "api", "API"
+        ADMIN = "admin", "admin"
+        MOCK = "mock", "mock"
+
+    purchase_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SUBSCRIPTION)
+    method = models.CharField(max_length=16, choices=Method.choices, default=Method.STARS)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.BOT, db_index=True)
+    tariff = models.ForeignKey(
+        "subscriptions.Tariff", null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+    )
+    promo = models.ForeignKey(
+        "promos.PromoCode", null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    # Money, in whole Stars, copied from the tariff and promo at invoice time.
+    base_price = models.PositiveIntegerField()
+    discount = models.PositiveIntegerField(default=0)
+    amount = models.PositiveIntegerField(help_text="Stars charged (base price minus discount).")
+    currency = models.CharField(max_length=8, default="XTR")
+    days = models.PositiveIntegerField(default=0, help_text="Tariff days the purchase grants.")
+    bonus_days = models.PositiveIntegerField(default=0, help_text="Promo bonus days the purchase grants.")
+    days_granted = models.PositiveIntegerField(default=0, help_text="Days actually added to the subscription.")
+    invoice_payload = models.CharField(max_length=128, unique=True)
+    telegram_payment_charge_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    provider_payment_charge_id = models.CharField(max_length=255, blank=True)
+    purchase_type = models.CharField(max_length=32, default="subscription")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    failure_reason = models.CharField(max_length=255, blank=True)
+    needs_review = models.BooleanField(default=False)
+    review_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "status", "tariff"], name="payment_user_open_idx"),
+            models.Index(fields=["status", "created_at"], name="payment_status_created_idx"),
+            models.Index(fields=["needs_review"], condition=Q(needs_review=True), name="payment_needs_review_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(base_price__gte=0), name="payment_base_price_non_negative"),
+            models.CheckConstraint(condition=Q(discount__lte=F("base_price")), name="payment_discount_le_price"),
+            models.CheckConstraint(
+                condition=Q(amount=F("base_price") - F("discount")), name="payment_amount_is_price_minus_discount"
+            ),
+            models.CheckConstraint(
+                condition=Q(method="free", amount=0) | Q(amount__gt=0), name="payment_amount_positive_unless_free"
+            ),
+            models.CheckConstraint(condition=Q(currency="XTR"), name="payment_currency_xtr"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purchase_id} {self.status} {self.amount} XTR"
+
+    @property
+    def total_days(self) -> int:
+        return self.days + self.bonus_days
+
+
+class LedgerEntry(models.Model):
+    """Append-only money rows ("revenue transactions", seed 003).
+
+    `amount` is the signed Stars that moved through Telegram (revenue);
+    `balance_delta` is the signed change of the user's internal balance.
+    A gateway event can be booked only once: (kind, gateway_tx_id) is unique,
+    and so is (payment, kind) for the one-per-payment kinds.
+    """
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", "purchase"
+        TOPUP = "topup", "top-up"
+        BALANCE_SPEND = "balance_spend", "balance spend"
+        REFUND = "refund", "refund"
+        ADJUSTMENT = "adjustment", "manual adjustment"
+
+    ONE_PER_PAYMENT = (Kind.PURCHASE, Kind.TOPUP, Kind.BALANCE_SPEND, Kind.REFUND)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger_entries")
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = models.IntegerField(default=0, help_text="Signed Stars through Telegram (revenue).")
+    balance_delta = models.IntegerField(default=0, help_text="Signed change of the internal balance.")
+    gateway_tx_id = models.CharField(max_length=255, null=True, blank=True)
+    reason = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "ledger entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "gateway_tx_id"],
+                condition=Q(gateway_tx_id__isnull=False),
+                name="ledger_gateway_event_once",
+            ),
+            models.UniqueConstraint(
+                fields=["payment", "kind"],
+                condition=Q(kind__in=["purchase", "topup", "balance_spend", "refund"]),
+                name="ledger_one_row_per_payment_kind",
+            ),
+            models.CheckConstraint(condition=~Q(amount=0) | ~Q(balance_delta=0), name="ledger_row_moves_something"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount:+d} / balance {self.balance_delta:+d}"
+
+
+class PurchaseEvent(models.Model):
+    """Append-only audit trail of a purchase (seed 004's event store)."""
+
+    class Name(models.TextChoices):
+        INVOICE_CREATED = "purchase_invoice_created"
+        INVOICE_REUSED = "purchase_invoice_reused"
+        SUCCEEDED = "purchase_succeeded"
+        SUCCEEDED_IDEMPOTENT = "purchase_succeeded_idempotent"
+        FAILED = "purchase_failed"
+        EXPIRED = "purchase_expired"
+        USER_MISMATCH = "purchase_user_mismatch"
+        NEEDS_REVIEW = "purchase_needs_review"
+        PRECHECKOUT_REJECTED = "purchase_precheckout_rejected"
+        REFUNDED = "purchase_refunded"
+        REFUND_IDEMPOTENT = "purchase_refund_idempotent"
+        BALANCE_ADJUSTED = "balance_adjusted"
+
+    name = models.CharField(max_length=48, choices=Name.choices, db_index=True)
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.created_at:%Y-%m-%d %H:%M:%S}"

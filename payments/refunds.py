@@ -1,0 +1,135 @@
+"""Refund bookkeeping. The Telegram call (refundStarPayment) is made by the
+caller before this, outside any transaction; this only makes the database agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from payments.errors import RefundNotAllowed
+from payments.events import event_record
+from payments.ledger import ledger_book
+from payments.models import LedgerEntry, Payment, PurchaseEvent
+from promos.services import promo_release
+from subscriptions.models import ProvisioningTask
+from subscriptions.services import subscription_lock, subscription_shorten
+from users.models import User
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    payment: Payment
+    created: bool  # False when the payment was already refunded
+
+
+def refund_book(
+    *, payment: Payment, reason: str = "", actor: User | None = None, source: str = "admin"
+) -> RefundResult:
+    """Book a refund once: status refunded, a negative ledger row, the days the
+    payment granted taken back, the promo use released.
+
+    A second call (or a concurrent one) changes nothing and says so.
+    """
+    try:
+        with transaction.atomic():
+            user = User.objects.select_for_update().get(pk=payment.user_id)
+            subscription_lock(user=user)
+            locked = Payment.objects.select_for_update(of=("self",)).select_related("tariff").get(pk=payment.pk)
+            if locked.status == Payment.Status.REFUNDED:
+                return _already_refunded(locked, source=source)
+            charged = not (locked.status == Payment.Status.FAILED and locked.telegram_payment_charge_id)
+            if locked.status != Payment.Status.SUCCEEDED and charged:
+                raise RefundNotAllowed(
+                    _("Only paid purchases can be refunded (this one is %(status)s).") % {"status": locked.status}
+                )
+            _book_refund_rows(user, locked, reason=reason, actor=actor)
+            if locked.status == Payment.Status.SUCCEEDED and locked.days_granted:
+                subscription_shorten(
+                    user=user, days=locked.days_granted, reason=ProvisioningTask.Reason.REFUND, payment=locked
+                )
+            promo_release(payment=locked)
+            previous_status = locked.status
+            locked.status = Payment.Status.REFUNDED
+            locked.refunded_at = timezone.now()
+            locked.save(update_fields=["status", "refunded_at"])
+            event_record(
+                name=PurchaseEvent.Name.REFUNDED,
+                payment=locked,
+                previous_status=previous_status,
+                metadata={"reason": reason, "source": source, "actor_id": actor.pk if actor else None},
+            )
+            return RefundResult(payment=locked, created=True)
+    except IntegrityError:
+        # The refund row already exists: another call booked it first.
+        payment.refresh_from_db()
+        return _already_refunded(payment, source=source)
+
+
+def _already_refunded(payment: Payment, *, source: str) -> RefundResult:
+    event_record(
+        name=PurchaseEvent.Name.REFUND_IDEMPOTENT,
+        payment=payment,
+        previous_status=payment.status,
+        metadata={"source": source},
+    )
+    return RefundResult(payment=payment, created=False)
+
+
+def _book_refund_rows(user: User, payment: Payment, *, reason: str, actor: User | None) -> None:
+    received = LedgerEntry.objects.filter(payment=payment).aggregate(amount=Sum("amount"), balance=Sum("balance_delta"))
+    revenue = received["amount"] or 0
+    balance = received["balance"] or 0
+    if payment.method == Payment.Method.BALANCE:
+        # Paid from the balance: the Stars go back to the balance.
+        amount, balance_delta = 0, -balance
+    else:
+        # Paid through Telegram: the Stars go back to the buyer; a refunded
+        # top-up also leaves the balance (never below zero: InsufficientBalance).
+        amount, balance_delta = -revenue, -balance
+    if amount == 0 and balance_delta == 0:
+        return  # a free purchase moved no money
+    gateway = payment.telegram_payment_charge_id if payment.method == Payment.Method.STARS else None
+    ledger_book(
+        user=user,
+        kind=LedgerEntry.Kind.REFUND,
+        amount=amount,
+        balance_delta=balance_delta,
+        payment=payment,
+        gateway_tx_id=gateway,
+        reason=reason or "refund",
+        created_by=actor,
+    )
+
+
+def refund_payment(
+    *, payment: Payment, reason: str = "", actor: User | None = None, source: str = "admin"
+) -> RefundResult:
+    """Refund a payment through Telegram (refundStarPayment), then book it.
+
+    The Telegram call runs outside any transaction. "Charge already refunded"
+    counts as success, so calling this twice, or concurrently, books once.
+    Payments that did not go through Telegram (balance, free, mock) are only booked.
+    """
+    from telegram.error import TelegramError
+
+    from telegram_bot import bot_api
+
+    payment.refresh_from_db()
+    if payment.status == Payment.Status.REFUNDED:
+        return _already_refunded(payment, source=source)
+    charge_id = payment.telegram_payment_charge_id or ""
+    if payment.method == Payment.Method.STARS and charge_id and not charge_id.startswith("mock_"):
+        if not bot_api.telegram_configured():
+            raise RefundNotAllowed(_("Telegram is not configured: a Stars payment cannot be refunded here."))
+        try:
+            bot_api.refund_star_payment(user_id=payment.user.telegram_id, charge_id=charge_id)
+        except TelegramError as exc:
+            if not bot_api.is_already_refunded(exc):
+                raise RefundNotAllowed(
+                    _("Telegram refused the refund: %(error)s") % {"error": exc}, code="refund_failed", status=502
+                ) from exc
+    return refund_book(payment=payment, reason=reason, actor=actor, source=source)

@@ -1,0 +1,73 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class PromoCode(models.Model):
+    code = models.CharField(max_length=64, help_text="Case-insensitive; stored as typed.")
+    description = models.CharField(max_length=255, blank=True)
+    discount_percent = models.PositiveSmallIntegerField(default=0)
+    bonus_days = models.PositiveIntegerField(default=0)
+    max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Empty = unlimited.")
+    used_count = models.PositiveIntegerField(default=0, editable=False)
+    valid_from = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    once_per_user = models.BooleanField(default=True)
+    tariffs = models.ManyToManyField(
+        "subscriptions.Tariff", blank=True, related_name="promo_codes", help_text="Empty = every tariff."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(Lower("code"), name="promo_code_unique_ci"),
+            models.CheckConstraint(condition=Q(discount_percent__lte=100), name="promo_percent_0_100"),
+            models.CheckConstraint(
+                condition=Q(max_uses__isnull=True) | Q(used_count__lte=F("max_uses")),
+                name="promo_used_le_max",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_uses__isnull=True) | Q(max_uses__gt=0), name="promo_max_uses_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_from__isnull=True) | Q(expires_at__isnull=True) | Q(expires_at__gt=F("valid_from")),
+                name="promo_window_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def uses_left(self) -> int | None:
+        return None if self.max_uses is None else max(self.max_uses - self.used_count, 0)
+
+    def is_in_window(self, at=None) -> bool:
+        at = at or timezone.now()
+        return (self.valid_from is None or self.valid_from <= at) and (self.expires_at is None or at < self.expires_at)
+
+
+class PromoRedemption(models.Model):
+    promo = models.ForeignKey(PromoCode, on_delete=models.PROTECT, related_name="redemptions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="promo_redemptions")
+    payment = models.OneToOneField(
+        "payments.Payment", on_delete=models.PROTECT, related_name="promo_redemption", null=True, blank=True
+    )
+    # A copy of the promo's flag, so the database itself enforces "once per user".
+    once_per_user = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["promo", "user"], condition=Q(once_per_user=True), name="promo_redemption_once_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.promo} by {self.user}"

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from config.errors import ApplicationError
+from promos.models import PromoCode, PromoRedemption
+from subscriptions.models import Tariff
+from users.models import User
+
+
+class PromoInvalid(ApplicationError):
+    """A promo code that cannot be used; `reason` is a stable machine code."""
+
+    code = "promo_invalid"
+    status = 422
+
+    MESSAGES = {
+        "unknown": _("This promo code does not exist."),
+        "inactive": _("This promo code is no longer active."),
+        "not_started": _("This promo code is not valid yet."),
+        "expired": _("This promo code has expired."),
+        "used_up": _("This promo code has been used up."),
+        "wrong_tariff": _("This promo code does not apply to this tariff."),
+        "already_used": _("You have already used this promo code."),
+    }
+
+    def __init__(self, reason: str, *, promo_code: str = ""):
+        self.reason = reason
+        super().__init__(self.MESSAGES[reason], details={"reason": reason, "promo_code": promo_code})
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What a tariff costs this user with this promo: all integers, in Stars."""
+
+    tariff: Tariff
+    promo: PromoCode | None
+    base_price: int
+    discount: int
+    amount: int
+    days: int
+    bonus_days: int
+
+    @property
+    def total_days(self) -> int:
+        return self.days + self.bonus_days
+
+    @property
+    def is_free(self) -> bool:
+        return self.amount == 0
+
+
+def promo_find(*, code: str) -> PromoCode | None:
+    code = (code or "").strip()
+    if not code:
+        return None
+    return PromoCode.objects.filter(code__iexact=code).first()
+
+
+def discount_for(*, price: int, percent: int) -> int:
+    """Discount in whole Stars, rounded down, never leaving a paid price below 1 Star.
+
+    Only a 100 % promo makes a purchase free.
+    """
+    if percent >= 100:
+        return price
+    discount = price * percent // 100
+    return min(discount, price - 1)
+
+
+def promo_check(*, promo: PromoCode, tariff: Tariff, user: User | None, at=None) -> None:
+    """Raise PromoInvalid with the reason this promo cannot be used now."""
+    at = at or timezone.now()
+    if not promo.is_active:
+        raise PromoInvalid("inactive", promo_code=promo.code)
+    if promo.valid_from and at < promo.valid_from:
+        raise PromoInvalid("not_started", promo_code=promo.code)
+    if promo.expires_at and at >= promo.expires_at:
+        raise PromoInvalid("expired", promo_code=promo.code)
+    if promo.max_uses is not None and promo.used_count >= promo.max_uses:
+        raise PromoInvalid("used_up", promo_code=promo.code)
+    # tariffs.all() is served from prefetch when the caller prefetched it.
+    allowed = [t.pk for t in promo.tariffs.all()]
+    if allowed and tariff.pk not in allowed:
+        raise PromoInvalid("wrong_tariff", promo_code=promo.code)
+    if user is not None and user.pk and promo.once_per_user:
+        if PromoRedemption.objects.filter(promo=promo, user=user, once_per_user=True).exists():
+            raise PromoInvalid("already_used", promo_code=promo.code)
+
+
+def promo_quote(*, tariff: Tariff, user: User | None, code: str | None = None) -> Quote:
+    """The price of `tariff` for `user` after the promo `code` (if any)."""
+    promo = None
+    if code and code.strip():
+        promo = promo_find(code=code)
+        if promo is None:
+            raise PromoInvalid("unknown", promo_code=code.strip()[:64])
+        promo_check(promo=promo, tariff=tariff, user=user)
+    return quote_for(tariff=tariff, promo=promo)
+
+
+def quote_for(*, tariff: Tariff, promo: PromoCode | None) -> Quote:
+    base = tariff.price_stars
+    discount = discount_for(price=base, percent=promo.discount_percent) if promo else 0
+    return Quote(
+        tariff=tariff,
+        promo=promo,
+        base_price=base,
+        discount=discount,
+        amount=base - discount,
+        days=tariff.days,
+        bonus_days=promo.bonus_days if promo else 0,
+    )
+
+
+def promo_consume(*, promo: PromoCode, user: User, payment=None) -> PromoRedemption:
+    """Count one use of `promo` by `user`, race-safe.
+
+    The counter moves only with a conditional UPDATE (never past max_uses, never
+    on an inactive code); "once per user" is a unique constraint. Must run
+    inside the caller's transaction: a refusal raises and the caller rolls back
+    or decides what to grant instead.
+    """
+    updated = (
+        PromoCode.objects.filter(pk=promo.pk, is_active=True)
+        .filter(Q(max_uses__isnull=True) | Q(used_count__lt=F("max_uses")))
+        .update(used_count=F("used_count") + 1)
+    )
+    if not updated:
+        raise PromoInvalid("used_up", promo_code=promo.code)
+    try:
+        with transaction.atomic():
+            return PromoRedemption.objects.create(
+                promo=promo, user=user, payment=payment, once_per_user=promo.once_per_user
+            )
+    except IntegrityError:
+        # Our savepoint is gone; undo the count we just made.
+        PromoCode.objects.filter(pk=promo.pk).update(used_count=F("used_count") - 1)
+        raise PromoInvalid("already_used", promo_code=promo.code) from None
+
+
+def promo_release(*, payment) -> bool:
+    """Give a refunded payment's promo use back. Returns False when there was none
+    (so a second refund releases nothing)."""
+    redemption = PromoRedemption.objects.filter(payment=payment).select_related("promo").first()
+    if redemption is None:
+        return False
+    promo_id = redemption.promo_id
+    redemption.delete()
+    PromoCode.objects.filter(pk=promo_id, used_count__gt=0).update(used_count=F("used_count") - 1)
+    return True

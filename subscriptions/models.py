@@ -1,0 +1,118 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Tariff(models.Model):
+    """A subscription plan. Payments copy its price and days, so editing a
+    tariff never changes a past payment."""
+
+    code = models.SlugField(max_length=32, unique=True)
+    title = models.CharField(max_length=64)
+    months = models.PositiveSmallIntegerField(default=1)
+    days = models.PositiveIntegerField(help_text="Days of access the tariff grants.")
+    price_stars = models.PositiveIntegerField(help_text="Price in Telegram Stars.")
+    is_active = models.BooleanField(default=True, db_index=True)
+    sort_order = models.PositiveIntegerField(default=0)
+    traffic_limit_bytes = models.BigIntegerField(default=0, help_text="0 = unlimited (panel setting).")
+    device_limit = models.PositiveIntegerField(default=0, help_text="0 = no device limit (panel setting).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sort_order", "days"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price_stars__gt=0), name="tariff_price_positive"),
+            models.CheckConstraint(condition=Q(days__gt=0), name="tariff_days_positive"),
+            models.CheckConstraint(condition=Q(traffic_limit_bytes__gte=0), name="tariff_traffic_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.price_stars} XTR)"
+
+    @property
+    def price_per_month(self) -> int:
+        return self.price_stars // max(self.months, 1)
+
+
+class Subscription(models.Model):
+    class Status(models.TextChoices):
+        NONE = "none", "never bought"
+        ACTIVE = "active", "active"
+        EXPIRED = "expired", "expired"
+        DISABLED = "disabled", "disabled"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscription")
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NONE)
+    # Panel identity (filled by provisioning). 2.x panels identify users by
+    # uuid, 3.x by a numeric id: keep both and the version they came from.
+    panel_username = models.CharField(max_length=36, blank=True)
+    panel_user_uuid = models.CharField(max_length=64, blank=True)
+    panel_user_id = models.BigIntegerField(null=True, blank=True)
+    panel_short_uuid = models.CharField(max_length=64, blank=True)
+    panel_api_version = models.CharField(max_length=8, blank=True)
+    subscription_url = models.URLField(max_length=500, blank=True)
+    link_sent_at = models.DateTimeField(null=True, blank=True)
+    provisioned_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return (
+            f"subscription of {self.user} until {self.expires_at:%Y-%m-%d %H:%M}"
+            if self.expires_at
+            else (f"subscription of {self.user} (none)")
+        )
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.expires_at and self.expires_at > timezone.now() and self.status != self.Status.DISABLED)
+
+    @property
+    def days_left(self) -> int:
+        if not self.is_active:
+            return 0
+        return max((self.expires_at - timezone.now()).days, 0)
+
+
+class ProvisioningTask(models.Model):
+    """Outbox row: "make the panel match this user's subscription".
+
+    Written in the same transaction as the change that needs it, run after
+    commit, retried with backoff by `process_provisioning`. It carries no
+    delta: the worker always sends the absolute expiry the database holds.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        RETRYING = "retrying", "retrying"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    class Reason(models.TextChoices):
+        PURCHASE = "purchase", "purchase"
+        REFUND = "refund", "refund"
+        ADMIN = "admin", "admin change"
+        PANEL = "panel", "panel sync"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="provisioning_tasks")
+    payment = models.ForeignKey(
+        "payments.Payment", null=True, blank=True, on_delete=models.PROTECT, related_name="provisioning_tasks"
+    )
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="provisioning_due_idx")]
+
+    def __str__(self) -> str:
+        return f"provisioning #{self.pk} for {self.user_id} ({self.status})"

@@ -1,0 +1,33 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+
+
+class User(AbstractUser):
+    """A shop user: a Telegram buyer, an admin (is_staff), or both.
+
+    `stars_balance` caches the sum of the user's ledger balance rows; it only
+    changes inside the ledger service, with F() and a non-negative check, and
+    `manage.py verify_balances` proves it equals the ledger.
+    """
+
+    telegram_id = models.BigIntegerField(unique=True, null=True, blank=True)
+    telegram_username = models.CharField(max_length=64, blank=True, db_index=True)
+    language_code = models.CharField(max_length=16, blank=True)
+    stars_balance = models.BigIntegerField(default=0, editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(stars_balance__gte=0), name="user_balance_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        if self.telegram_id:
+            handle = f"@{self.telegram_username}" if self.telegram_username else self.first_name
+            return f"{handle or 'tg'} ({self.telegram_id})"
+        return self.username
+
+    @property
+    def language(self) -> str:
+        """The bot's language for this user: English when Telegram says so, else Russian."""
+        return "en" if (self.language_code or "").lower().startswith("en") else "ru"

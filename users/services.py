@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from users.models import User
+
+
+def telegram_username_for(telegram_id: int) -> str:
+    """The Django username of a Telegram buyer: deterministic, never clashes with staff names."""
+    return f"tg_{telegram_id}"
+
+
+def user_get_or_create_from_telegram(
+    *,
+    telegram_id: int,
+    username: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    language_code: str | None = None,
+) -> User:
+    """Find the user with this Telegram id, creating it on first contact and
+    refreshing the profile fields Telegram sends with every update."""
+    fields = {
+        "telegram_username": (username or "")[:64],
+        "first_name": (first_name or "")[:150],
+        "last_name": (last_name or "")[:150],
+        "language_code": (language_code or "")[:16],
+    }
+    user = User.objects.filter(telegram_id=telegram_id).first()
+    if user is None:
+        try:
+            with transaction.atomic():
+                user = User(telegram_id=telegram_id, username=telegram_username_for(telegram_id), **fields)
+                user.set_unusable_password()
+                user.save()
+                return user
+        except IntegrityError:
+            # Two first updates of one user raced; the other one created it.
+            user = User.objects.get(telegram_id=telegram_id)
+    changed = [name for name, value in fields.items() if value and getattr(user, name) != value]
+    if changed:
+        for name in changed:
+            setattr(user, name, fields[name])
+        User.objects.filter(pk=user.pk).update(**{name: fields[name] for name in changed})
+    return user
