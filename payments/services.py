@@ -614,3 +614,43 @@ def purchase_mock_complete(*, user: User, purchase_id) -> CompletionResult:
         currency=payment.currency,
         from_user_id=user.telegram_id,
     )
+
+
+# --- What goes on the Telegram invoice ----------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceParams:
+    """sendInvoice / createInvoiceLink arguments for a pending payment (XTR, one price)."""
+
+    title: str  # 1-32 characters
+    description: str  # 1-255 characters
+    payload: str  # opaque, ≤ 128 bytes
+    amount: int  # whole Stars
+    label: str
+    currency: str = CURRENCY
+
+
+def invoice_params(*, payment: Payment) -> InvoiceParams:
+    """Invoice texts in the buyer's language; Telegram's limits are enforced here."""
+    from django.utils import translation
+
+    with translation.override(payment.user.language):
+        if payment.kind == Payment.Kind.TOPUP:
+            title = str(_("Balance top-up"))
+            description = str(_("%(amount)s Stars to your shop balance") % {"amount": payment.amount})
+        else:
+            title = str(_("VPN: %(tariff)s") % {"tariff": payment.tariff.title})
+            description = str(_("VPN subscription for %(days)s days") % {"days": payment.days})
+            if payment.bonus_days:
+                description += str(_(" + %(bonus)s bonus days") % {"bonus": payment.bonus_days})
+            if payment.discount:
+                description += str(_(", discount %(discount)s Stars") % {"discount": payment.discount})
+    assert len(payment.invoice_payload.encode()) <= 128
+    return InvoiceParams(
+        title=title[:32] or "VPN",
+        description=description[:255] or title[:255],
+        payload=payment.invoice_payload,
+        amount=payment.amount,
+        label=title[:32] or "VPN",
+    )
