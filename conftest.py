@@ -11,6 +11,9 @@ from django.db import connections
 
 from tests.subscriptions.factories import TariffFactory
 
+# The fake Telegram Bot API server and the fake Remnawave panel, shared by every test.
+pytest_plugins = ["tests.fakes.telegram_fixtures", "tests.fakes.remnawave_fixtures"]
+
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked `postgres` need real row locks: on SQLite they are skipped
