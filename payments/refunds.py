@@ -14,10 +14,12 @@ from payments.errors import RefundNotAllowed
 from payments.events import event_record
 from payments.ledger import ledger_book
 from payments.models import LedgerEntry, Payment, PurchaseEvent
+from payments.services import payment_lock
 from promos.services import promo_release
 from subscriptions.models import ProvisioningTask
 from subscriptions.services import subscription_lock, subscription_shorten
 from users.models import User
+from users.services import user_lock
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,9 @@ def refund_book(
     """
     try:
         with transaction.atomic():
-            user = User.objects.select_for_update().get(pk=payment.user_id)
+            user = user_lock(user_id=payment.user_id)
             subscription_lock(user=user)
-            locked = Payment.objects.select_for_update(of=("self",)).select_related("tariff").get(pk=payment.pk)
+            locked = payment_lock(payment_id=payment.pk)
             if locked.status == Payment.Status.REFUNDED:
                 return _already_refunded(locked, source=source)
             charged = not (locked.status == Payment.Status.FAILED and locked.telegram_payment_charge_id)

@@ -27,7 +27,7 @@ from promos.services import PromoInvalid, Quote, promo_check, promo_consume, pro
 from subscriptions.models import Subscription, Tariff
 from subscriptions.services import subscription_extend
 from users.models import User
-from users.services import user_get_or_create_from_telegram
+from users.services import user_get_or_create_from_telegram, user_lock
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,18 @@ COMPLETABLE_STATUSES = (Payment.Status.PENDING, Payment.Status.DRAFT, Payment.St
 def new_invoice_payload() -> str:
     """Opaque and unique; says nothing about the user, tariff or price."""
     return secrets.token_urlsafe(24)
+
+
+def payment_lock(*, payment_id: int) -> Payment:
+    """Lock one payment row (after its user: lock order user → subscription → payment).
+
+    Only the payment row is locked (`of=self`), never the tariff or promo it joins.
+    """
+    return (
+        Payment.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("tariff", "promo", "user")
+        .get(pk=payment_id)
+    )
 
 
 def pending_ttl() -> timedelta:
@@ -121,7 +133,7 @@ def purchase_create_invoice(
     """
     existing = _guard_foreign_purchase_id(user=user, purchase_id=purchase_id)
     with transaction.atomic():
-        User.objects.select_for_update().get(pk=user.pk)  # one invoice decision per user at a time
+        user_lock(user_id=user.pk)  # one invoice decision per user at a time
         if existing is not None:
             existing.refresh_from_db()
             event_record(name=PurchaseEvent.Name.INVOICE_REUSED, payment=existing, previous_status=existing.status)
@@ -174,7 +186,7 @@ def topup_create_invoice(*, user: User, amount: int, source: str = Payment.Sourc
             details={"amount": amount},
         )
     with transaction.atomic():
-        User.objects.select_for_update().get(pk=user.pk)
+        user_lock(user_id=user.pk)
         reusable = (
             Payment.objects.filter(
                 user=user,
@@ -300,10 +312,8 @@ def purchase_complete(
         )
     try:
         with transaction.atomic():
-            user = User.objects.select_for_update().get(pk=target["user_id"])
-            payment = (
-                Payment.objects.select_for_update(of=("self",)).select_related("tariff", "promo").get(pk=target["pk"])
-            )
+            user = user_lock(user_id=target["user_id"])
+            payment = payment_lock(payment_id=target["pk"])
             if payment.telegram_payment_charge_id == charge_id:
                 return _record_duplicate(payment, charge_id=charge_id)
             if payment.status not in COMPLETABLE_STATUSES or payment.telegram_payment_charge_id:
@@ -491,7 +501,7 @@ def _record_orphan_charge(
     user = user_get_or_create_from_telegram(telegram_id=from_user_id)
     try:
         with transaction.atomic():
-            User.objects.select_for_update().get(pk=user.pk)
+            user_lock(user_id=user.pk)
             payment = _record_review_payment(
                 user=user,
                 charge_id=charge_id,
@@ -533,7 +543,7 @@ def purchase_pay_from_balance(
     """Buy a tariff with the internal Stars balance, in one transaction; the
     balance never goes below zero (InsufficientBalance otherwise)."""
     with transaction.atomic():
-        User.objects.select_for_update().get(pk=user.pk)
+        user_lock(user_id=user.pk)
         tariff = tariff_for_sale(tariff=tariff)
         quote = promo_quote(tariff=tariff, user=user, code=promo_code)
         method = Payment.Method.FREE if quote.is_free else Payment.Method.BALANCE

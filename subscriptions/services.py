@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from subscriptions.models import ProvisioningTask, Subscription
 from users.models import User
+from users.services import user_lock
 
 
 def subscription_lock(*, user: User) -> Subscription:
@@ -15,7 +16,7 @@ def subscription_lock(*, user: User) -> Subscription:
     Callers hold the user lock first (lock order: user → subscription → payment).
     """
     Subscription.objects.get_or_create(user=user)
-    return Subscription.objects.select_for_update().get(user=user)
+    return Subscription.objects.select_for_update(no_key=True).get(user=user)
 
 
 def _status_for(expires_at: datetime | None, current: str) -> str:
@@ -59,7 +60,7 @@ def subscription_shorten(
 def subscription_adjust(*, user: User, days: int) -> Subscription:
     """Admin change: extend (days > 0) or shorten (days < 0) a subscription;
     provisioning is queued in the same transaction."""
-    User.objects.select_for_update().get(pk=user.pk)
+    user_lock(user_id=user.pk)
     if days >= 0:
         return subscription_extend(user=user, days=days, reason=ProvisioningTask.Reason.ADMIN)
     return subscription_shorten(user=user, days=-days, reason=ProvisioningTask.Reason.ADMIN)

@@ -43,3 +43,14 @@ def user_get_or_create_from_telegram(
             setattr(user, name, fields[name])
         User.objects.filter(pk=user.pk).update(**{name: fields[name] for name in changed})
     return user
+
+
+def user_lock(*, user_id: int) -> User:
+    """Lock a user row for the rest of the transaction: the first lock of every
+    money change (order: user → subscription → payment).
+
+    FOR NO KEY UPDATE, not FOR UPDATE: rows that merely reference the user
+    (events, ledger rows, tasks) take KEY SHARE locks from their foreign keys,
+    and a plain FOR UPDATE would deadlock against them.
+    """
+    return User.objects.select_for_update(no_key=True).get(pk=user_id)
