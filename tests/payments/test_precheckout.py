@@ -1,4 +1,5 @@
 import pytest
+from django.utils import translation
 
 from payments.models import Payment
 from payments.services import precheckout_validate
@@ -61,7 +62,8 @@ def test_promo_used_up_meanwhile_is_refused(tariff_1m):
     promo = PromoCodeFactory(code="LAST", max_uses=1)
     payment = PaymentFactory(promo=promo, discount=10)
     PromoCode.objects.filter(pk=promo.pk).update(used_count=1)
-    result = check(payment)
+    with translation.override("en"):
+        result = check(payment)
     assert result.reason == "promo_used_up" and "used up" in result.message
 
 

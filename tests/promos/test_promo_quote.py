@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from promos.models import PromoCode, PromoRedemption
 from promos.services import PromoInvalid, discount_for, promo_consume, promo_quote
@@ -104,7 +104,8 @@ def test_reusable_code_can_be_used_twice_by_one_user(tariff_1m):
 
 def test_refusal_message_is_readable():
     exc = PromoInvalid("used_up", promo_code="X")
-    assert "used up" in str(exc.message) and exc.code == "promo_invalid" and exc.details["reason"] == "used_up"
+    with translation.override("en"):
+        assert "used up" in str(exc.message) and exc.code == "promo_invalid" and exc.details["reason"] == "used_up"
 
 
 def test_consume_never_passes_max_uses(tariff_1m):
