@@ -10,7 +10,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from payments.errors import RefundNotAllowed
+from payments.errors import InsufficientBalance, RefundNotAllowed
 from payments.events import event_record
 from payments.ledger import ledger_book
 from payments.models import LedgerEntry, Payment, PurchaseEvent
@@ -115,18 +115,23 @@ def refund_payment(
     The Telegram call runs outside any transaction. "Charge already refunded"
     counts as success, so calling this twice, or concurrently, books once.
     Payments that did not go through Telegram (balance, free, mock) are only booked.
+    What cannot be booked (not paid; a top-up whose Stars were spent) is refused
+    before Telegram is asked, so the Stars never leave without a booking.
     """
     from telegram.error import TelegramError
 
     from telegram_bot import bot_api
 
-    payment.refresh_from_db()
+    payment = Payment.objects.select_related("user").get(pk=payment.pk)
     if payment.status == Payment.Status.REFUNDED:
         return _already_refunded(payment, source=source)
+    _refund_precheck(payment)
     charge_id = payment.telegram_payment_charge_id or ""
     if payment.method == Payment.Method.STARS and charge_id and not charge_id.startswith("mock_"):
         if not bot_api.telegram_configured():
             raise RefundNotAllowed(_("Telegram is not configured: a Stars payment cannot be refunded here."))
+        if not payment.user.telegram_id:
+            raise RefundNotAllowed(_("The buyer has no Telegram account: the Stars cannot be returned."))
         try:
             bot_api.refund_star_payment(user_id=payment.user.telegram_id, charge_id=charge_id)
         except TelegramError as exc:
@@ -134,4 +139,39 @@ def refund_payment(
                 raise RefundNotAllowed(
                     _("Telegram refused the refund: %(error)s") % {"error": exc}, code="refund_failed", status=502
                 ) from exc
+        try:
+            return refund_book(payment=payment, reason=reason, actor=actor, source=source)
+        except InsufficientBalance:
+            # The balance was spent between the check and Telegram's refund: the buyer has the
+            # Stars back, so leave the payment for an admin instead of losing the fact.
+            _flag_refunded_but_unbooked(payment)
+            raise RefundNotAllowed(
+                _("Telegram refunded the Stars, but the top-up balance was spent meanwhile; flagged for review."),
+                code="refund_needs_review",
+            )
     return refund_book(payment=payment, reason=reason, actor=actor, source=source)
+
+
+def _refund_precheck(payment: Payment) -> None:
+    """Refuse early, without asking Telegram, what refund_book would refuse."""
+    charged = payment.status == Payment.Status.FAILED and payment.telegram_payment_charge_id
+    if payment.status != Payment.Status.SUCCEEDED and not charged:
+        raise RefundNotAllowed(
+            _("Only paid purchases can be refunded (this one is %(status)s).") % {"status": payment.status},
+            code="refund_not_paid",
+        )
+    credited = LedgerEntry.objects.filter(payment=payment).aggregate(balance=Sum("balance_delta"))["balance"] or 0
+    available = User.objects.filter(pk=payment.user_id).values_list("stars_balance", flat=True).first() or 0
+    if credited > 0 and available < credited:
+        raise RefundNotAllowed(
+            _("This top-up cannot be refunded: %(needed)s Stars must be on the balance, %(available)s are left.")
+            % {"needed": credited, "available": available},
+            code="refund_topup_spent",
+            details={"needed": credited, "available": available},
+        )
+
+
+def _flag_refunded_but_unbooked(payment: Payment) -> None:
+    note = "refunded in Telegram but the balance was already spent"
+    Payment.objects.filter(pk=payment.pk).update(needs_review=True, review_reason=note)
+    event_record(name=PurchaseEvent.Name.NEEDS_REVIEW, payment=payment, metadata={"reason": note})

@@ -41,24 +41,41 @@ def telegram_configured() -> bool:
     return bool(settings.TELEGRAM_BOT_TOKEN)
 
 
-def make_bot(*, timeout: float = 10.0) -> Bot:
+def _requests(timeout: float) -> tuple[HTTPXRequest, HTTPXRequest]:
+    def one() -> HTTPXRequest:
+        return HTTPXRequest(connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout, pool_timeout=timeout)
+
+    return one(), one()
+
+
+def make_bot(*, timeout: float = 10.0, requests: tuple[HTTPXRequest, HTTPXRequest] | None = None) -> Bot:
     if not telegram_configured():
         raise TelegramNotConfigured("TELEGRAM_BOT_TOKEN is not set")
-    request = HTTPXRequest(connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout, pool_timeout=timeout)
+    request, updates_request = requests or _requests(timeout)
     return Bot(
         token=settings.TELEGRAM_BOT_TOKEN,
         base_url=bot_base_url(),
         base_file_url=bot_base_file_url(),
         request=request,
+        get_updates_request=updates_request,
     )
 
 
 def call(fn: Callable[[Bot], Awaitable[T]], *, timeout: float = 10.0) -> T:
-    """Run one Bot API coroutine on a fresh event loop and return its result."""
+    """Run one Bot API coroutine on a fresh event loop and return its result.
+
+    The Bot is not `initialize()`d: that would cost a getMe round trip per
+    call, and none of these methods needs the bot's own profile.
+    """
 
     async def runner() -> T:
-        async with make_bot(timeout=timeout) as bot:
+        requests = _requests(timeout)
+        bot = make_bot(timeout=timeout, requests=requests)
+        try:
             return await fn(bot)
+        finally:
+            for request in requests:
+                await request.shutdown()
 
     return asyncio.run(runner())
 

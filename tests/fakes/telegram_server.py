@@ -1,0 +1,1028 @@
+"""A fake Telegram Bot API server for tests and benchmarks (real HTTP on 127.0.0.1).
+
+    server = FakeTelegramServer().start()       # or the `fake_telegram` pytest fixture
+    server.base_url                              # "http://127.0.0.1:PORT" (TELEGRAM_API_BASE_URL)
+    server.token                                 # "123456:TEST-TOKEN"; any other token -> 401
+    server.ptb_base_url                          # for telegram.Bot(token, base_url=...): "<base_url>/bot"
+    ...
+    server.stop()
+
+Requests: `GET|POST /bot<token>/<method>` and `/bot<token>/test/<method>` (test environment),
+parameters as a query string, form (urlencoded or multipart, non-string values JSON-encoded:
+what python-telegram-bot sends) or a JSON body. Answers `{"ok": true, "result": ...}` or
+`{"ok": false, "error_code": N, "description": "..."}`; unknown method -> 404 "Not Found".
+
+Methods: getMe, getUpdates (long poll; offset confirms earlier updates; allowed_updates kept like
+Telegram; 409 while a webhook is set), setWebhook (https only) / deleteWebhook / getWebhookInfo,
+setMyCommands / getMyCommands / deleteMyCommands, sendMessage, editMessageText,
+editMessageReplyMarkup, deleteMessage, answerCallbackQuery, sendInvoice / createInvoiceLink (XTR
+rules: currency XTR, one price, title 1-32, description 1-255, payload 1-128 bytes, no provider
+token, subscription_period 2592000 only), answerPreCheckoutQuery (once per query),
+refundStarPayment (repeat -> "Bad Request: CHARGE_ALREADY_REFUNDED"), getStarTransactions
+(newest first, offset/limit <= 100), getMyStarBalance, logOut/close.
+
+Inspect: `calls(method=None)` -> [Call(method, params, at, test_env, status)],
+`wait_for_call(method, timeout=5, predicate=None)`, `wait_for_calls(method, count)`,
+`sent_messages(chat_id=None)` (Message dicts the bot sent, invoices too), `sent_texts(chat_id)`,
+`wait_for_message(chat_id, predicate=None | contains="...")`, `invoices(chat_id=None)`,
+`precheckout_answers`, `wait_for_precheckout_answer(query_id_or_update)`, `callback_answers`,
+`webhook` (dict), `commands`, `star_transactions()`, `pending_updates()`, `confirmed_update_id`.
+
+Inject updates (each returns the raw update dict, a `RawUpdate` with `.update_id` and `.query_id`;
+`deliver=False` only builds it, for webhook tests that POST it themselves; `deliver(update)` queues
+an update again, same update_id, or `new_id=True` for a copy under a fresh id): `inject_message(user, text)`,
+`inject_command(user, "start", args="")`, `inject_callback(user, data, message_id=None)`,
+`inject_pre_checkout(user, payload, total_amount, currency="XTR")`,
+`inject_successful_payment(user, payload, amount, charge_id=None, currency="XTR")` (also a star
+transaction), `inject_refunded_payment(user, payload, amount, charge_id)` (also a refund
+transaction), `build_update(kind, body)`. `user` is a telegram id, a dict, or an object with
+`telegram_id` (users.User). `add_star_transaction(user, payload, amount, charge_id=None,
+refund=False)` records a transaction without an update (a lost update, for reconciliation).
+
+Failures: `fail_next(method, status=429, retry_after=1, times=1)`, `fail_next(method, status=500)`,
+`fail_next(method, delay=2.0)` (slow answer, then the normal result), `fail_next(..., status=400,
+description="Bad Request: ...")`; method "*" matches any method. `reset()` forgets everything.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import itertools
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+DEFAULT_TOKEN = "123456:TEST-TOKEN"
+XTR = "XTR"
+STAR_SUBSCRIPTION_PERIOD = 2592000
+MAX_LONG_POLL = 50.0
+COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
+
+# Parameters that are plain strings even when they look like JSON ("123", "true").
+STRING_PARAMS = frozenset(
+    {
+        "text",
+        "title",
+        "description",
+        "payload",
+        "label",
+        "caption",
+        "url",
+        "secret_token",
+        "callback_query_id",
+        "pre_checkout_query_id",
+        "error_message",
+        "telegram_payment_charge_id",
+        "inline_message_id",
+        "parse_mode",
+        "start_parameter",
+        "provider_token",
+        "currency",
+        "language_code",
+        "ip_address",
+        "business_connection_id",
+        "photo_url",
+    }
+)
+UPDATE_KINDS = (
+    "message",
+    "edited_message",
+    "callback_query",
+    "pre_checkout_query",
+    "shipping_query",
+    "my_chat_member",
+    "purchased_paid_media",
+)
+
+
+class RawUpdate(dict):
+    """A raw Telegram update (a dict) with shortcuts for tests."""
+
+    @property
+    def update_id(self) -> int:
+        return self["update_id"]
+
+    @property
+    def query_id(self) -> str | None:
+        for kind in ("pre_checkout_query", "callback_query"):
+            if kind in self:
+                return self[kind]["id"]
+        return None
+
+    @property
+    def kind(self) -> str:
+        return next(key for key in self if key != "update_id")
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float  # time.monotonic()
+    test_env: bool = False
+    status: int = 200
+
+
+@dataclass
+class Failure:
+    status: int | None
+    retry_after: int | None
+    delay: float
+    description: str | None
+    times: int
+
+
+@dataclass
+class PrecheckoutAnswer:
+    query_id: str
+    ok: bool
+    error_message: str | None
+    injected_at: float
+    answered_at: float
+
+    @property
+    def latency(self) -> float:
+        return self.answered_at - self.injected_at
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, description: str, parameters: dict | None = None):
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.parameters = parameters
+
+
+def bad_request(text: str) -> ApiError:
+    return ApiError(400, f"Bad Request: {text}")
+
+
+@dataclass
+class _State:
+    calls: list[Call] = field(default_factory=list)
+    updates: list[RawUpdate] = field(default_factory=list)
+    confirmed_update_id: int = 0
+    allowed_updates: list[str] | None = None
+    webhook: dict[str, Any] = field(default_factory=dict)
+    commands: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
+    messages: dict[tuple[int, int], dict] = field(default_factory=dict)
+    sent: list[dict] = field(default_factory=list)
+    invoices: list[dict] = field(default_factory=list)
+    invoice_links: list[dict] = field(default_factory=list)
+    callback_queries: dict[str, float] = field(default_factory=dict)
+    callback_answers: dict[str, dict] = field(default_factory=dict)
+    precheckout_queries: dict[str, float] = field(default_factory=dict)
+    precheckout_answers: dict[str, PrecheckoutAnswer] = field(default_factory=dict)
+    transactions: list[dict] = field(default_factory=list)  # oldest first
+    star_balance: int | None = None  # None: computed from transactions
+    failures: dict[str, list[Failure]] = field(default_factory=dict)
+
+
+class FakeTelegramServer:
+    """See the module docstring."""
+
+    def __init__(self, *, token: str = DEFAULT_TOKEN, host: str = "127.0.0.1", port: int = 0):
+        self.token = token
+        self.bot_id = int(token.split(":", 1)[0])
+        self._host, self._port = host, port
+        self._cond = threading.Condition(threading.RLock())
+        self._state = _State()
+        self._ids = itertools.count(1)
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1)
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._generation = 0  # bumped by reset() so sleeping long polls return
+        self.emit_refund_updates = False  # refundStarPayment also queues a refunded_payment message
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeTelegramServer:
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self._httpd = ThreadingHTTPServer((self._host, self._port), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-telegram", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.reset()
+        if self._httpd:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> FakeTelegramServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._httpd, "server not started"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def ptb_base_url(self) -> str:
+        """For telegram.Bot(token, base_url=...) / ApplicationBuilder().base_url(...): PTB appends the token."""
+        return f"{self.base_url}/bot"
+
+    def reset(self) -> None:
+        with self._cond:
+            self._state = _State()
+            self._generation += 1
+            self.emit_refund_updates = False
+            self._cond.notify_all()
+
+    # -- inspection --------------------------------------------------------------------------
+
+    def calls(self, method: str | None = None) -> list[Call]:
+        with self._cond:
+            return [c for c in self._state.calls if method is None or c.method == method]
+
+    def wait_for_call(self, method: str, timeout: float = 5.0, predicate: Callable[[Call], bool] | None = None) -> Call:
+        """The first call of `method` (matching predicate(call)), waiting up to timeout seconds."""
+        return self.wait_for_calls(method, 1, timeout=timeout, predicate=predicate)[0]
+
+    def wait_for_calls(
+        self, method: str, count: int, timeout: float = 5.0, predicate: Callable[[Call], bool] | None = None
+    ) -> list[Call]:
+        def matching() -> list[Call]:
+            return [
+                c
+                for c in self._state.calls
+                if c.method == method and c.status == 200 and (predicate is None or predicate(c))
+            ]
+
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(matching()) >= count, timeout=timeout):
+                seen = [c.method for c in self._state.calls]
+                raise TimeoutError(f"{count} x {method} not called within {timeout}s; calls: {seen}")
+            return matching()[:count]
+
+    def sent_messages(self, chat_id: int | None = None) -> list[dict]:
+        """Messages the bot sent (sendMessage, sendInvoice), as Telegram Message dicts, oldest first;
+        edits show the current text."""
+        with self._cond:
+            return [m for m in self._state.sent if chat_id is None or m["chat"]["id"] == int(chat_id)]
+
+    def sent_texts(self, chat_id: int | None = None) -> list[str]:
+        return [m["text"] for m in self.sent_messages(chat_id) if "text" in m]
+
+    def wait_for_message(
+        self,
+        chat_id: int,
+        predicate: Callable[[dict], bool] | None = None,
+        *,
+        contains: str | None = None,
+        timeout: float = 5.0,
+    ) -> dict:
+        def find() -> dict | None:
+            for message in self._state.sent:
+                if message["chat"]["id"] != int(chat_id):
+                    continue
+                if contains is not None and contains not in message.get("text", ""):
+                    continue
+                if predicate is None or predicate(message):
+                    return message
+            return None
+
+        with self._cond:
+            if not self._cond.wait_for(lambda: find() is not None, timeout=timeout):
+                raise TimeoutError(f"no matching message to {chat_id} in {timeout}s; sent: {self.sent_texts(chat_id)}")
+            return find()
+
+    def invoices(self, chat_id: int | None = None) -> list[dict]:
+        """Parameters of successful sendInvoice calls (prices decoded)."""
+        with self._cond:
+            return [i for i in self._state.invoices if chat_id is None or i["chat_id"] == int(chat_id)]
+
+    @property
+    def invoice_links(self) -> list[dict]:
+        with self._cond:
+            return list(self._state.invoice_links)
+
+    @property
+    def precheckout_answers(self) -> dict[str, PrecheckoutAnswer]:
+        with self._cond:
+            return dict(self._state.precheckout_answers)
+
+    def wait_for_precheckout_answer(self, query: str | dict, timeout: float = 5.0) -> PrecheckoutAnswer:
+        query_id = query if isinstance(query, str) else query["pre_checkout_query"]["id"]
+        with self._cond:
+            if not self._cond.wait_for(lambda: query_id in self._state.precheckout_answers, timeout=timeout):
+                raise TimeoutError(f"pre-checkout query {query_id} not answered within {timeout}s")
+            return self._state.precheckout_answers[query_id]
+
+    @property
+    def callback_answers(self) -> dict[str, dict]:
+        with self._cond:
+            return dict(self._state.callback_answers)
+
+    @property
+    def webhook(self) -> dict[str, Any]:
+        with self._cond:
+            return dict(self._state.webhook)
+
+    @property
+    def commands(self) -> dict[tuple[str, str], list[dict]]:
+        """(scope type, language_code or "") -> [{"command", "description"}]"""
+        with self._cond:
+            return dict(self._state.commands)
+
+    @property
+    def confirmed_update_id(self) -> int:
+        """Updates with an id up to this one were confirmed by a getUpdates offset."""
+        with self._cond:
+            return self._state.confirmed_update_id
+
+    def pending_updates(self) -> list[RawUpdate]:
+        with self._cond:
+            return list(self._state.updates)
+
+    def star_transactions(self) -> list[dict]:
+        """Oldest first (getStarTransactions answers newest first)."""
+        with self._cond:
+            return list(self._state.transactions)
+
+    def set_star_balance(self, amount: int | None) -> None:
+        with self._cond:
+            self._state.star_balance = amount
+
+    # -- failures ----------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        method: str,
+        status: int | None = None,
+        *,
+        retry_after: int | None = 1,
+        delay: float = 0.0,
+        times: int = 1,
+        description: str | None = None,
+    ) -> None:
+        """The next `times` calls of `method` ("*" = any) fail with `status` (default 429, which carries
+        retry_after), or, with delay= and no status, answer normally after `delay` seconds."""
+        if status is None and not delay:
+            status = 429
+        with self._cond:
+            self._state.failures.setdefault(method, []).append(
+                Failure(status=status, retry_after=retry_after, delay=delay, description=description, times=times)
+            )
+
+    def _take_failure(self, method: str) -> Failure | None:
+        with self._cond:
+            for key in (method, "*"):
+                queue = self._state.failures.get(key)
+                if queue:
+                    failure = queue[0]
+                    failure.times -= 1
+                    if failure.times <= 0:
+                        queue.pop(0)
+                    return failure
+        return None
+
+    # -- injection ---------------------------------------------------------------------------
+
+    def deliver(self, update: dict, *, new_id: bool = False) -> RawUpdate:
+        """Queue an update for getUpdates: again with the same update_id (a redelivery), or with
+        new_id=True as a copy under a fresh update_id (the same event in a second update)."""
+        raw = RawUpdate(update)
+        if new_id:
+            raw["update_id"] = next(self._update_ids)
+        with self._cond:
+            self._state.updates.append(raw)
+            self._cond.notify_all()
+        return raw
+
+    def build_update(self, kind: str, body: dict) -> RawUpdate:
+        return RawUpdate({"update_id": next(self._update_ids), kind: body})
+
+    def _emit(self, kind: str, body: dict, deliver: bool) -> RawUpdate:
+        update = self.build_update(kind, body)
+        if deliver:
+            self.deliver(update)
+        return update
+
+    def user_dict(self, user: Any, **overrides: Any) -> dict:
+        if isinstance(user, dict):
+            data = dict(user)
+        elif isinstance(user, int):
+            data = {"id": user, "is_bot": False, "first_name": f"User{user}"}
+        else:
+            data = {
+                "id": int(user.telegram_id),
+                "is_bot": False,
+                "first_name": getattr(user, "first_name", "") or "User",
+            }
+            if getattr(user, "telegram_username", ""):
+                data["username"] = user.telegram_username
+            if getattr(user, "language_code", ""):
+                data["language_code"] = user.language_code
+        data.setdefault("is_bot", False)
+        data.setdefault("first_name", "User")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return data
+
+    def _private_chat(self, user: dict) -> dict:
+        chat = {"id": user["id"], "type": "private", "first_name": user.get("first_name", "User")}
+        if user.get("username"):
+            chat["username"] = user["username"]
+        return chat
+
+    def _user_message(self, user: dict, **content: Any) -> dict:
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": self._private_chat(user),
+            "from": user,
+            **content,
+        }
+
+    def inject_message(
+        self, user: Any, text: str, *, language_code: str | None = None, deliver: bool = True
+    ) -> RawUpdate:
+        """A private text message; a leading /command gets its bot_command entity."""
+        sender = self.user_dict(user, language_code=language_code)
+        content: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            command = text.split()[0]
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return self._emit("message", self._user_message(sender, **content), deliver)
+
+    def inject_command(
+        self, user: Any, command: str, args: str = "", *, language_code: str | None = None, deliver: bool = True
+    ) -> RawUpdate:
+        text = f"/{command.lstrip('/')}" + (f" {args}" if args else "")
+        return self.inject_message(user, text, language_code=language_code, deliver=deliver)
+
+    def inject_callback(
+        self, user: Any, data: str, message_id: int | None = None, *, deliver: bool = True
+    ) -> RawUpdate:
+        """A button press on a bot message (by default the last one the bot sent to this user)."""
+        sender = self.user_dict(user)
+        chat_id = sender["id"]
+        with self._cond:
+            if message_id is None:
+                own = [m for m in self._state.sent if m["chat"]["id"] == chat_id]
+                message = own[-1] if own else None
+            else:
+                message = self._state.messages.get((chat_id, int(message_id)))
+            if message is None:
+                message = self._bot_message(chat_id, text="(message)", message_id=message_id)
+            query_id = str(next(self._ids) + 10_000_000)
+            self._state.callback_queries[query_id] = time.monotonic()
+        body = {
+            "id": query_id,
+            "from": sender,
+            "chat_instance": f"ci{chat_id}",
+            "data": data,
+            "message": dict(message),
+        }
+        return self._emit("callback_query", body, deliver)
+
+    def inject_pre_checkout(
+        self, user: Any, payload: str, total_amount: int, currency: str = XTR, *, deliver: bool = True
+    ) -> RawUpdate:
+        """Returns the update; its `.query_id` is what wait_for_precheckout_answer takes."""
+        query_id = str(next(self._ids) + 20_000_000)
+        with self._cond:
+            self._state.precheckout_queries[query_id] = time.monotonic()
+        body = {
+            "id": query_id,
+            "from": self.user_dict(user),
+            "currency": currency,
+            "total_amount": int(total_amount),
+            "invoice_payload": payload,
+        }
+        return self._emit("pre_checkout_query", body, deliver)
+
+    def inject_successful_payment(
+        self,
+        user: Any,
+        payload: str,
+        amount: int,
+        charge_id: str | None = None,
+        currency: str = XTR,
+        *,
+        provider_charge_id: str = "",
+        subscription_expiration_date: int | None = None,
+        is_recurring: bool | None = None,
+        is_first_recurring: bool | None = None,
+        deliver: bool = True,
+    ) -> RawUpdate:
+        """A successful_payment message; its charge is also recorded as a star transaction."""
+        sender = self.user_dict(user)
+        charge_id = charge_id or new_charge_id()
+        payment: dict[str, Any] = {
+            "currency": currency,
+            "total_amount": int(amount),
+            "invoice_payload": payload,
+            "telegram_payment_charge_id": charge_id,
+            "provider_payment_charge_id": provider_charge_id,
+        }
+        for key, value in (
+            ("subscription_expiration_date", subscription_expiration_date),
+            ("is_recurring", is_recurring),
+            ("is_first_recurring", is_first_recurring),
+        ):
+            if value is not None:
+                payment[key] = value
+        if currency == XTR:
+            self.add_star_transaction(sender, payload, amount, charge_id)
+        return self._emit("message", self._user_message(sender, successful_payment=payment), deliver)
+
+    def inject_refunded_payment(
+        self, user: Any, payload: str, amount: int, charge_id: str, currency: str = XTR, *, deliver: bool = True
+    ) -> RawUpdate:
+        """A refunded_payment message; also recorded as the refund transaction."""
+        sender = self.user_dict(user)
+        self.add_star_transaction(sender, payload, amount, charge_id, refund=True)
+        refund = {
+            "currency": currency,
+            "total_amount": int(amount),
+            "invoice_payload": payload,
+            "telegram_payment_charge_id": charge_id,
+        }
+        return self._emit("message", self._user_message(sender, refunded_payment=refund), deliver)
+
+    def add_star_transaction(
+        self,
+        user: Any,
+        payload: str | None,
+        amount: int,
+        charge_id: str | None = None,
+        *,
+        refund: bool = False,
+        date: int | None = None,
+    ) -> dict:
+        """Record a StarTransaction (incoming payment, or refund with the user as receiver) without
+        any update. Recording the same (charge id, direction) twice keeps one."""
+        partner: dict[str, Any] = {"type": "user", "transaction_type": "invoice_payment", "user": self.user_dict(user)}
+        if payload is not None:
+            partner["invoice_payload"] = payload
+        transaction = {
+            "id": charge_id or new_charge_id(),
+            "amount": int(amount),
+            "date": int(date if date is not None else time.time()),
+            "receiver" if refund else "source": partner,
+        }
+        direction = "receiver" if refund else "source"
+        with self._cond:
+            for existing in self._state.transactions:
+                if existing["id"] == transaction["id"] and direction in existing:
+                    return existing
+            self._state.transactions.append(transaction)
+            self._cond.notify_all()
+        return transaction
+
+    # -- request handling --------------------------------------------------------------------
+
+    def handle(self, token: str, method: str, params: dict[str, Any], test_env: bool) -> tuple[int, dict]:
+        if token != self.token:
+            return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+        status, body = 200, None
+        failure = self._take_failure(method)
+        if failure and failure.delay:
+            time.sleep(failure.delay)
+        if failure and failure.status:
+            status = failure.status
+            if status == 429:
+                body = {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": failure.description or f"Too Many Requests: retry after {failure.retry_after}",
+                    "parameters": {"retry_after": failure.retry_after},
+                }
+            else:
+                description = failure.description or HTTPStatus(status).phrase
+                body = {"ok": False, "error_code": status, "description": description}
+        else:
+            handler = getattr(self, f"_api_{method.lower()}", None)
+            if handler is None:
+                status, body = 404, {"ok": False, "error_code": 404, "description": "Not Found"}
+            else:
+                try:
+                    body = {"ok": True, "result": handler(params)}
+                except ApiError as exc:
+                    status = exc.status
+                    body = {"ok": False, "error_code": exc.status, "description": exc.description}
+                    if exc.parameters:
+                        body["parameters"] = exc.parameters
+        with self._cond:
+            self._state.calls.append(
+                Call(method=method, params=params, at=time.monotonic(), test_env=test_env, status=status)
+            )
+            self._cond.notify_all()
+        return status, body
+
+    def bot_user(self) -> dict:
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "Fake Stars Shop",
+            "username": "fake_stars_shop_bot",
+            "can_join_groups": False,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    def _bot_message(self, chat_id: int, *, message_id: int | None = None, **content: Any) -> dict:
+        markup = content.get("reply_markup")
+        if not (isinstance(markup, dict) and "inline_keyboard" in markup):
+            content.pop("reply_markup", None)  # like Telegram: a sent Message echoes only an inline keyboard
+        message = {
+            "message_id": message_id or next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": int(chat_id), "type": "private"},
+            "from": self.bot_user(),
+            **{k: v for k, v in content.items() if v is not None},
+        }
+        with self._cond:
+            self._state.messages[(int(chat_id), message["message_id"])] = message
+            self._state.sent.append(message)
+        return message
+
+    # The Bot API methods: _api_<lowercase name>(params) -> result, or raise ApiError.
+
+    def _api_getme(self, params: dict) -> dict:
+        return self.bot_user()
+
+    def _api_logout(self, params: dict) -> bool:
+        return True
+
+    def _api_close(self, params: dict) -> bool:
+        return True
+
+    def _api_getupdates(self, params: dict) -> list[dict]:
+        offset = int(params.get("offset") or 0)
+        limit = max(1, min(int(params.get("limit") or 100), 100))
+        timeout = min(float(params.get("timeout") or 0), MAX_LONG_POLL)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._state.webhook.get("url"):
+                raise ApiError(
+                    409,
+                    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete "
+                    "the webhook first",
+                )
+            if "allowed_updates" in params:
+                self._state.allowed_updates = params["allowed_updates"] or None
+            generation = self._generation
+            while True:
+                if offset:
+                    # Like Telegram: an offset confirms every update below it.
+                    self._state.updates = [u for u in self._state.updates if u.update_id >= offset]
+                    self._state.confirmed_update_id = max(self._state.confirmed_update_id, offset - 1)
+                ready = [u for u in self._state.updates if self._allowed(u)][:limit]
+                remaining = deadline - time.monotonic()
+                if ready or remaining <= 0 or generation != self._generation:
+                    return [dict(u) for u in ready]
+                self._cond.wait(remaining)
+
+    def _allowed(self, update: RawUpdate) -> bool:
+        allowed = self._state.allowed_updates
+        return not allowed or update.kind in allowed
+
+    def _api_setwebhook(self, params: dict) -> bool:
+        url = params.get("url") or ""
+        if not url:
+            return self._api_deletewebhook(params)
+        if not url.startswith("https://"):
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not (
+            1 <= len(secret) <= 256 and all(ch.isalnum() or ch in "_-" for ch in secret) and secret.isascii()
+        ):
+            raise bad_request("secret token contains unallowed characters")
+        with self._cond:
+            if params.get("drop_pending_updates"):
+                self._state.updates.clear()
+            if "allowed_updates" in params:
+                self._state.allowed_updates = params["allowed_updates"] or None
+            self._state.webhook = {
+                "url": url,
+                "secret_token": secret,
+                "allowed_updates": params.get("allowed_updates"),
+                "max_connections": int(params.get("max_connections") or 40),
+                "drop_pending_updates": bool(params.get("drop_pending_updates")),
+            }
+        return True
+
+    def _api_deletewebhook(self, params: dict) -> bool:
+        with self._cond:
+            if params.get("drop_pending_updates"):
+                self._state.updates.clear()
+            self._state.webhook = {}
+        return True
+
+    def _api_getwebhookinfo(self, params: dict) -> dict:
+        with self._cond:
+            info: dict[str, Any] = {
+                "url": self._state.webhook.get("url", ""),
+                "has_custom_certificate": False,
+                "pending_update_count": len(self._state.updates),
+            }
+            if self._state.webhook.get("url"):
+                info["max_connections"] = self._state.webhook["max_connections"]
+                if self._state.allowed_updates:
+                    info["allowed_updates"] = list(self._state.allowed_updates)
+        return info
+
+    @staticmethod
+    def _commands_key(params: dict) -> tuple[str, str]:
+        scope = params.get("scope") or {}
+        return (scope.get("type", "default") if isinstance(scope, dict) else "default", params.get("language_code", ""))
+
+    def _api_setmycommands(self, params: dict) -> bool:
+        commands = params.get("commands")
+        if not isinstance(commands, list) or len(commands) > 100:
+            raise bad_request("commands must be a list of at most 100 BotCommand")
+        for command in commands:
+            name = str(command.get("command", "")) if isinstance(command, dict) else ""
+            if not COMMAND_NAME.fullmatch(name) or not command.get("description"):
+                raise bad_request("BOT_COMMAND_INVALID")
+        with self._cond:
+            self._state.commands[self._commands_key(params)] = commands
+        return True
+
+    def _api_getmycommands(self, params: dict) -> list[dict]:
+        with self._cond:
+            return list(self._state.commands.get(self._commands_key(params), []))
+
+    def _api_deletemycommands(self, params: dict) -> bool:
+        with self._cond:
+            self._state.commands.pop(self._commands_key(params), None)
+        return True
+
+    @staticmethod
+    def _chat_id(params: dict) -> int:
+        try:
+            return int(params["chat_id"])
+        except (KeyError, TypeError, ValueError):
+            raise bad_request("chat not found")
+
+    def _api_sendmessage(self, params: dict) -> dict:
+        chat_id = self._chat_id(params)
+        text = params.get("text")
+        if not text or not str(text).strip():
+            raise bad_request("message text is empty")
+        if len(str(text)) > 4096:
+            raise bad_request("message is too long")
+        return self._bot_message(chat_id, text=str(text), reply_markup=params.get("reply_markup"))
+
+    def _edited_message(self, params: dict) -> dict | bool:
+        if params.get("inline_message_id"):
+            return True
+        chat_id = self._chat_id(params)
+        try:
+            message_id = int(params["message_id"])
+        except (KeyError, TypeError, ValueError):
+            raise bad_request("message identifier is not specified")
+        with self._cond:
+            message = self._state.messages.get((chat_id, message_id))
+            if message is None:
+                # Lenient: a message injected by a test (inject_callback) that the fake never sent.
+                message = self._bot_message(chat_id, message_id=message_id, text="(message)")
+            return message
+
+    def _api_editmessagetext(self, params: dict) -> dict | bool:
+        text = params.get("text")
+        if not text:
+            raise bad_request("message text is empty")
+        message = self._edited_message(params)
+        if isinstance(message, dict):
+            with self._cond:
+                message["text"] = str(text)
+                message["edit_date"] = int(time.time())
+                message.pop("reply_markup", None)
+                if params.get("reply_markup"):
+                    message["reply_markup"] = params["reply_markup"]
+        return message
+
+    def _api_editmessagereplymarkup(self, params: dict) -> dict | bool:
+        message = self._edited_message(params)
+        if isinstance(message, dict):
+            with self._cond:
+                message.pop("reply_markup", None)
+                if params.get("reply_markup"):
+                    message["reply_markup"] = params["reply_markup"]
+                message["edit_date"] = int(time.time())
+        return message
+
+    def _api_deletemessage(self, params: dict) -> bool:
+        chat_id = self._chat_id(params)
+        with self._cond:
+            message = self._state.messages.pop((chat_id, int(params.get("message_id") or 0)), None)
+            if message is not None and message in self._state.sent:
+                self._state.sent.remove(message)
+        return True
+
+    def _api_answercallbackquery(self, params: dict) -> bool:
+        query_id = str(params.get("callback_query_id") or "")
+        with self._cond:
+            if query_id not in self._state.callback_queries or query_id in self._state.callback_answers:
+                raise bad_request("query is too old and response timeout expired or query ID is invalid")
+            self._state.callback_answers[query_id] = dict(params)
+        return True
+
+    def _validate_invoice(self, params: dict) -> int:
+        """XTR rules; returns the price in Stars."""
+        title, description = params.get("title") or "", params.get("description") or ""
+        payload = params.get("payload") or ""
+        if not 1 <= len(title) <= 32:
+            raise bad_request("invoice title must be 1-32 characters")
+        if not 1 <= len(description) <= 255:
+            raise bad_request("invoice description must be 1-255 characters")
+        if not 1 <= len(payload.encode()) <= 128:
+            raise bad_request("invoice payload must be 1-128 bytes")
+        if params.get("currency") != XTR:
+            raise bad_request("CURRENCY_INVALID: digital goods are paid in XTR")
+        if params.get("provider_token"):
+            raise bad_request("PAYMENT_PROVIDER_INVALID: no provider token for payments in Telegram Stars")
+        prices = params.get("prices")
+        if not isinstance(prices, list) or len(prices) != 1:
+            raise bad_request("exactly one price must be given for payments in Telegram Stars")
+        amount = prices[0].get("amount") if isinstance(prices[0], dict) else None
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0 or not prices[0].get("label"):
+            raise bad_request("CURRENCY_TOTAL_AMOUNT_INVALID")
+        return amount
+
+    def _api_sendinvoice(self, params: dict) -> dict:
+        chat_id = self._chat_id(params)
+        amount = self._validate_invoice(params)
+        if params.get("subscription_period"):
+            raise bad_request("subscription_period is supported only by createInvoiceLink")
+        invoice = {
+            "title": params["title"],
+            "description": params["description"],
+            "start_parameter": params.get("start_parameter", ""),
+            "currency": XTR,
+            "total_amount": amount,
+        }
+        message = self._bot_message(chat_id, invoice=invoice, reply_markup=params.get("reply_markup"))
+        with self._cond:
+            self._state.invoices.append({**params, "chat_id": chat_id, "amount": amount, "message": message})
+        return message
+
+    def _api_createinvoicelink(self, params: dict) -> str:
+        amount = self._validate_invoice(params)
+        period = params.get("subscription_period")
+        if period is not None and (int(period) != STAR_SUBSCRIPTION_PERIOD or amount > 10000):
+            raise bad_request("SUBSCRIPTION_PERIOD_INVALID")
+        link = f"https://t.me/${secrets.token_urlsafe(12)}"
+        with self._cond:
+            self._state.invoice_links.append({**params, "amount": amount, "link": link})
+        return link
+
+    def _api_answerprecheckoutquery(self, params: dict) -> bool:
+        query_id = str(params.get("pre_checkout_query_id") or "")
+        ok = params.get("ok")
+        if not isinstance(ok, bool):
+            raise bad_request("ok must be a boolean")
+        if not ok and not params.get("error_message"):
+            raise bad_request("ERROR_MESSAGE_EMPTY")
+        now = time.monotonic()
+        with self._cond:
+            injected_at = self._state.precheckout_queries.get(query_id)
+            if injected_at is None or query_id in self._state.precheckout_answers:
+                raise bad_request("query is too old and response timeout expired or query ID is invalid")
+            self._state.precheckout_answers[query_id] = PrecheckoutAnswer(
+                query_id=query_id,
+                ok=ok,
+                error_message=params.get("error_message"),
+                injected_at=injected_at,
+                answered_at=now,
+            )
+        return True
+
+    def _api_refundstarpayment(self, params: dict) -> bool:
+        charge_id = str(params.get("telegram_payment_charge_id") or "")
+        user_id = int(params.get("user_id") or 0)
+        with self._cond:
+            payment = next((t for t in self._state.transactions if t["id"] == charge_id and "source" in t), None)
+            if payment is None:
+                raise bad_request("CHARGE_NOT_FOUND")
+            if payment["source"]["user"]["id"] != user_id:
+                raise bad_request("USER_ID_INVALID")
+            if any(t["id"] == charge_id and "receiver" in t for t in self._state.transactions):
+                raise bad_request("CHARGE_ALREADY_REFUNDED")
+            user = payment["source"]["user"]
+            payload = payment["source"].get("invoice_payload")
+            amount = payment["amount"]
+        if self.emit_refund_updates:
+            self.inject_refunded_payment(user, payload or "", amount, charge_id)
+        else:
+            self.add_star_transaction(user, payload, amount, charge_id, refund=True)
+        return True
+
+    def _api_getstartransactions(self, params: dict) -> dict:
+        offset = max(int(params.get("offset") or 0), 0)
+        limit = int(params.get("limit") or 100)
+        if not 1 <= limit <= 100:
+            raise bad_request("limit must be 1-100")
+        with self._cond:
+            newest_first = list(reversed(self._state.transactions))
+        return {"transactions": newest_first[offset : offset + limit]}
+
+    def _api_getmystarbalance(self, params: dict) -> dict:
+        with self._cond:
+            if self._state.star_balance is not None:
+                return {"amount": self._state.star_balance}
+            balance = sum(t["amount"] if "source" in t else -t["amount"] for t in self._state.transactions)
+        return {"amount": balance}
+
+
+def new_charge_id() -> str:
+    return "stxFake" + secrets.token_hex(12)
+
+
+def decode_params(raw: dict[str, str]) -> dict[str, Any]:
+    """Form values as python-telegram-bot sends them: strings as-is, the rest JSON-encoded."""
+    decoded: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in STRING_PARAMS or not isinstance(value, str):
+            decoded[key] = value
+            continue
+        try:
+            decoded[key] = json.loads(value)
+        except ValueError:
+            decoded[key] = value
+    return decoded
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeTelegramServer
+    protocol_version = "HTTP/1.1"  # keep-alive: httpx reuses connections
+    disable_nagle_algorithm = True  # no 40 ms Nagle/delayed-ACK stalls between headers and body
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._serve()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence request logs
+        pass
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        segments = [s for s in parts.path.split("/") if s]
+        test_env = len(segments) == 3 and segments[1] == "test"
+        if len(segments) not in (2, 3) or not segments[0].startswith("bot") or (len(segments) == 3 and not test_env):
+            self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            return
+        token, method = segments[0][3:], segments[-1]
+        try:
+            params = decode_params(dict(parse_qsl(parts.query)))
+            params.update(self._body_params())
+        except ValueError:
+            self._reply(400, {"ok": False, "error_code": 400, "description": "Bad Request: can't parse parameters"})
+            return
+        status, body = self.fake.handle(token, method, params, test_env)
+        self._reply(status, body)
+
+    def _body_params(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if not body:
+            return {}
+        content_type = self.headers.get("Content-Type", "")
+        if content_type.startswith("application/json"):
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise ValueError("JSON body must be an object")
+            return data
+        if content_type.startswith("multipart/form-data"):
+            message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                f"Content-Type: {content_type}\r\n\r\n".encode() + body
+            )
+            raw = {}
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                if name and not part.get_filename():
+                    raw[name] = part.get_content() if part.get_content_maintype() == "text" else part.get_payload()
+            return decode_params(raw)
+        return decode_params(dict(parse_qsl(body.decode(), keep_blank_values=True)))
+
+    def _reply(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout, shutdown): nothing to answer
