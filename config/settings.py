@@ -178,3 +178,33 @@ if PROVISIONING_BACKEND == "remnawave" and not (REMNAWAVE_URL and REMNAWAVE_TOKE
     raise ImproperlyConfigured("PROVISIONING_BACKEND=remnawave needs REMNAWAVE_URL and REMNAWAVE_TOKEN")
 
 SUPPORT_CONTACT = env.str("SUPPORT_CONTACT", default="@support")
+
+# --- Remnawave ---------------------------------------------------------------
+# Extra headers for every panel call (JSON object), e.g. a cookie or a key the
+# reverse proxy in front of the panel wants: REMNAWAVE_EXTRA_HEADERS='{"X-Api-Key": "..."}'.
+REMNAWAVE_EXTRA_HEADERS = env.json("REMNAWAVE_EXTRA_HEADERS", default={})
+# Calling the panel container directly (not through its proxy) needs these two.
+REMNAWAVE_FORWARDED = env.bool("REMNAWAVE_FORWARDED", default=False)
+REMNAWAVE_TIMEOUT = env.float("REMNAWAVE_TIMEOUT", default=10.0)
+# Retries inside one call (connection errors and 5xx only); the queue retries after that.
+REMNAWAVE_MAX_RETRIES = env.int("REMNAWAVE_MAX_RETRIES", default=2)
+REMNAWAVE_RETRY_BACKOFF = env.float("REMNAWAVE_RETRY_BACKOFF", default=0.5)
+REMNAWAVE_USERNAME_PREFIX = env.str("REMNAWAVE_USERNAME_PREFIX", default="tg_")
+REMNAWAVE_TRAFFIC_STRATEGY = env.str("REMNAWAVE_TRAFFIC_STRATEGY", default="MONTH")
+# A failing provisioning task is retried with exponential backoff
+# (base * 2**(attempt-1), capped) and marked failed after this many attempts.
+PROVISIONING_MAX_ATTEMPTS = env.int("PROVISIONING_MAX_ATTEMPTS", default=12)
+PROVISIONING_BACKOFF_SECONDS = env.float("PROVISIONING_BACKOFF_SECONDS", default=30.0)
+PROVISIONING_BACKOFF_MAX_SECONDS = env.float("PROVISIONING_BACKOFF_MAX_SECONDS", default=3600.0)
+# A claimed task whose worker died is claimable again after this lease.
+PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=300)
+PROVISIONING_POLL_SECONDS = env.float("PROVISIONING_POLL_SECONDS", default=5.0)
+# Run a task right after the commit that queued it (one try, no in-call retries);
+# false leaves everything to `process_provisioning`.
+PROVISIONING_RUN_AFTER_COMMIT = env.bool("PROVISIONING_RUN_AFTER_COMMIT", default=True)
+# Expired subscriptions older than this get no "expired" reminder (first deploys, old data).
+EXPIRY_REMINDER_EXPIRED_LOOKBACK_DAYS = env.int("EXPIRY_REMINDER_EXPIRED_LOOKBACK_DAYS", default=3)
+if str(REMNAWAVE_API_VERSION) not in {"auto", "2", "3"}:
+    raise ImproperlyConfigured("REMNAWAVE_API_VERSION must be auto, 2 or 3")
+if not isinstance(REMNAWAVE_EXTRA_HEADERS, dict):
+    raise ImproperlyConfigured('REMNAWAVE_EXTRA_HEADERS must be a JSON object, e.g. {"X-Api-Key": "..."}')

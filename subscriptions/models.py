@@ -87,9 +87,14 @@ class ProvisioningTask(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "pending"
+        RUNNING = "running", "running"
         RETRYING = "retrying", "retrying"
         DONE = "done", "done"
         FAILED = "failed", "failed"
+
+    class Kind(models.TextChoices):
+        SYNC = "sync", "make the panel match the subscription"
+        LINK = "link", "send the subscription link in Telegram"
 
     class Reason(models.TextChoices):
         PURCHASE = "purchase", "purchase"
@@ -102,10 +107,14 @@ class ProvisioningTask(models.Model):
         "payments.Payment", null=True, blank=True, on_delete=models.PROTECT, related_name="provisioning_tasks"
     )
     reason = models.CharField(max_length=16, choices=Reason.choices)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.SYNC)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
+    # Set while a worker runs the task; a task whose lease ran out (the worker died) is claimable again.
+    locked_until = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    note = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     done_at = models.DateTimeField(null=True, blank=True)
@@ -116,3 +125,41 @@ class ProvisioningTask(models.Model):
 
     def __str__(self) -> str:
         return f"provisioning #{self.pk} for {self.user_id} ({self.status})"
+
+
+class ExpiryReminder(models.Model):
+    """One expiry reminder per user, kind and subscription period.
+
+    The row is inserted (the unique constraint is the claim) before the message
+    is sent, so overlapping runs of `send_expiry_reminders` send it once. A
+    renewal moves `expires_at`, which starts a new period with new reminders.
+    """
+
+    class Kind(models.TextChoices):
+        DAYS_3 = "3d", "3 days before expiry"
+        DAYS_1 = "1d", "1 day before expiry"
+        EXPIRED = "expired", "expired"
+
+    class Status(models.TextChoices):
+        SENDING = "sending", "sending"
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="expiry_reminders")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="expiry_reminders")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    period_expires_at = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.SENDING)
+    attempts = models.PositiveIntegerField(default=1)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind", "period_expires_at"], name="expiry_reminder_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} reminder for {self.user_id} ({self.status})"

@@ -1,0 +1,190 @@
+"""Provisioning backends: where a subscription lives besides the database.
+
+`none`: only in the database (the demo). `remnawave`: a panel user per
+Telegram user. Chosen once from PROVISIONING_BACKEND and cached.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from django.conf import settings
+from django.utils import timezone
+
+from subscriptions.models import Subscription, Tariff
+from subscriptions.remnawave import STATUS_ACTIVE, STATUS_DISABLED, PanelRejected, PanelUser, RemnawaveClient
+
+logger = logging.getLogger(__name__)
+
+# An expiry closer than this is treated as over: by the time the panel reads it
+# it would be in the past, and the panel rejects a past expireAt.
+ACTIVE_MARGIN = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What the panel holds after a sync; None fields mean "unchanged"."""
+
+    panel_username: str = ""
+    panel_user_uuid: str = ""
+    panel_user_id: int | None = None
+    panel_short_uuid: str = ""
+    panel_api_version: str = ""
+    subscription_url: str = ""
+    action: str = "none"  # created / updated / disabled / none
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    """The database's view, read after the task was claimed (never a delta)."""
+
+    telegram_id: int | None
+    user_pk: int
+    expires_at: datetime | None
+    active: bool
+    tariff: Tariff | None
+
+
+class ProvisioningBackend(Protocol):
+    name: str
+
+    def sync(self, state: SubscriptionState) -> SyncResult: ...
+
+
+class NoneBackend:
+    """The subscription lives only in the database: nothing to do."""
+
+    name = "none"
+
+    def sync(self, state: SubscriptionState) -> SyncResult:
+        return SyncResult()
+
+
+def panel_username_for(*, telegram_id: int | None, user_pk: int) -> str:
+    """Deterministic (`tg_<telegram id>`), so a retry after a timeout finds the user it created."""
+    prefix = settings.REMNAWAVE_USERNAME_PREFIX
+    return f"{prefix}{telegram_id}" if telegram_id else f"{prefix}u{user_pk}"
+
+
+class RemnawaveBackend:
+    name = "remnawave"
+
+    def __init__(self, client: RemnawaveClient, *, squads: list[str], traffic_strategy: str) -> None:
+        self.client = client
+        self.squads = squads
+        self.traffic_strategy = traffic_strategy
+
+    def sync(self, state: SubscriptionState) -> SyncResult:
+        """Make the panel user match `state`: create, update the absolute expiry, or disable."""
+        username = panel_username_for(telegram_id=state.telegram_id, user_pk=state.user_pk)
+        existing = self.client.find_by_username(username)
+        if not state.active:
+            # Nothing (left) to use: disable; never send a past expireAt (the panel rejects it).
+            if existing is None:
+                return SyncResult(panel_username=username, panel_api_version=self.client.api_version)
+            if existing.status != STATUS_DISABLED:
+                existing = self.client.disable_user(existing)
+            return self._result(existing, action="disabled")
+        tariff = state.tariff
+        traffic = tariff.traffic_limit_bytes if tariff else 0
+        devices = tariff.device_limit if tariff else 0
+        if existing is None:
+            try:
+                created = self.client.create_user(
+                    username=username,
+                    expire_at=state.expires_at,
+                    telegram_id=state.telegram_id,
+                    squads=self.squads,
+                    traffic_limit_bytes=traffic,
+                    traffic_limit_strategy=self.traffic_strategy,
+                    device_limit=devices,
+                    description=f"shop user {state.user_pk}",
+                )
+                return self._result(created, action="created")
+            except PanelRejected as exc:
+                # "Username taken": an earlier create went through but its answer was lost.
+                existing = self.client.find_by_username(username) if exc.status not in (401, 403) else None
+                if existing is None:
+                    raise
+                logger.info("panel user %s already existed (%s); updating it", username, exc)
+        updated = self.client.update_user(
+            existing,
+            expire_at=state.expires_at,
+            status=STATUS_ACTIVE,
+            traffic_limit_bytes=traffic,
+            traffic_limit_strategy=self.traffic_strategy,
+            device_limit=devices,
+        )
+        return self._result(updated, action="updated")
+
+    def _result(self, user: PanelUser, *, action: str) -> SyncResult:
+        return SyncResult(
+            panel_username=user.username,
+            panel_user_uuid=user.uuid,
+            panel_user_id=user.id,
+            panel_short_uuid=user.short_uuid,
+            panel_api_version=user.api_version,
+            subscription_url=user.subscription_url,
+            action=action,
+        )
+
+
+_backend: ProvisioningBackend | None = None
+_backend_lock = threading.Lock()
+
+
+def get_backend() -> ProvisioningBackend:
+    """The backend named by PROVISIONING_BACKEND, built once per process."""
+    global _backend
+    with _backend_lock:
+        if _backend is None:
+            _backend = build_backend()
+        return _backend
+
+
+def reset_backend() -> None:
+    """Forget the cached backend (tests that change settings)."""
+    global _backend
+    with _backend_lock:
+        if isinstance(_backend, RemnawaveBackend):
+            _backend.client.close()
+        _backend = None
+
+
+def build_backend() -> ProvisioningBackend:
+    if settings.PROVISIONING_BACKEND != "remnawave":
+        return NoneBackend()
+    client = RemnawaveClient(
+        base_url=settings.REMNAWAVE_URL,
+        token=settings.REMNAWAVE_TOKEN,
+        api_version=str(settings.REMNAWAVE_API_VERSION),
+        extra_headers=settings.REMNAWAVE_EXTRA_HEADERS,
+        forwarded=settings.REMNAWAVE_FORWARDED,
+        timeout=settings.REMNAWAVE_TIMEOUT,
+        max_retries=settings.REMNAWAVE_MAX_RETRIES,
+        retry_backoff=settings.REMNAWAVE_RETRY_BACKOFF,
+    )
+    return RemnawaveBackend(
+        client, squads=list(settings.REMNAWAVE_SQUADS), traffic_strategy=settings.REMNAWAVE_TRAFFIC_STRATEGY
+    )
+
+
+def subscription_state(*, subscription: Subscription) -> SubscriptionState:
+    """Read what the panel should hold for this subscription, with the tariff of the latest paid purchase."""
+    tariff = (
+        Tariff.objects.filter(payments__user_id=subscription.user_id, payments__status="succeeded")
+        .order_by("-payments__paid_at")
+        .first()
+    )
+    return SubscriptionState(
+        telegram_id=subscription.user.telegram_id,
+        user_pk=subscription.user_id,
+        expires_at=subscription.expires_at,
+        active=bool(subscription.expires_at and subscription.expires_at > timezone.now() + ACTIVE_MARGIN)
+        and subscription.status != Subscription.Status.DISABLED,
+        tariff=tariff,
+    )

@@ -1,0 +1,154 @@
+"""Expiry reminders: 3 days and 1 day before expiry, and once expired.
+
+Each reminder is claimed by inserting its ExpiryReminder row (unique per user,
+kind and subscription period) in a short transaction; only the run that
+inserted it sends the message, outside the transaction, then marks it sent.
+A send that failed is retried by later runs (claimed by a conditional UPDATE),
+a few times at most.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+
+from subscriptions.models import ExpiryReminder, Subscription
+
+logger = logging.getLogger(__name__)
+
+RENEW_CALLBACK_DATA = "buy"  # the bot's main-menu "Buy" button
+MAX_SEND_ATTEMPTS = 3
+
+
+@dataclass
+class ReminderRunResult:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+def reminder_kind_for(*, expires_at: datetime, now: datetime) -> str | None:
+    """Which reminder is due for this expiry now (only the nearest one: a late first run sends one, not three)."""
+    left = expires_at - now
+    if left <= timedelta(0):
+        lookback = timedelta(days=settings.EXPIRY_REMINDER_EXPIRED_LOOKBACK_DAYS)
+        return ExpiryReminder.Kind.EXPIRED if -left <= lookback else None
+    if left <= timedelta(days=1):
+        return ExpiryReminder.Kind.DAYS_1
+    if left <= timedelta(days=3):
+        return ExpiryReminder.Kind.DAYS_3
+    return None
+
+
+def reminder_text(*, kind: str, language: str, expires_at: datetime) -> str:
+    date = f"{expires_at:%Y-%m-%d %H:%M} UTC"
+    with translation.override(language):
+        if kind == ExpiryReminder.Kind.DAYS_3:
+            return gettext("Your VPN subscription ends in 3 days (%(date)s). Renew it to stay connected.") % {
+                "date": date
+            }
+        if kind == ExpiryReminder.Kind.DAYS_1:
+            return gettext("Your VPN subscription ends tomorrow (%(date)s). Renew it to stay connected.") % {
+                "date": date
+            }
+        return gettext("Your VPN subscription has expired. Renew it to connect again.")
+
+
+def renew_keyboard(*, language: str):
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    with translation.override(language):
+        label = gettext("Renew")
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=RENEW_CALLBACK_DATA)]])
+
+
+def send_expiry_reminders(*, now: datetime | None = None) -> ReminderRunResult:
+    """Send every due reminder once. Safe to run often and concurrently."""
+    from telegram_bot import bot_api
+
+    result = ReminderRunResult()
+    if not bot_api.telegram_configured():
+        logger.info("Telegram is not configured: no expiry reminders sent")
+        return result
+    # Sends that failed in an earlier run first (a failure is not retried in the same run).
+    for reminder in _claim_failed():
+        _deliver(reminder, subscription=reminder.subscription, result=result)
+    now = now or timezone.now()
+    lookback = timedelta(days=settings.EXPIRY_REMINDER_EXPIRED_LOOKBACK_DAYS)
+    candidates = (
+        Subscription.objects.select_related("user")
+        .filter(
+            expires_at__gt=now - lookback,
+            expires_at__lte=now + timedelta(days=3),
+            user__telegram_id__isnull=False,
+        )
+        .exclude(status__in=[Subscription.Status.DISABLED, Subscription.Status.NONE])
+    )
+    for subscription in candidates.iterator():
+        kind = reminder_kind_for(expires_at=subscription.expires_at, now=now)
+        if kind is None:
+            continue
+        reminder = _claim(subscription, kind=kind)
+        if reminder is None:
+            result.skipped += 1
+            continue
+        _deliver(reminder, subscription=subscription, result=result)
+    return result
+
+
+def _claim(subscription: Subscription, *, kind: str) -> ExpiryReminder | None:
+    try:
+        with transaction.atomic():
+            return ExpiryReminder.objects.create(
+                user_id=subscription.user_id,
+                subscription=subscription,
+                kind=kind,
+                period_expires_at=subscription.expires_at,
+            )
+    except IntegrityError:
+        return None  # this reminder was already claimed for this period
+
+
+def _claim_failed() -> list[ExpiryReminder]:
+    claimed = []
+    # Only for the current period: after a renewal the old reminder is moot.
+    retryable = ExpiryReminder.objects.filter(
+        status=ExpiryReminder.Status.FAILED,
+        attempts__lt=MAX_SEND_ATTEMPTS,
+        subscription__expires_at=F("period_expires_at"),
+    )
+    for reminder in retryable.select_related("subscription__user"):
+        taken = ExpiryReminder.objects.filter(
+            pk=reminder.pk, status=ExpiryReminder.Status.FAILED, attempts=reminder.attempts
+        ).update(status=ExpiryReminder.Status.SENDING, attempts=reminder.attempts + 1)
+        if taken:
+            claimed.append(reminder)
+    return claimed
+
+
+def _deliver(reminder: ExpiryReminder, *, subscription: Subscription, result: ReminderRunResult) -> None:
+    from telegram_bot import bot_api
+
+    user = subscription.user
+    try:
+        bot_api.send_message(
+            chat_id=user.telegram_id,
+            text=reminder_text(kind=reminder.kind, language=user.language, expires_at=reminder.period_expires_at),
+            reply_markup=renew_keyboard(language=user.language),
+        )
+    except Exception as exc:  # noqa: BLE001 - recorded, retried by a later run
+        logger.warning("expiry reminder %s to %s failed: %s", reminder.pk, user.telegram_id, exc)
+        ExpiryReminder.objects.filter(pk=reminder.pk).update(
+            status=ExpiryReminder.Status.FAILED, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
+        result.failed += 1
+        return
+    ExpiryReminder.objects.filter(pk=reminder.pk).update(status=ExpiryReminder.Status.SENT, sent_at=timezone.now())
+    result.sent += 1
