@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "users",
     "subscriptions",
     "promos",
@@ -129,11 +130,54 @@ if not DEBUG:
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.TelegramMiniAppAuthentication",
+        "api.authentication.ApiKeyAuthentication",
+        "api.authentication.StaffSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "api.throttles.UserThrottle",
+        "api.throttles.ApiKeyThrottle",
+        "api.throttles.AnonymousThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("API_THROTTLE_USER", default="120/min"),
+        "api_key": env.str("API_THROTTLE_API_KEY", default="3000/min"),
+        "anon": env.str("API_THROTTLE_ANON", default="60/min"),
+    },
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
 }
+# Mini App init data older than this is refused (Telegram re-signs it on every launch).
+TMA_AUTH_MAX_AGE_SECONDS = env.int("TMA_AUTH_MAX_AGE_SECONDS", default=60 * 60 * 24)
+# Idempotency-Key records live this long; an in-progress claim older than the timeout is abandoned.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+IDEMPOTENCY_IN_PROGRESS_TIMEOUT_SECONDS = env.int("IDEMPOTENCY_IN_PROGRESS_TIMEOUT_SECONDS", default=120)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Stars Shop API",
-    "DESCRIPTION": "Purchase API for Telegram Stars subscriptions.",
+    "DESCRIPTION": (
+        "Purchase API for Telegram Stars subscriptions. Every error answers "
+        '`{"error": {"code", "message", "details"}}`. Every POST accepts an `Idempotency-Key` header.'
+    ),
     "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentStatusEnum": "payments.models.Payment.Status",
+        "PaymentSourceEnum": "payments.models.Payment.Source",
+        "ClientSourceEnum": "api.serializers.CLIENT_SOURCES",
+        "SubscriptionStateEnum": "api.serializers.SUBSCRIPTION_STATES",
+    },
 }
 
 LOGGING = {

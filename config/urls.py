@@ -8,3 +8,7 @@ urlpatterns = [
     path("panel/", include("subscriptions.urls")),
     path("", include("payments.urls")),
 ]
+
+# JSON error bodies under /api/, Django's usual pages elsewhere.
+handler404 = "api.errors.handler404"
+handler500 = "api.errors.handler500"

@@ -1,0 +1,158 @@
+"""Who is calling: a Mini App (`Authorization: tma <initData>`), a trusted backend
+(`Authorization: Api-Key <key>` + `X-Telegram-User-Id`) or a staff session.
+
+Nothing is written for a request that fails authentication.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from api.initdata import InvalidInitData, TelegramInitData, init_data_verify
+from api.keys import api_key_check
+from api.models import ApiKey
+from users.services import user_get_or_create_from_telegram
+
+logger = logging.getLogger(__name__)
+
+TELEGRAM_USER_HEADER = "X-Telegram-User-Id"
+MAX_TELEGRAM_ID = 2**63 - 1
+
+
+def _authorization(request, scheme: str) -> str | None:
+    """The credentials after `scheme` in the Authorization header, or None for another scheme."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    found, _space, credentials = header.partition(" ")
+    if found.lower() != scheme.lower():
+        return None
+    return credentials.strip()
+
+
+class TelegramMiniAppAuthentication(authentication.BaseAuthentication):
+    keyword = "tma"
+
+    def authenticate(self, request):
+        init_data = _authorization(request, self.keyword)
+        if init_data is None:
+            return None
+        try:
+            verified = init_data_verify(
+                init_data=init_data,
+                bot_token=settings.TELEGRAM_BOT_TOKEN,
+                max_age_seconds=settings.TMA_AUTH_MAX_AGE_SECONDS,
+            )
+        except InvalidInitData as exc:
+            logger.info("rejected Mini App init data: %s", exc)
+            raise exceptions.AuthenticationFailed("Invalid or expired Telegram init data.")
+        user = user_get_or_create_from_telegram(
+            telegram_id=verified.telegram_id,
+            username=verified.username,
+            first_name=verified.first_name,
+            last_name=verified.last_name,
+            language_code=verified.language_code,
+        )
+        return user, verified
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword
+
+
+@dataclass(frozen=True)
+class ApiKeyCredentials:
+    api_key: ApiKey
+    telegram_id: int
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Api-Key"
+
+    def authenticate(self, request):
+        raw_key = _authorization(request, self.keyword)
+        if raw_key is None:
+            return None
+        telegram_id = self._telegram_id(request)
+        api_key = api_key_check(raw_key=raw_key)
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        user = user_get_or_create_from_telegram(telegram_id=telegram_id)
+        return user, ApiKeyCredentials(api_key=api_key, telegram_id=telegram_id)
+
+    @staticmethod
+    def _telegram_id(request) -> int:
+        value = request.headers.get(TELEGRAM_USER_HEADER, "").strip()
+        if not value.isascii() or not value.isdigit() or not 0 < int(value) <= MAX_TELEGRAM_ID:
+            raise exceptions.AuthenticationFailed(
+                f"An API key acts for a Telegram user: send a positive integer {TELEGRAM_USER_HEADER} header."
+            )
+        return int(value)
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword
+
+
+class StaffSessionAuthentication(authentication.SessionAuthentication):
+    """The browsable API for staff (CSRF enforced, as for any session)."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None or not result[0].is_staff:
+            return None
+        return result
+
+
+def principal_of(request) -> str:
+    """Whose idempotency keys and throttle bucket a request uses."""
+    if isinstance(request.auth, ApiKeyCredentials):
+        return f"api_key:{request.auth.api_key.pk}"
+    return f"user:{request.user.pk}"
+
+
+def is_init_data(auth) -> bool:
+    return isinstance(auth, TelegramInitData)
+
+
+class TelegramMiniAppScheme(OpenApiAuthenticationExtension):
+    target_class = TelegramMiniAppAuthentication
+    name = "tma"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "Telegram Mini App init data: `Authorization: tma <initData>`.",
+        }
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = ApiKeyAuthentication
+    name = ["apiKey", "telegramUser"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "A trusted backend's key: `Authorization: Api-Key <key>`.",
+            },
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": TELEGRAM_USER_HEADER,
+                "description": "The Telegram user id the API key acts for (created if new).",
+            },
+        ]
+
+
+class StaffSessionScheme(OpenApiAuthenticationExtension):
+    target_class = StaffSessionAuthentication
+    name = "staffSession"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid", "description": "Staff session (browsable API)."}

@@ -1,0 +1,64 @@
+"""API keys for trusted backends: made, checked and revoked only here."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from api.models import ApiKey
+from users.models import User
+
+# last_used_at is a hint for admins, not an audit log: one write a minute is enough.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+KEY_SEPARATOR = "."
+
+
+def _hash(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    api_key: ApiKey
+    raw_key: str  # shown once; never stored
+
+
+def api_key_create(*, name: str, created_by: User | None = None) -> IssuedKey:
+    prefix = secrets.token_hex(6)
+    raw_key = f"{prefix}{KEY_SEPARATOR}{secrets.token_urlsafe(32)}"
+    api_key = ApiKey.objects.create(name=name, prefix=prefix, secret_hash=_hash(raw_key), created_by=created_by)
+    return IssuedKey(api_key=api_key, raw_key=raw_key)
+
+
+def api_key_check(*, raw_key: str) -> ApiKey | None:
+    """The active key matching `raw_key`, or None. Compared in constant time."""
+    prefix, separator, _secret = raw_key.partition(KEY_SEPARATOR)
+    if not separator or not prefix or len(prefix) > 16:
+        return None
+    api_key = ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).first()
+    if api_key is None or not hmac.compare_digest(api_key.secret_hash, _hash(raw_key)):
+        return None
+    api_key_touch(api_key=api_key)
+    return api_key
+
+
+def api_key_touch(*, api_key: ApiKey) -> None:
+    now = timezone.now()
+    if api_key.last_used_at and now - api_key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+    ApiKey.objects.filter(stale, pk=api_key.pk).update(last_used_at=now)
+    api_key.last_used_at = now
+
+
+def api_key_revoke(*, api_key: ApiKey) -> bool:
+    """Returns False when it was already revoked."""
+    updated = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    api_key.refresh_from_db(fields=["revoked_at"])
+    return bool(updated)

@@ -1,0 +1,182 @@
+"""Request parsing and response shapes (also the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from payments.models import Payment
+from subscriptions.models import Tariff
+
+ITEM_ID = {"max_length": 32, "help_text": "Tariff code, e.g. `1m`."}
+PROMO_CODE = {"max_length": 64, "required": False, "allow_blank": True, "allow_null": True, "default": None}
+CLIENT_SOURCES = [Payment.Source.API, Payment.Source.BOT, Payment.Source.MOCK]
+SUBSCRIPTION_STATES = ["none", "active", "expired", "disabled"]
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID as a string only (DRF would also take an integer)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+# --- Errors -------------------------------------------------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine code, e.g. `validation_error`, `purchase_conflict`.")
+    message = serializers.CharField(help_text="Human-readable explanation.")
+    details = serializers.DictField(help_text="Structured context (field errors, reason, retry_after...).")
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+# --- Tariffs and quotes ---------------------------------------------------------
+
+
+class TariffSerializer(serializers.ModelSerializer):
+    item_id = serializers.CharField(source="code")
+    price_per_month = serializers.IntegerField()
+
+    class Meta:
+        model = Tariff
+        fields = ["item_id", "title", "months", "days", "price_stars", "price_per_month"]
+
+
+class QuoteRequestSerializer(serializers.Serializer):
+    item_id = serializers.CharField(**ITEM_ID)
+    promo_code = serializers.CharField(**PROMO_CODE)
+
+
+class QuoteSerializer(serializers.Serializer):
+    item_id = serializers.CharField(source="tariff.code")
+    promo_code = serializers.CharField(source="promo.code", allow_null=True, default=None)
+    price_stars = serializers.IntegerField(source="base_price")
+    discount_stars = serializers.IntegerField(source="discount")
+    amount_stars = serializers.IntegerField(source="amount")
+    days = serializers.IntegerField()
+    bonus_days = serializers.IntegerField()
+    total_days = serializers.IntegerField()
+
+
+# --- Purchases ------------------------------------------------------------------
+
+
+class PurchaseSerializer(serializers.Serializer):
+    """A plain Serializer (not a ModelSerializer): it is built on every request, and
+    model introspection would cost more than the rest of a read."""
+
+    purchase_id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=Payment.Kind.choices)
+    status = serializers.ChoiceField(choices=Payment.Status.choices)
+    item_id = serializers.SerializerMethodField()
+    purchase_type = serializers.CharField()
+    source = serializers.ChoiceField(choices=Payment.Source.choices)
+    method = serializers.ChoiceField(choices=Payment.Method.choices)
+    price_stars = serializers.IntegerField(source="base_price")
+    discount_stars = serializers.IntegerField(source="discount")
+    amount_stars = serializers.IntegerField(source="amount")
+    days = serializers.IntegerField()
+    bonus_days = serializers.IntegerField()
+    days_granted = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+    refunded_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_item_id(self, payment: Payment) -> str | None:
+        if hasattr(payment, "item_code"):  # fetched with the payment (api.services.purchase_for_caller)
+            return payment.item_code
+        return payment.tariff.code if payment.tariff_id else None
+
+
+class InvoiceSerializer(PurchaseSerializer):
+    """A purchase with where to pay it; `pay_url` and `reused` come from the context."""
+
+    pay_url = serializers.SerializerMethodField(
+        help_text="Telegram invoice link or the mock pay page; null unless pending."
+    )
+    reused = serializers.SerializerMethodField(help_text="True when an open invoice of the caller was returned.")
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_pay_url(self, payment: Payment) -> str | None:
+        return self.context["pay_url"]
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_reused(self, payment: Payment) -> bool:
+        return self.context["reused"]
+
+
+class InvoiceRequestSerializer(serializers.Serializer):
+    item_id = serializers.CharField(**ITEM_ID)
+    promo_code = serializers.CharField(**PROMO_CODE)
+    purchase_type = serializers.CharField(max_length=32, required=False, default="subscription")
+    source = serializers.ChoiceField(choices=CLIENT_SOURCES, required=False, default=Payment.Source.API)
+    purchase_id = StrictUUIDField(
+        required=False, allow_null=True, default=None, help_text="Client-chosen id (seed 004's draft); reused if yours."
+    )
+
+
+class PurchaseCompleteRequestSerializer(serializers.Serializer):
+    purchase_id = StrictUUIDField()
+    item_id = serializers.CharField(
+        required=False, allow_null=True, default=None, max_length=32, help_text="Creates the purchase when new."
+    )
+    promo_code = serializers.CharField(**PROMO_CODE)
+    purchase_type = serializers.CharField(max_length=32, required=False, default="subscription")
+
+
+class PayFromBalanceRequestSerializer(serializers.Serializer):
+    item_id = serializers.CharField(**ITEM_ID)
+    promo_code = serializers.CharField(**PROMO_CODE)
+
+
+class PayFromBalanceSerializer(PurchaseSerializer):
+    balance_stars = serializers.IntegerField(source="user.stars_balance")
+
+
+# --- Balance --------------------------------------------------------------------
+
+
+class StarsAmountRequestSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(min_value=1, help_text="Whole Stars.")
+
+    def validate_amount(self, value: int) -> int:
+        if value > settings.BALANCE_TOPUP_MAX:
+            raise serializers.ValidationError(f"At most {settings.BALANCE_TOPUP_MAX} Stars.")
+        return value
+
+
+class BalanceSerializer(serializers.Serializer):
+    balance_stars = serializers.IntegerField()
+
+
+# --- Me -------------------------------------------------------------------------
+
+
+class UserSerializer(serializers.Serializer):
+    telegram_id = serializers.IntegerField(allow_null=True)
+    username = serializers.CharField(source="telegram_username")
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    language_code = serializers.CharField()
+
+
+class SubscriptionStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=SUBSCRIPTION_STATES)
+    is_active = serializers.BooleanField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    days_left = serializers.IntegerField()
+    subscription_url = serializers.CharField(allow_null=True, help_text="VPN subscription link, once provisioned.")
+
+
+class MeSerializer(serializers.Serializer):
+    user = UserSerializer()
+    subscription = SubscriptionStatusSerializer()
+    balance_stars = serializers.IntegerField()

@@ -1,0 +1,358 @@
+"""Thin views: parse with serializers, call services, render."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import HttpResponse, JsonResponse
+from django.utils.html import escape
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api import serializers as s
+from api.errors import error_body
+from api.idempotency import idempotent
+from api.schema import IDEMPOTENCY_KEY, errors, post_errors
+from api.services import (
+    invoice_create,
+    mock_pay_owner_complete,
+    pay_url_for,
+    payments_ensure_available,
+    purchase_for_caller,
+    purchase_mock_record,
+)
+from config.errors import ApplicationError
+from payments.ledger import dev_add_stars
+from payments.models import Payment
+from payments.services import (
+    purchase_pay_from_balance,
+    tariff_for_sale,
+    topup_create_invoice,
+)
+from promos.services import promo_quote
+from subscriptions.models import Subscription, Tariff
+
+INVOICE_EXAMPLE = {
+    "purchase_id": "3f2b8c1e-5a7d-4c1b-9a51-0d4c2f7e9b10",
+    "kind": "subscription",
+    "status": "pending",
+    "item_id": "1m",
+    "purchase_type": "subscription",
+    "source": "api",
+    "method": "stars",
+    "price_stars": 100,
+    "discount_stars": 10,
+    "amount_stars": 90,
+    "days": 30,
+    "bonus_days": 0,
+    "days_granted": 0,
+    "created_at": "2025-10-22T10:00:00Z",
+    "paid_at": None,
+    "refunded_at": None,
+    "pay_url": "https://t.me/$AbCdEf",
+    "reused": False,
+}
+
+
+def _invoice_response(request, payment: Payment, *, created: bool) -> Response:
+    pay_url = pay_url_for(payment=payment, build_absolute_uri=request.build_absolute_uri)
+    data = s.InvoiceSerializer(payment, context={"pay_url": pay_url, "reused": not created}).data
+    return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class PingView(APIView):
+    """The benchmark's baseline: authentication, throttling and rendering, nothing else."""
+
+    @extend_schema(exclude=True)
+    def get(self, request):
+        return Response({"pong": True})
+
+
+class TariffListView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="tariffs_list",
+        summary="Tariffs on sale",
+        auth=[{"tma": []}, {"apiKey": [], "telegramUser": []}, {"staffSession": []}, {}],
+        responses={200: s.TariffSerializer(many=True)} | errors(),
+        examples=[
+            OpenApiExample(
+                "tariffs",
+                value=[
+                    {
+                        "item_id": "1m",
+                        "title": "1 month",
+                        "months": 1,
+                        "days": 30,
+                        "price_stars": 100,
+                        "price_per_month": 100,
+                    }
+                ],
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request):
+        tariffs = Tariff.objects.filter(is_active=True).order_by("sort_order", "days")
+        return Response(s.TariffSerializer(tariffs, many=True).data)
+
+
+class PromoQuoteView(APIView):
+    @extend_schema(
+        operation_id="promos_quote",
+        summary="Price of a tariff with a promo code (or the refusal reason as promo_invalid)",
+        request=s.QuoteRequestSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.QuoteSerializer} | post_errors(404),
+        examples=[
+            OpenApiExample("quote request", value={"item_id": "1m", "promo_code": "SPRING10"}, request_only=True),
+            OpenApiExample(
+                "quote",
+                value={
+                    "item_id": "1m",
+                    "promo_code": "SPRING10",
+                    "price_stars": 100,
+                    "discount_stars": 10,
+                    "amount_stars": 90,
+                    "days": 30,
+                    "bonus_days": 0,
+                    "total_days": 30,
+                },
+                response_only=True,
+            ),
+        ],
+    )
+    @idempotent
+    def post(self, request):
+        body = _valid(s.QuoteRequestSerializer, request)
+        tariff = tariff_for_sale(tariff=body["item_id"])
+        quote = promo_quote(tariff=tariff, user=request.user, code=body["promo_code"])
+        return Response(s.QuoteSerializer(quote).data)
+
+
+class InvoiceCreateView(APIView):
+    @extend_schema(
+        operation_id="purchase_invoice",
+        summary="Create a pending purchase with its pay URL, or return your open one (seed 004)",
+        request=s.InvoiceRequestSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: s.InvoiceSerializer, 200: s.InvoiceSerializer} | post_errors(404, 503),
+        examples=[
+            OpenApiExample(
+                "invoice request",
+                value={"item_id": "1m", "promo_code": "SPRING10", "purchase_id": INVOICE_EXAMPLE["purchase_id"]},
+                request_only=True,
+            ),
+            OpenApiExample("invoice", value=INVOICE_EXAMPLE, response_only=True, status_codes=["201", "200"]),
+        ],
+    )
+    @idempotent
+    def post(self, request):
+        body = _valid(s.InvoiceRequestSerializer, request)
+        result = invoice_create(
+            user=request.user,
+            tariff=body["item_id"],
+            promo_code=body["promo_code"],
+            purchase_id=body["purchase_id"],
+            purchase_type=body["purchase_type"],
+            source=body["source"],
+        )
+        return _invoice_response(request, result.payment, created=result.created)
+
+
+class PurchaseCompleteView(APIView):
+    @extend_schema(
+        operation_id="purchase_complete",
+        summary="Complete a purchase with mock payments (seed 004); idempotent",
+        description="Only with MOCK_PAYMENTS on (else 403 mock_payments_disabled). A repeat returns the same purchase.",
+        request=s.PurchaseCompleteRequestSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.PurchaseSerializer} | post_errors(403, 404, 503),
+        examples=[
+            OpenApiExample("complete", value={"purchase_id": INVOICE_EXAMPLE["purchase_id"]}, request_only=True),
+        ],
+    )
+    @idempotent
+    def post(self, request):
+        body = _valid(s.PurchaseCompleteRequestSerializer, request)
+        result = purchase_mock_record(
+            user=request.user,
+            purchase_id=body["purchase_id"],
+            tariff=body["item_id"],
+            promo_code=body["promo_code"],
+            purchase_type=body["purchase_type"],
+        )
+        return Response(s.PurchaseSerializer(result.payment).data)
+
+
+class PurchasePagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class PurchaseListView(APIView):
+    # Known to drf-spectacular: it documents the page parameters and the paginated envelope.
+    pagination_class = PurchasePagination
+
+    @extend_schema(
+        operation_id="purchases_list",
+        summary="Your purchases, newest first",
+        responses={200: s.PurchaseSerializer(many=True)} | errors(404),
+    )
+    def get(self, request):
+        paginator = PurchasePagination()
+        payments = (
+            Payment.objects.filter(user_id=request.user.pk).select_related("tariff").order_by("-created_at", "-pk")
+        )
+        page = paginator.paginate_queryset(payments, request, view=self)
+        return paginator.get_paginated_response(s.PurchaseSerializer(page, many=True).data)
+
+
+class PurchaseDetailView(APIView):
+    @extend_schema(
+        operation_id="purchases_retrieve",
+        summary="One of your purchases",
+        responses={200: s.PurchaseSerializer} | errors(404, 409),
+    )
+    def get(self, request, purchase_id: uuid.UUID):
+        return Response(s.PurchaseSerializer(purchase_for_caller(user=request.user, purchase_id=purchase_id)).data)
+
+
+class MeView(APIView):
+    @extend_schema(
+        operation_id="me",
+        summary="The caller, their subscription and internal Stars balance",
+        responses={200: s.MeSerializer} | errors(),
+    )
+    def get(self, request):
+        user = request.user
+        subscription = Subscription.objects.filter(user=user).first()
+        return Response(
+            s.MeSerializer(
+                {"user": user, "subscription": _subscription_status(subscription), "balance_stars": user.stars_balance}
+            ).data
+        )
+
+
+def _subscription_status(subscription: Subscription | None) -> dict:
+    if subscription is None:
+        return {"status": "none", "is_active": False, "expires_at": None, "days_left": 0, "subscription_url": None}
+    if subscription.status == Subscription.Status.DISABLED:
+        state = "disabled"
+    elif subscription.is_active:
+        state = "active"
+    elif subscription.expires_at:
+        state = "expired"
+    else:
+        state = "none"
+    return {
+        "status": state,
+        "is_active": subscription.is_active,
+        "expires_at": subscription.expires_at,
+        "days_left": subscription.days_left,
+        "subscription_url": subscription.subscription_url or None,
+    }
+
+
+class BalanceTopupView(APIView):
+    @extend_schema(
+        operation_id="balance_topup",
+        summary="An invoice to top up your internal Stars balance",
+        request=s.StarsAmountRequestSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: s.InvoiceSerializer, 200: s.InvoiceSerializer} | post_errors(503),
+        examples=[OpenApiExample("top-up", value={"amount": 250}, request_only=True)],
+    )
+    @idempotent
+    def post(self, request):
+        body = _valid(s.StarsAmountRequestSerializer, request)
+        payments_ensure_available()
+        result = topup_create_invoice(user=request.user, amount=body["amount"], source=Payment.Source.API)
+        return _invoice_response(request, result.payment, created=result.created)
+
+
+class PayFromBalanceView(APIView):
+    @extend_schema(
+        operation_id="purchase_pay_from_balance",
+        summary="Buy a tariff with your internal Stars balance",
+        request=s.PayFromBalanceRequestSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: s.PayFromBalanceSerializer} | post_errors(404),
+        examples=[OpenApiExample("pay", value={"item_id": "1m"}, request_only=True)],
+    )
+    @idempotent
+    def post(self, request):
+        body = _valid(s.PayFromBalanceRequestSerializer, request)
+        payment = purchase_pay_from_balance(
+            user=request.user, tariff=body["item_id"], promo_code=body["promo_code"], source=Payment.Source.API
+        )
+        payment.user.refresh_from_db(fields=["stars_balance"])
+        return Response(s.PayFromBalanceSerializer(payment).data, status=status.HTTP_201_CREATED)
+
+
+class DevAddStarsView(APIView):
+    @extend_schema(
+        operation_id="dev_add_stars",
+        summary="Credit test Stars to your balance (MOCK_PAYMENTS only)",
+        request=s.StarsAmountRequestSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.BalanceSerializer} | post_errors(403),
+        examples=[OpenApiExample("add", value={"amount": 500}, request_only=True)],
+    )
+    @idempotent
+    def post(self, request):
+        body = _valid(s.StarsAmountRequestSerializer, request)
+        dev_add_stars(user=request.user, amount=body["amount"])
+        request.user.refresh_from_db(fields=["stars_balance"])
+        return Response({"balance_stars": request.user.stars_balance})
+
+
+def _valid(serializer_class, request) -> dict:
+    if not isinstance(request.data, dict):
+        raise ApplicationError("The body must be a JSON object.", code="validation_error", status=400)
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# --- Outside the JSON API: the mock pay page and the Telegram webhook ------------------
+
+MOCK_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Mock payment</title></head>
+<body><h1>Mock payment</h1><p>Purchase {purchase_id}</p>
+<form method="post"><button type="submit">Pay (mock)</button></form></body></html>"""
+
+
+@csrf_exempt
+def mock_pay(request, purchase_id: uuid.UUID):
+    """GET: a page with a Pay button; POST: completes the purchase (MOCK_PAYMENTS only)."""
+    if request.method == "GET":
+        if not Payment.objects.filter(purchase_id=purchase_id).exists():
+            return JsonResponse(error_body(code="not_found", message="Purchase not found."), status=404)
+        return HttpResponse(MOCK_PAGE.format(purchase_id=escape(str(purchase_id))))
+    if request.method != "POST":
+        return JsonResponse(error_body(code="method_not_allowed", message="Use GET or POST."), status=405)
+    try:
+        result = mock_pay_owner_complete(purchase_id=purchase_id)
+    except ApplicationError as exc:
+        return JsonResponse(error_body(code=exc.code, message=exc.message, details=exc.details), status=exc.status)
+    return JsonResponse(s.PurchaseSerializer(result.payment).data)
+
+
+@csrf_exempt
+def purchase_webhook(request, *args, **kwargs):
+    """Telegram's webhook lives in telegram_bot; until it exists, say so clearly."""
+    try:
+        from telegram_bot.views import telegram_webhook
+    except ImportError:
+        return JsonResponse(
+            error_body(code="webhook_unavailable", message="The Telegram webhook is not available on this server."),
+            status=503,
+        )
+    return telegram_webhook(request, *args, **kwargs)
