@@ -32,6 +32,6 @@ def event_record(
         if payment
         else {"metadata": metadata or {}}
     )
-    return PurchaseEvent.objects.create(
-        name=name, payment=payment, user=user or (payment.user if payment else None), payload=payload
-    )
+    # user_id, not payment.user: recording an event never costs a query for the user row.
+    user_id = user.pk if user is not None else (payment.user_id if payment else None)
+    return PurchaseEvent.objects.create(name=name, payment=payment, user_id=user_id, payload=payload)
