@@ -252,3 +252,14 @@ if str(REMNAWAVE_API_VERSION) not in {"auto", "2", "3"}:
     raise ImproperlyConfigured("REMNAWAVE_API_VERSION must be auto, 2 or 3")
 if not isinstance(REMNAWAVE_EXTRA_HEADERS, dict):
     raise ImproperlyConfigured('REMNAWAVE_EXTRA_HEADERS must be a JSON object, e.g. {"X-Api-Key": "..."}')
+
+# --- Bot texts ---------------------------------------------------------------
+# Shown by /terms, /privacy and /paysupport; empty means the built-in text in
+# the user's language (Russian or English), which names SUPPORT_CONTACT.
+TERMS_TEXT = env.str("TERMS_TEXT", default="")
+PRIVACY_TEXT = env.str("PRIVACY_TEXT", default="")
+PAYSUPPORT_TEXT = env.str("PAYSUPPORT_TEXT", default="")
+# Flood limit: at most this many updates per user in this many seconds
+# (payments are never limited); the flooding user is told once to slow down.
+BOT_RATE_LIMIT_UPDATES = env.int("BOT_RATE_LIMIT_UPDATES", default=20)
+BOT_RATE_LIMIT_SECONDS = env.int("BOT_RATE_LIMIT_SECONDS", default=10)

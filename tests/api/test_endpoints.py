@@ -282,6 +282,14 @@ def test_webhook_delegates_to_the_bot_view(db, client, monkeypatch):
     assert response.json() == {"delegated": True}
 
 
+def test_webhook_route_reaches_the_real_bot_view(db, client, settings):
+    settings.TELEGRAM_WEBHOOK_SECRET = "s3cret"
+
+    response = client.post("/api/v1/purchase/webhook", {}, content_type="application/json")
+
+    assert response.status_code == 403  # the bot's own secret check answered, not our 503
+
+
 def test_purchase_detail_of_a_topup_has_no_item(db, api):
     purchase_id = api.post("/api/v1/balance/topup", {"amount": 100}, format="json").json()["purchase_id"]
 

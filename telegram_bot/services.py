@@ -1,0 +1,302 @@
+"""The bot's own state: stored updates, buyer sessions and the flood limit.
+
+Money and subscriptions are never touched here: handlers call the payments,
+promos and subscriptions services for that.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from promos.services import PromoInvalid, Quote, promo_find, promo_quote, quote_for
+from subscriptions.models import Tariff
+from telegram_bot.models import BotSession, TelegramUpdate
+from users.models import User
+
+# A claimed update not finished within the lease is considered abandoned
+# (the worker died) and becomes due again.
+PROCESSING_LEASE = timedelta(minutes=2)
+# Received but never claimed: give the receiving worker this long first.
+RECEIVED_GRACE = timedelta(seconds=30)
+RETRY_BASE_SECONDS = 5
+RETRY_MAX_SECONDS = 3600
+MAX_ATTEMPTS = 8
+
+PAYMENT_KINDS = frozenset({"pre_checkout_query", "successful_payment", "refunded_payment"})
+
+
+class InvalidUpdate(ValueError):
+    """The body is not a Telegram update (no integer update_id)."""
+
+
+# --- Stored updates -----------------------------------------------------------
+
+
+def update_kind(raw: dict[str, Any]) -> str:
+    """The update's type, with payment service messages named for what they are."""
+    for key, value in raw.items():
+        if key == "update_id" or not isinstance(value, dict):
+            continue
+        if key == "message":
+            for special in ("successful_payment", "refunded_payment"):
+                if special in value:
+                    return special
+        return key[:32]
+    return "unknown"
+
+
+def update_user_id(raw: dict[str, Any]) -> int | None:
+    for key, value in raw.items():
+        if key != "update_id" and isinstance(value, dict):
+            sender = value.get("from") or {}
+            user_id = sender.get("id") if isinstance(sender, dict) else None
+            return user_id if isinstance(user_id, int) else None
+    return None
+
+
+def update_id_of(raw: Any) -> int:
+    if not isinstance(raw, dict):
+        raise InvalidUpdate("an update is a JSON object")
+    update_id = raw.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
+        raise InvalidUpdate("an update needs a non-negative integer update_id")
+    if len(raw) < 2:
+        raise InvalidUpdate("an update carries one object besides its update_id")
+    return update_id
+
+
+def _claimed_now() -> dict[str, Any]:
+    """Fields of a row stored already claimed by the worker storing it: that
+    worker handles it next, so no separate claim is needed (the lease still
+    frees it if the worker dies)."""
+    return {
+        "status": TelegramUpdate.Status.PROCESSING,
+        "attempts": 1,
+        "next_attempt_at": timezone.now() + PROCESSING_LEASE,
+    }
+
+
+def _new_row(update_id: int, raw: dict[str, Any], *, claim: bool) -> TelegramUpdate:
+    extra = _claimed_now() if claim else {}
+    return TelegramUpdate(
+        update_id=update_id, raw=raw, kind=update_kind(raw), telegram_user_id=update_user_id(raw), **extra
+    )
+
+
+def update_store(*, raw: dict[str, Any], claim: bool = False) -> tuple[TelegramUpdate, bool]:
+    """Save the raw update once. A replay returns the stored row and False.
+    With `claim`, a new row is stored as claimed by the caller (attempt 1)."""
+    update_id = update_id_of(raw)
+    existing = TelegramUpdate.objects.filter(update_id=update_id).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            row = _new_row(update_id, raw, claim=claim)
+            row.save(force_insert=True)
+            return row, True
+    except IntegrityError:
+        # A concurrent delivery of the same update stored it first.
+        return TelegramUpdate.objects.get(update_id=update_id), False
+
+
+def updates_store_batch(*, raws: list[dict[str, Any]], claim: bool = False) -> list[int]:
+    """Store a getUpdates batch; the ids stored now (not before), oldest first.
+
+    Usually every update in a batch is new: one multi-row INSERT, no SELECT.
+    It has no ignore_conflicts on purpose: when it succeeds every row is ours,
+    so "stored now" is exact. If any id was stored before (a batch fetched
+    again after a restart, a concurrent writer) it rolls back and stores one
+    row at a time. With `claim`, new rows are stored as claimed by the caller
+    (attempt 1)."""
+    by_id = {update_id_of(raw): raw for raw in raws}
+    fresh = [_new_row(uid, raw, claim=claim) for uid, raw in by_id.items()]
+    if not fresh:
+        return []
+    try:
+        with transaction.atomic():
+            TelegramUpdate.objects.bulk_create(fresh)
+    except IntegrityError:
+        return [row.update_id for row in fresh if update_store(raw=row.raw, claim=claim)[1]]
+    return [row.update_id for row in fresh]
+
+
+def update_claim(*, update_id: int) -> bool:
+    """Take the update for processing (one worker wins): a received one, or a
+    failed/abandoned one whose time has come. Counts the attempt."""
+    now = timezone.now()
+    claimable = Q(status=TelegramUpdate.Status.RECEIVED) | Q(
+        status__in=[TelegramUpdate.Status.FAILED, TelegramUpdate.Status.PROCESSING], next_attempt_at__lte=now
+    )
+    return bool(
+        TelegramUpdate.objects.filter(claimable, update_id=update_id).update(
+            status=TelegramUpdate.Status.PROCESSING, attempts=F("attempts") + 1, next_attempt_at=now + PROCESSING_LEASE
+        )
+    )
+
+
+def update_attempts(*, update_id: int) -> int:
+    return TelegramUpdate.objects.filter(update_id=update_id).values_list("attempts", flat=True).first() or 0
+
+
+def update_mark_done(*, update_id: int, note: str = "") -> bool:
+    return bool(
+        TelegramUpdate.objects.filter(update_id=update_id, status=TelegramUpdate.Status.PROCESSING).update(
+            status=TelegramUpdate.Status.DONE, processed_at=timezone.now(), next_attempt_at=None, error=note
+        )
+    )
+
+
+def updates_mark_done(*, update_ids: list[int]) -> int:
+    """Mark a batch of handled updates done in one query."""
+    return TelegramUpdate.objects.filter(update_id__in=update_ids, status=TelegramUpdate.Status.PROCESSING).update(
+        status=TelegramUpdate.Status.DONE, processed_at=timezone.now(), next_attempt_at=None, error=""
+    )
+
+
+def retry_delay(*, attempts: int, retry_after: float | None = None) -> timedelta:
+    seconds = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+    return timedelta(seconds=max(seconds, retry_after or 0))
+
+
+def update_mark_failed(*, update_id: int, error: str, retry_after: float | None = None) -> TelegramUpdate | None:
+    """Record the failure; retried with exponential backoff until MAX_ATTEMPTS,
+    then left for an admin (update_reprocess)."""
+    row = TelegramUpdate.objects.filter(update_id=update_id).first()
+    if row is None:
+        return None
+    now = timezone.now()
+    row.status = TelegramUpdate.Status.FAILED
+    row.error = error[:4000]
+    row.processed_at = now
+    row.next_attempt_at = (
+        now + retry_delay(attempts=row.attempts, retry_after=retry_after) if row.attempts < MAX_ATTEMPTS else None
+    )
+    row.save(update_fields=["status", "error", "processed_at", "next_attempt_at"])
+    return row
+
+
+def updates_due(*, limit: int = 50) -> list[tuple[int, dict[str, Any]]]:
+    """Stored updates that need (another) run, oldest first."""
+    now = timezone.now()
+    due = Q(status=TelegramUpdate.Status.RECEIVED, received_at__lte=now - RECEIVED_GRACE) | Q(
+        status__in=[TelegramUpdate.Status.FAILED, TelegramUpdate.Status.PROCESSING], next_attempt_at__lte=now
+    )
+    rows = TelegramUpdate.objects.filter(due).order_by("update_id").values_list("update_id", "raw")[:limit]
+    return list(rows)
+
+
+def update_reprocess(*, update_id: int) -> TelegramUpdate:
+    """An admin's re-run: the update becomes due now, whatever happened before.
+    Handlers call idempotent services, so re-running a done update is safe."""
+    row = TelegramUpdate.objects.get(update_id=update_id)
+    TelegramUpdate.objects.filter(pk=row.pk).update(status=TelegramUpdate.Status.FAILED, next_attempt_at=timezone.now())
+    row.refresh_from_db()
+    return row
+
+
+# --- Flood limit ----------------------------------------------------------------
+
+
+class RateDecision:
+    ALLOW = "allow"
+    WARN = "warn"  # the first update over the limit: tell the user once
+    DROP = "drop"
+
+
+def rate_limit_check(*, telegram_id: int, kind: str) -> str:
+    """Fixed-window counter per user in the cache. Payment updates are never limited."""
+    if kind in PAYMENT_KINDS:
+        return RateDecision.ALLOW
+    window = max(int(settings.BOT_RATE_LIMIT_SECONDS), 1)
+    key = f"tgbot:rate:{telegram_id}:{int(time.time() // window)}"
+    cache.add(key, 0, timeout=window * 2)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window * 2)
+        count = 1
+    limit = int(settings.BOT_RATE_LIMIT_UPDATES)
+    if count <= limit:
+        return RateDecision.ALLOW
+    return RateDecision.WARN if count == limit + 1 else RateDecision.DROP
+
+
+# --- Buyer sessions -------------------------------------------------------------
+
+
+def session_for(*, user: User) -> BotSession:
+    session, _ = BotSession.objects.get_or_create(user=user)
+    return session
+
+
+def session_update(*, user: User, **fields: str) -> BotSession:
+    session = session_for(user=user)
+    for name, value in fields.items():
+        setattr(session, name, value)
+    session.save(update_fields=[*fields, "updated_at"])
+    return session
+
+
+def session_await_promo(*, user: User, tariff_code: str = "") -> BotSession:
+    return session_update(user=user, awaiting=BotSession.Awaiting.PROMO, tariff_code=tariff_code)
+
+
+def session_clear_promo(*, user: User) -> BotSession:
+    return session_update(user=user, promo_code="", awaiting=BotSession.Awaiting.NOTHING)
+
+
+def active_tariffs() -> list[Tariff]:
+    return list(Tariff.objects.filter(is_active=True).order_by("sort_order", "days"))
+
+
+def promo_apply(*, user: User, code: str, tariff_code: str = "") -> str:
+    """Remember a promo code for the buyer once the promos service accepts it:
+    for the tariff they are looking at, else for at least one tariff on sale.
+    Raises PromoInvalid with the service's reason otherwise."""
+    tariffs = [t for t in active_tariffs() if not tariff_code or t.code == tariff_code] or active_tariffs()
+    first_error: PromoInvalid | None = None
+    for tariff in tariffs:
+        try:
+            quote = promo_quote(tariff=tariff, user=user, code=code)
+        except PromoInvalid as exc:
+            first_error = first_error or exc
+            continue
+        promo_code = quote.promo.code if quote.promo else ""
+        session_update(user=user, promo_code=promo_code, awaiting=BotSession.Awaiting.NOTHING)
+        return promo_code
+    if first_error is None:  # no tariff on sale at all: say what the code itself is worth
+        if promo_find(code=code) is None:
+            raise PromoInvalid("unknown", promo_code=code.strip()[:64])
+        raise PromoInvalid("wrong_tariff", promo_code=code.strip()[:64])
+    raise first_error
+
+
+@dataclass(frozen=True)
+class Offer:
+    tariff: Tariff
+    quote: Quote
+    promo_refused: str = ""  # why the applied promo does not work for this tariff
+
+
+def offer_for(*, user: User, tariff: Tariff, promo_code: str) -> Offer:
+    """The tariff's price for this buyer: with their promo when it applies."""
+    if promo_code:
+        try:
+            return Offer(tariff=tariff, quote=promo_quote(tariff=tariff, user=user, code=promo_code))
+        except PromoInvalid as exc:
+            return Offer(tariff=tariff, quote=quote_for(tariff=tariff, promo=None), promo_refused=str(exc.message))
+    return Offer(tariff=tariff, quote=quote_for(tariff=tariff, promo=None))
+
+
+def offers_for(*, user: User, promo_code: str) -> list[Offer]:
+    return [offer_for(user=user, tariff=tariff, promo_code=promo_code) for tariff in active_tariffs()]

@@ -1,0 +1,287 @@
+"""The buyer's screens, driven through the webhook view (the same handlers as runbot):
+each POST returns after the handlers ran, so the test reads what the bot said."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from payments.models import LedgerEntry, Payment
+from subscriptions.models import Subscription
+from telegram_bot.models import TelegramUpdate
+from tests.promos.factories import PromoCodeFactory
+from tests.subscriptions.factories import SubscriptionFactory
+from tests.telegram_bot.support import message_text
+from tests.users.factories import UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+EN = {"id": 700_301, "is_bot": False, "first_name": "Dan", "language_code": "en"}
+RU = {"id": 700_302, "is_bot": False, "first_name": "Иван", "language_code": "ru"}
+
+
+@pytest.fixture
+def bot(fake_telegram, webhook):
+    """Send one update built by the fake server; returns the messages the bot sent for it."""
+
+    def send(builder: str, user: dict, *args, **kwargs) -> list[dict]:
+        update = getattr(fake_telegram, builder)(user, *args, deliver=False, **kwargs)
+        since = len(fake_telegram.sent_messages(user["id"]))  # after: a button press may add the message it is on
+        assert webhook(update).status_code == 200
+        return fake_telegram.sent_messages(user["id"])[since:]
+
+    return send
+
+
+def said(messages: list[dict]) -> str:
+    return "\n".join(message_text(m) for m in messages)
+
+
+# --- Language ------------------------------------------------------------------------
+
+
+def test_start_speaks_english_to_an_english_user(bot):
+    assert "Choose an action" in said(bot("inject_command", EN, "start"))
+
+
+def test_start_speaks_russian_by_default(bot):
+    assert "Выберите действие" in said(bot("inject_command", RU, "start"))
+
+
+def test_unknown_language_gets_russian(bot):
+    user = dict(EN, id=700_303, language_code="de")
+    assert "Выберите действие" in said(bot("inject_command", user, "start"))
+
+
+def test_main_menu_has_the_five_actions(bot):
+    [message] = bot("inject_command", EN, "start")
+    buttons = [b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row]
+    assert buttons == ["buy", "sub", "bal", "promo", "help"]
+
+
+# --- Promo codes --------------------------------------------------------------------
+
+
+def test_deep_link_applies_the_promo(bot, tariffs):
+    PromoCodeFactory(code="PROMO10", discount_percent=10)
+
+    assert "Promo code PROMO10 applied." in said(bot("inject_command", EN, "start", "promo_PROMO10"))
+    assert "1 month: 90 ⭐ (90 ⭐ per month), discount 10 ⭐" in said(bot("inject_callback", EN, "buy"))
+
+
+def test_deep_link_with_an_unknown_promo_says_why(bot, tariffs):
+    assert "This promo code does not exist." in said(bot("inject_command", EN, "start", "promo_NOPE"))
+
+
+def test_refused_promo_gives_the_service_reason_and_keeps_asking(bot, tariffs):
+    PromoCodeFactory(code="OLD10", discount_percent=10, is_active=False)
+    PromoCodeFactory(code="OLD20", discount_percent=20)
+    bot("inject_callback", EN, "pr:1m")
+
+    reply = said(bot("inject_message", EN, "OLD10"))
+
+    assert "This promo code is no longer active." in reply
+    assert "Promo code OLD20 applied." in said(bot("inject_message", EN, "OLD20"))
+
+
+def test_promo_for_a_tariff_it_does_not_cover_is_refused(bot, tariffs):
+    PromoCodeFactory(code="ONLY3M", discount_percent=20, for_tariffs=[tariffs["3m"]])
+    bot("inject_callback", EN, "pr:1m")
+
+    assert "This promo code does not apply to this tariff." in said(bot("inject_message", EN, "ONLY3M"))
+
+
+def test_promo_from_the_main_menu_shows_discounted_tariffs(bot, tariffs):
+    PromoCodeFactory(code="BONUS", discount_percent=0, bonus_days=7)
+    bot("inject_callback", EN, "promo")
+
+    reply = said(bot("inject_message", EN, "bonus"))
+
+    assert "Promo code BONUS applied." in reply
+    assert "1 month: 100 ⭐ (100 ⭐ per month), +7 bonus days" in reply
+
+
+def test_cancel_stops_waiting_for_a_promo(bot, tariffs):
+    bot("inject_callback", EN, "promo")
+    bot("inject_callback", EN, "cancel")
+
+    assert "/paysupport" in said(bot("inject_message", EN, "PROMO10"))  # plain text again: the help
+
+
+def test_summary_shows_price_discount_and_bonus_days(bot, tariffs):
+    PromoCodeFactory(code="BIG", discount_percent=20, bonus_days=5)
+    bot("inject_command", EN, "start", "promo_BIG")
+
+    reply = said(bot("inject_callback", EN, "t:3m"))
+
+    assert "Price: 250 ⭐\nDiscount: 50 ⭐\nBonus days: 5\nTotal: 200 ⭐ for 95 days" in reply
+
+
+def test_a_100_percent_promo_completes_without_an_invoice(bot, fake_telegram, tariffs):
+    PromoCodeFactory(code="FREE", discount_percent=100)
+    bot("inject_command", EN, "start", "promo_FREE")
+
+    reply = said(bot("inject_callback", EN, "pay:1m"))
+
+    assert "Payment received" in reply
+    assert fake_telegram.invoices(EN["id"]) == []
+    assert Subscription.objects.get(user__telegram_id=EN["id"]).is_active
+
+
+# --- Tariffs, subscription, balance ---------------------------------------------------
+
+
+def test_tariff_list_shows_price_and_per_month_price(bot, tariffs):
+    reply = said(bot("inject_callback", EN, "buy"))
+
+    assert "3 months: 250 ⭐ (83 ⭐ per month)" in reply
+
+
+def test_disabled_tariff_cannot_be_bought(bot, tariffs):
+    tariffs["1m"].is_active = False
+    tariffs["1m"].save()
+
+    assert "This tariff is not on sale." in said(bot("inject_callback", EN, "pay:1m"))
+
+
+def test_my_subscription_shows_status_expiry_days_left_link_and_renew(bot):
+    user = UserFactory(telegram_id=EN["id"], language_code="en")
+    SubscriptionFactory(
+        user=user,
+        status=Subscription.Status.ACTIVE,
+        expires_at=timezone.now() + timedelta(days=10, hours=1),
+        subscription_url="https://panel.example/sub/abc",
+    )
+
+    [message] = bot("inject_callback", EN, "sub")
+
+    assert "Status: active" in message["text"]
+    assert "Days left: 10" in message["text"]
+    assert "https://panel.example/sub/abc" in message["text"]
+    assert message["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "buy"
+
+
+def test_my_subscription_without_one(bot):
+    assert "You have no subscription yet." in said(bot("inject_callback", EN, "sub"))
+
+
+def test_balance_offers_the_configured_top_ups(bot, settings):
+    settings.BALANCE_TOPUP_AMOUNTS = [50, 500]
+
+    [message] = bot("inject_callback", EN, "bal")
+
+    assert "Your balance: 0 ⭐" in message["text"]
+    data = [b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row]
+    assert data[:2] == ["top:50", "top:500"]
+
+
+def test_top_up_sends_an_xtr_invoice_and_its_payment_fills_the_balance(bot, fake_telegram):
+    bot("inject_callback", EN, "top:250")
+    [invoice] = fake_telegram.invoices(EN["id"])
+    assert (invoice["currency"], invoice["amount"]) == ("XTR", 250)
+
+    reply = said(bot("inject_successful_payment", EN, invoice["payload"], 250, charge_id="topup-1"))
+
+    assert "Your balance has been topped up by 250 ⭐. Balance: 250 ⭐." in reply
+
+
+def test_pay_from_balance(bot, tariffs):
+    UserFactory(telegram_id=EN["id"], language_code="en")
+    bot("inject_callback", EN, "top:100")
+    payload = Payment.objects.get(kind=Payment.Kind.TOPUP).invoice_payload
+    bot("inject_successful_payment", EN, payload, 100, charge_id="topup-2")
+
+    summary = bot("inject_callback", EN, "t:1m")[0]
+    data = [b["callback_data"] for row in summary["reply_markup"]["inline_keyboard"] for b in row]
+    assert "bpay:1m" in data
+    reply = said(bot("inject_callback", EN, "bpay:1m"))
+
+    assert "Payment received" in reply
+    assert Payment.objects.get(method=Payment.Method.BALANCE).status == Payment.Status.SUCCEEDED
+
+
+def test_pay_from_balance_without_enough_stars_says_so(bot, tariffs):
+    assert "Not enough Stars on your balance." in said(bot("inject_callback", EN, "bpay:1m"))
+
+
+# --- Help and legal -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("help", "/paysupport"),
+        ("paysupport", "Payment problems?"),
+        ("terms", "Terms of service"),
+        ("privacy", "Privacy policy"),
+        ("whatever", "/paysupport"),
+    ],
+)
+def test_commands_answer(bot, command, expected, settings):
+    settings.SUPPORT_CONTACT = "@shop_help"
+    reply = said(bot("inject_command", EN, command))
+    assert expected in reply
+    if command != "terms":
+        assert "@shop_help" in reply
+
+
+def test_texts_come_from_settings_when_set(bot, settings):
+    settings.TERMS_TEXT = "Our own terms."
+    assert said(bot("inject_command", EN, "terms")) == "Our own terms."
+
+
+def test_unknown_text_gets_the_help(bot):
+    assert "/paysupport" in said(bot("inject_message", EN, "hello?"))
+
+
+# --- Flood limit ----------------------------------------------------------------------
+
+
+def test_a_flooding_user_is_told_once_and_then_ignored(bot, settings):
+    settings.BOT_RATE_LIMIT_UPDATES = 3
+    settings.BOT_RATE_LIMIT_SECONDS = 3600
+
+    replies = [said(bot("inject_message", EN, f"hi {i}")) for i in range(6)]
+
+    assert [("/paysupport" in r) for r in replies[:3]] == [True, True, True]
+    assert replies[3] == "Too many messages. Please slow down and try again in a few seconds."
+    assert replies[4:] == ["", ""]
+    assert "/paysupport" in said(bot("inject_message", RU, "привет"))  # other users are not affected
+
+
+def test_payments_are_never_rate_limited(bot, fake_telegram, settings, tariffs):
+    settings.BOT_RATE_LIMIT_UPDATES = 1
+    settings.BOT_RATE_LIMIT_SECONDS = 3600
+    bot("inject_callback", EN, "pay:1m")
+    payload = fake_telegram.invoices(EN["id"])[0]["payload"]
+
+    bot("inject_pre_checkout", EN, payload, 100)
+    assert fake_telegram.precheckout_answers  # answered although the user is over the limit
+
+    assert "Payment received" in said(bot("inject_successful_payment", EN, payload, 100, charge_id="rl-1"))
+
+
+# --- Refunds ----------------------------------------------------------------------------
+
+
+def test_refunded_payment_books_the_refund_once(bot, fake_telegram, tariffs):
+    bot("inject_callback", EN, "pay:1m")
+    payload = fake_telegram.invoices(EN["id"])[0]["payload"]
+    bot("inject_successful_payment", EN, payload, 100, charge_id="refund-1")
+
+    first = said(bot("inject_refunded_payment", EN, payload, 100, "refund-1"))
+    second = said(bot("inject_refunded_payment", EN, payload, 100, "refund-1"))
+
+    assert "A refund of 100 ⭐ has been processed." in first
+    assert second == ""
+    payment = Payment.objects.get(invoice_payload=payload)
+    assert payment.status == Payment.Status.REFUNDED
+    assert list(LedgerEntry.objects.filter(payment=payment).order_by("pk").values_list("amount", flat=True)) == [
+        100,
+        -100,
+    ]
+
+
+def test_refund_of_an_unknown_charge_is_stored_and_done(bot):
+    assert said(bot("inject_refunded_payment", EN, "unknown", 10, "nobody-knows")) == ""
+    assert TelegramUpdate.objects.get(kind="refunded_payment").status == TelegramUpdate.Status.DONE

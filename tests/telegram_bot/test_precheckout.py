@@ -1,0 +1,93 @@
+"""pre_checkout_query answers: ok for a valid invoice, otherwise ok=false with the
+service's reason, which Telegram shows to the buyer."""
+
+import pytest
+
+from payments.models import Payment
+from tests.payments.factories import PaymentFactory
+from tests.promos.factories import PromoCodeFactory
+from tests.users.factories import UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BUYER_ID = 700_401
+
+
+@pytest.fixture
+def buyer(db):
+    return UserFactory(telegram_id=BUYER_ID, language_code="en")
+
+
+@pytest.fixture
+def ask(fake_telegram, webhook):
+    """Send a pre-checkout query for `payload` through the webhook; return Telegram's answer."""
+
+    def run(payload: str, amount: int, currency: str = "XTR", language_code: str = "en"):
+        user = {"id": BUYER_ID, "is_bot": False, "first_name": "Eve", "language_code": language_code}
+        query = fake_telegram.inject_pre_checkout(user, payload, amount, currency, deliver=False)
+        assert webhook(query).status_code == 200
+        return fake_telegram.wait_for_precheckout_answer(query)
+
+    return run
+
+
+def test_valid_invoice_is_answered_ok(ask, buyer, tariff_1m):
+    payment = PaymentFactory(user=buyer, tariff=tariff_1m)
+
+    answer = ask(payment.invoice_payload, 100)
+
+    assert answer.ok
+
+
+def test_wrong_amount_is_refused(ask, buyer, tariff_1m):
+    payment = PaymentFactory(user=buyer, tariff=tariff_1m)
+    answer = ask(payment.invoice_payload, 99)
+    assert (answer.ok, answer.error_message) == (
+        False,
+        "The amount does not match the invoice. Please start a new purchase.",
+    )
+
+
+def test_wrong_currency_is_refused(ask, buyer, tariff_1m):
+    payment = PaymentFactory(user=buyer, tariff=tariff_1m)
+    answer = ask(payment.invoice_payload, 100, currency="USD")
+    assert (answer.ok, answer.error_message) == (False, "Wrong currency: this invoice is paid in Telegram Stars.")
+
+
+def test_unknown_payload_is_refused(ask, buyer):
+    answer = ask("no-such-invoice", 100)
+    assert (answer.ok, answer.error_message) == (False, "This invoice is unknown. Please start a new purchase.")
+
+
+def test_payload_of_another_user_is_refused(ask, buyer, tariff_1m):
+    payment = PaymentFactory(user=UserFactory(telegram_id=700_499), tariff=tariff_1m)
+    answer = ask(payment.invoice_payload, 100)
+    assert (answer.ok, answer.error_message) == (False, "This invoice was issued to another user.")
+
+
+def test_already_paid_invoice_is_refused(ask, buyer, tariff_1m):
+    payment = PaymentFactory(user=buyer, tariff=tariff_1m, status=Payment.Status.SUCCEEDED)
+    answer = ask(payment.invoice_payload, 100)
+    assert (answer.ok, answer.error_message) == (False, "This invoice has already been paid.")
+
+
+def test_disabled_tariff_is_refused(ask, buyer, tariff_1m):
+    payment = PaymentFactory(user=buyer, tariff=tariff_1m)
+    tariff_1m.is_active = False
+    tariff_1m.save()
+    answer = ask(payment.invoice_payload, 100)
+    assert (answer.ok, answer.error_message) == (False, "This tariff is no longer on sale.")
+
+
+def test_promo_used_up_meanwhile_is_refused(ask, buyer, tariff_1m):
+    promo = PromoCodeFactory(code="LAST1", discount_percent=10, max_uses=1)
+    payment = PaymentFactory(user=buyer, tariff=tariff_1m, promo=promo, discount=10)
+    promo.used_count = 1
+    promo.save()
+    answer = ask(payment.invoice_payload, 90)
+    assert (answer.ok, answer.error_message) == (False, "This promo code has been used up.")
+
+
+def test_refusal_is_in_the_buyers_language(ask, buyer):
+    answer = ask("no-such-invoice", 100, language_code="ru")
+    assert answer.error_message == "Этот счёт неизвестен. Начните покупку заново."
