@@ -69,6 +69,29 @@ class Payment(models.Model):
             models.Index(fields=["user", "status", "tariff"], name="payment_user_open_idx"),
             models.Index(fields=["status", "created_at"], name="payment_status_created_idx"),
             models.Index(fields=["needs_review"], condition=Q(needs_review=True), name="payment_needs_review_idx"),
+            # The admin's revenue dashboard: index-only scans over a date window.
+            models.Index(
+                fields=["paid_at"],
+                include=["amount", "status", "method", "kind", "tariff", "promo", "created_at"],
+                condition=Q(paid_at__isnull=False),
+                name="payment_paid_cover_idx",
+            ),
+            models.Index(
+                fields=["created_at"], include=["paid_at", "kind", "method"], name="payment_created_cover_idx"
+            ),
+            models.Index(
+                fields=["refunded_at"],
+                include=["amount", "method"],
+                condition=Q(refunded_at__isnull=False),
+                name="payment_refunded_cover_idx",
+            ),
+            # The admin's list filters, newest first.
+            models.Index(fields=["promo", "created_at"], name="payment_promo_created_idx"),
+            models.Index(fields=["source", "created_at"], name="payment_source_created_idx"),
+        ]
+        permissions = [
+            ("refund_payment", "Can refund payments (admin)"),
+            ("expire_stale_payments", "Can expire stale pending payments (admin)"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(base_price__gte=0), name="payment_base_price_non_negative"),
@@ -123,6 +146,7 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "ledger entries"
+        indexes = [models.Index(fields=["kind", "created_at"], name="ledger_kind_created_idx")]
         constraints = [
             models.UniqueConstraint(
                 fields=["kind", "gateway_tx_id"],
@@ -171,3 +195,22 @@ class PurchaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ReconciliationRun(models.Model):
+    """One `reconcile_stars` run: Telegram's Star transactions against the local payments."""
+
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    transactions_seen = models.PositiveIntegerField(default=0)
+    fixed_count = models.PositiveIntegerField(default=0)
+    mismatch_count = models.PositiveIntegerField(default=0)
+    ok = models.BooleanField(default=False, help_text="Finished without an error and found no mismatch.")
+    report = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        state = "ok" if self.ok else "attention"
+        return f"reconciliation {self.started_at:%Y-%m-%d %H:%M} {state}: {self.fixed_count} fixed"

@@ -1,0 +1,220 @@
+"""Admin for promo codes: create/edit with clear validation messages, bulk
+generation, usage (used / max, redemptions, revenue), deactivation and CSV export."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.core.exceptions import PermissionDenied
+from django.db.models import IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Lower
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from config.errors import ApplicationError
+from payments.admin_tools import BoundedCountPaginator, ReadOnlyInline, changelist_csv
+from payments.models import Payment
+from promos.models import PromoCode, PromoRedemption
+from promos.services import PROMO_BULK_MAX, promo_bulk_generate, promo_deactivate
+from subscriptions.models import Tariff
+
+PAID_STATUSES = (Payment.Status.SUCCEEDED, Payment.Status.REFUNDED)
+
+
+def _validate_promo_settings(cleaned: dict, *, used_count: int = 0) -> dict[str, str]:
+    """Field errors in words an admin understands (the database checks the same rules)."""
+    errors = {}
+    percent = cleaned.get("discount_percent")
+    if percent is not None and not 0 <= percent <= 100:
+        errors["discount_percent"] = "The discount is a percentage from 0 to 100."
+    max_uses = cleaned.get("max_uses")
+    if max_uses is not None and max_uses < 1:
+        errors["max_uses"] = "Leave empty for unlimited uses, or allow at least one use."
+    elif max_uses is not None and max_uses < used_count:
+        errors["max_uses"] = f"The code was already used {used_count} times; the limit cannot be lower."
+    valid_from, expires_at = cleaned.get("valid_from"), cleaned.get("expires_at")
+    if valid_from and expires_at and expires_at <= valid_from:
+        errors["expires_at"] = "The code must expire after it becomes valid."
+    if not percent and not cleaned.get("bonus_days"):
+        errors["discount_percent"] = "Give a discount, bonus days, or both: this code would change nothing."
+    return errors
+
+
+class PromoCodeForm(forms.ModelForm):
+    class Meta:
+        model = PromoCode
+        fields = (
+            "code",
+            "description",
+            "discount_percent",
+            "bonus_days",
+            "max_uses",
+            "valid_from",
+            "expires_at",
+            "is_active",
+            "once_per_user",
+            "tariffs",
+        )
+
+    def clean_code(self):
+        code = self.cleaned_data["code"].strip()
+        if not code or any(ch.isspace() for ch in code):
+            raise forms.ValidationError("A code is one word without spaces.")
+        clash = PromoCode.objects.annotate(code_lower=Lower("code")).filter(code_lower=code.lower())
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise forms.ValidationError("This code already exists (codes are case-insensitive).")
+        return code
+
+    def clean(self):
+        cleaned = super().clean()
+        for field, message in _validate_promo_settings(cleaned, used_count=self.instance.used_count or 0).items():
+            self.add_error(field, message)
+        return cleaned
+
+
+class PromoBulkForm(forms.Form):
+    prefix = forms.RegexField(
+        regex=r"^[A-Za-z0-9_-]{0,24}$",
+        required=False,
+        help_text="Letters, digits, _ or -; codes look like PREFIX + random letters.",
+        error_messages={"invalid": "Use letters, digits, _ or - (at most 24)."},
+    )
+    count = forms.IntegerField(min_value=1, max_value=PROMO_BULK_MAX, initial=100)
+    length = forms.IntegerField(min_value=4, max_value=32, initial=8, help_text="Random characters after the prefix.")
+    description = forms.CharField(max_length=255, required=False)
+    discount_percent = forms.IntegerField(min_value=0, max_value=100, initial=0)
+    bonus_days = forms.IntegerField(min_value=0, max_value=3650, initial=0)
+    max_uses = forms.IntegerField(min_value=1, required=False, initial=1, help_text="Per code; empty = unlimited.")
+    valid_from = forms.DateTimeField(required=False)
+    expires_at = forms.DateTimeField(required=False)
+    once_per_user = forms.BooleanField(required=False, initial=True)
+    tariffs = forms.ModelMultipleChoiceField(
+        queryset=Tariff.objects.all(), required=False, help_text="Empty = every tariff."
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        for field, message in _validate_promo_settings(cleaned).items():
+            self.add_error(field, message)
+        return cleaned
+
+
+class RedemptionInline(ReadOnlyInline):
+    model = PromoRedemption
+    fields = ("created_at", "user", "payment", "once_per_user")
+    verbose_name_plural = "redemptions (newest 20)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user", "payment")
+
+
+def _revenue_subquery():
+    # Per row of the page only (a correlated subquery), over the promo's payments.
+    return Coalesce(
+        Subquery(
+            Payment.objects.filter(promo=OuterRef("pk"), status__in=PAID_STATUSES)
+            .order_by()
+            .values("promo")
+            .annotate(total=Sum("amount"))
+            .values("total")[:1],
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
+@admin.register(PromoCode)
+class PromoCodeAdmin(admin.ModelAdmin):
+    form = PromoCodeForm
+    list_display = (
+        "code",
+        "discount_percent",
+        "bonus_days",
+        "usage",
+        "revenue",
+        "is_active",
+        "valid_from",
+        "expires_at",
+        "created_at",
+    )
+    list_filter = ("is_active", "once_per_user")
+    search_fields = ("code",)
+    filter_horizontal = ("tariffs",)
+    readonly_fields = ("used_count", "revenue", "created_at")
+    inlines = (RedemptionInline,)
+    actions = ("deactivate", "export_csv")
+    show_full_result_count = False
+    paginator = BoundedCountPaginator
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(revenue_stars=_revenue_subquery())
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        # Prefix search on the code: bulk codes share a prefix.
+        return queryset.annotate(code_lower=Lower("code")).filter(code_lower__startswith=term.lower()), False
+
+    @admin.display(description="used / max")
+    def usage(self, promo):
+        return f"{promo.used_count} / {promo.max_uses if promo.max_uses is not None else '∞'}"
+
+    @admin.display(description="revenue (Stars)", ordering="revenue_stars")
+    def revenue(self, promo):
+        return getattr(promo, "revenue_stars", None) or 0
+
+    @admin.action(permissions=["change"], description="Deactivate selected promo codes")
+    def deactivate(self, request, queryset):
+        promos = list(queryset.filter(is_active=True))
+        changed = promo_deactivate(promo_ids=[promo.pk for promo in promos])
+        if promos:
+            LogEntry.objects.log_actions(
+                user_id=request.user.pk, queryset=promos, action_flag=CHANGE, change_message="Deactivated"
+            )
+        self.message_user(request, f"Deactivated {changed} promo code(s).", messages.SUCCESS)
+
+    @admin.action(permissions=["view"], description="Export selected promo codes as CSV")
+    def export_csv(self, request, queryset):
+        return changelist_csv(self, request, queryset.order_by("-created_at"), filename="promo-codes.csv")
+
+    # --- Bulk generation --------------------------------------------------------------
+
+    def get_urls(self):
+        bulk = path(
+            "bulk-generate/", self.admin_site.admin_view(self.bulk_generate_view), name="promos_promocode_bulk_generate"
+        )
+        return [bulk, *super().get_urls()]
+
+    def bulk_generate_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = PromoBulkForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            fields = dict(form.cleaned_data)
+            prefix, count, length, tariffs = (fields.pop(k) for k in ("prefix", "count", "length", "tariffs"))
+            try:
+                promos = promo_bulk_generate(prefix=prefix, count=count, length=length, tariffs=list(tariffs), **fields)
+            except ApplicationError as exc:
+                form.add_error(None, str(exc.message))
+            else:
+                LogEntry.objects.log_actions(
+                    user_id=request.user.pk,
+                    queryset=promos,
+                    action_flag=ADDITION,
+                    change_message=f"Bulk-generated with prefix {prefix or '(none)'}",
+                )
+                self.message_user(request, f"Created {len(promos)} promo codes with prefix {prefix!r}.")
+                url = reverse("admin:promos_promocode_changelist")
+                return redirect(f"{url}?q={prefix}" if prefix else url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Generate promo codes",
+            "opts": self.model._meta,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/promos/promocode/bulk_generate.html", context)

@@ -154,3 +154,70 @@ def promo_release(*, payment) -> bool:
     redemption.delete()
     PromoCode.objects.filter(pk=promo_id, used_count__gt=0).update(used_count=F("used_count") - 1)
     return True
+
+
+# --- Admin: bulk generation and deactivation ----------------------------------
+
+PROMO_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by hand
+PROMO_BULK_MAX = 10_000
+
+
+def _random_promo_codes(*, prefix: str, count: int, length: int) -> list[str]:
+    import secrets
+
+    codes: set[str] = set()
+    while len(codes) < count:
+        codes.add(prefix + "".join(secrets.choice(PROMO_CODE_ALPHABET) for _ in range(length)))
+    return list(codes)
+
+
+def promo_bulk_generate(
+    *, prefix: str, count: int, length: int = 8, tariffs: list[Tariff] | None = None, **fields
+) -> list[PromoCode]:
+    """Create `count` new promo codes `<prefix><random>` with the same settings.
+
+    Uniqueness is the database's (case-insensitive unique index): codes that
+    already exist are skipped before inserting, and a concurrent insert of the
+    same code rolls the batch back and draws again. All or nothing.
+    """
+    from django.core.exceptions import ValidationError
+    from django.db.models.functions import Lower
+
+    prefix = (prefix or "").strip().upper()
+    if not 1 <= count <= PROMO_BULK_MAX:
+        message = _("Choose between 1 and %(max)d codes.") % {"max": PROMO_BULK_MAX}
+        raise ApplicationError(message, code="validation_error")
+    if not 4 <= length <= 32 or len(prefix) + length > PromoCode._meta.get_field("code").max_length:
+        raise ApplicationError(_("The code length is out of range."), code="validation_error")
+    sample = PromoCode(code=prefix + "X" * length, **fields)
+    try:
+        sample.full_clean(exclude=["code"], validate_unique=False)
+    except ValidationError as exc:
+        raise ApplicationError(_("Invalid promo settings: %(errors)s") % {"errors": exc.messages}) from exc
+    for _attempt in range(5):
+        wanted = _random_promo_codes(prefix=prefix, count=count, length=length)
+        taken = set(
+            PromoCode.objects.annotate(code_lower=Lower("code"))
+            .filter(code_lower__in=[code.lower() for code in wanted])
+            .values_list("code_lower", flat=True)
+        )
+        fresh = [code for code in wanted if code.lower() not in taken]
+        if len(fresh) < count:
+            continue
+        try:
+            with transaction.atomic():
+                promos = PromoCode.objects.bulk_create([PromoCode(code=code, **fields) for code in fresh])
+                if tariffs:
+                    through = PromoCode.tariffs.through
+                    through.objects.bulk_create(
+                        [through(promocode_id=promo.pk, tariff_id=tariff.pk) for promo in promos for tariff in tariffs]
+                    )
+                return promos
+        except IntegrityError:
+            continue  # a concurrent insert took one of our codes: draw again
+    raise ApplicationError(_("Could not find enough unused codes; use a longer code."), code="conflict", status=409)
+
+
+def promo_deactivate(*, promo_ids: list[int]) -> int:
+    """Switch codes off (they stay for history and reports); returns how many changed."""
+    return PromoCode.objects.filter(pk__in=promo_ids, is_active=True).update(is_active=False)

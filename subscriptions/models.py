@@ -59,6 +59,9 @@ class Subscription(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        permissions = [("adjust_subscription", "Can extend or shorten a subscription (admin)")]
+
     def __str__(self) -> str:
         return (
             f"subscription of {self.user} until {self.expires_at:%Y-%m-%d %H:%M}"

@@ -17,6 +17,7 @@ class User(AbstractUser):
     stars_balance = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
+        permissions = [("adjust_balance", "Can adjust a user's Stars balance (admin)")]
         constraints = [
             models.CheckConstraint(condition=Q(stars_balance__gte=0), name="user_balance_non_negative"),
         ]

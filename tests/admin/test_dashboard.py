@@ -1,0 +1,117 @@
+"""The revenue dashboard: figures, the bot's Star balance, reconciliation, no 500s."""
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from payments import dashboard
+from payments.refunds import refund_payment
+from tests.admin.conftest import paid_payment
+from tests.payments.factories import PaymentFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = reverse("admin:payments_payment_dashboard")
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_dashboard_shows_revenue_refunds_funnel_and_pending(admin_client_for, support_user, tariff_1m):
+    paid_payment()
+    refund_payment(payment=paid_payment())
+    PaymentFactory(tariff=tariff_1m)
+
+    page = admin_client_for(support_user).get(URL)
+
+    data = page.context["data"]
+    assert page.status_code == 200
+    assert data.revenue_total == 200
+    assert data.refunds["count"] == 1 and data.refunds["stars"] == 100
+    assert (data.funnel.invoices, data.funnel.paid) == (3, 2)
+    assert data.funnel.median_seconds_to_pay is not None
+    assert data.pending_payments == 1
+    assert data.active_subscriptions == 1
+    assert [row["count"] for row in data.by_tariff] == [2]
+    assert len(data.revenue_by_day) == 31
+
+
+def test_dashboard_is_linked_from_the_admin_index(admin_client_for, support_user):
+    assert URL in admin_client_for(support_user).get(reverse("admin:index")).content.decode()
+
+
+def test_star_balance_is_unavailable_without_telegram(admin_client_for, superuser, settings):
+    settings.TELEGRAM_BOT_TOKEN = ""
+
+    page = admin_client_for(superuser).get(URL)
+
+    assert page.context["data"].star_balance is None
+    assert "unavailable" in page.content.decode()
+
+
+def test_star_balance_is_unavailable_when_telegram_does_not_answer(admin_client_for, superuser, settings):
+    settings.TELEGRAM_BOT_TOKEN = "123:abc"
+    settings.TELEGRAM_API_BASE_URL = "http://127.0.0.1:9"  # nothing listens there
+
+    page = admin_client_for(superuser).get(URL)
+
+    assert page.status_code == 200
+    assert page.context["data"].star_balance is None
+
+
+def test_star_balance_is_cached_for_a_minute(monkeypatch, settings):
+    settings.TELEGRAM_BOT_TOKEN = "123:abc"
+    calls = []
+
+    class Amount:
+        amount = 4242
+
+    def fake_call(fn, *, timeout):
+        calls.append(timeout)
+        return Amount()
+
+    monkeypatch.setattr("telegram_bot.bot_api.call", fake_call)
+
+    assert dashboard.star_balance() == 4242
+    assert dashboard.star_balance() == 4242
+    assert calls == [dashboard.STAR_BALANCE_TIMEOUT_SECONDS]
+
+
+def test_reconciliation_never_run_is_said_so(admin_client_for, superuser):
+    assert "never run" in admin_client_for(superuser).get(URL).content.decode()
+
+
+@pytest.mark.parametrize("days", ["90", "7", "abc", "-1"])
+def test_any_window_parameter_answers(admin_client_for, superuser, days):
+    page = admin_client_for(superuser).get(URL, {"days": days})
+
+    assert page.status_code == 200
+    assert page.context["data"].days in (30, 90)
+
+
+def test_dashboard_needs_the_view_permission(client, db):
+    from tests.users.factories import StaffUserFactory
+
+    client.force_login(StaffUserFactory())
+
+    assert client.get(URL).status_code == 403
+
+
+def test_the_last_reconciliation_run_is_shown(admin_client_for, superuser):
+    from django.utils import timezone
+
+    from payments import models
+
+    run_model = getattr(models, "ReconciliationRun", None)
+    if run_model is None:
+        pytest.skip("no ReconciliationRun model yet")
+    run_model.objects.create(started_at=timezone.now(), transactions_seen=12, mismatch_count=1)
+
+    content = admin_client_for(superuser).get(URL).content.decode()
+
+    assert "12 transactions seen, 1 mismatch" in content
+    assert "never run" not in content

@@ -1,0 +1,109 @@
+"""Every admin list and the dashboard cost the same number of queries at 5 and at 50 payments."""
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from payments.models import Payment, PurchaseEvent
+from subscriptions.models import ProvisioningTask
+
+pytestmark = pytest.mark.django_db
+
+MAX_QUERIES = 15
+
+
+def add_money_rows(payments: int) -> None:
+    call_command(
+        "generate_scale_data",
+        users=max(payments // 2, 1),
+        payments=payments,
+        ledger=0,
+        promos=3,
+        days=30,
+        stdout=open("/dev/null", "w"),
+    )
+    newest = list(Payment.objects.order_by("-pk")[:payments])
+    PurchaseEvent.objects.bulk_create(
+        [PurchaseEvent(name="purchase_invoice_created", payment=p, user_id=p.user_id) for p in newest]
+    )
+    ProvisioningTask.objects.bulk_create(
+        [ProvisioningTask(user_id=p.user_id, payment=p, reason="admin") for p in newest]
+    )
+
+
+def queries_for(client, url) -> int:
+    client.get(url)  # warm process-wide caches (content types), which are not data-dependent
+    cache.clear()
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(captured)
+
+
+LIST_URLS = [
+    "admin:payments_payment_changelist",
+    "admin:payments_ledgerentry_changelist",
+    "admin:payments_purchaseevent_changelist",
+    "admin:users_user_changelist",
+    "admin:promos_promocode_changelist",
+    "admin:subscriptions_tariff_changelist",
+    "admin:subscriptions_subscription_changelist",
+    "admin:subscriptions_provisioningtask_changelist",
+    "admin:payments_payment_dashboard",
+    "admin:index",
+]
+
+
+@pytest.mark.parametrize("name", LIST_URLS)
+def test_page_queries_do_not_grow_with_the_data(admin_client_for, superuser, name):
+    client = admin_client_for(superuser)
+    url = reverse(name)
+    add_money_rows(5)
+    with_5 = queries_for(client, url)
+
+    add_money_rows(45)
+    with_50 = queries_for(client, url)
+
+    assert with_5 == with_50 <= MAX_QUERIES
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["status__exact=succeeded", "promo=any", "q=mock_x", "q=12345", "created_at__year=2026", "needs_review__exact=1"],
+)
+def test_filtered_payments_list_queries_do_not_grow(admin_client_for, superuser, query):
+    client = admin_client_for(superuser)
+    url = reverse("admin:payments_payment_changelist") + "?" + query
+    add_money_rows(5)
+    with_5 = queries_for(client, url)
+
+    add_money_rows(45)
+    with_50 = queries_for(client, url)
+
+    assert with_5 == with_50 <= MAX_QUERIES
+
+
+@pytest.mark.parametrize("page", ["payment", "user"])
+def test_detail_pages_queries_do_not_grow(admin_client_for, superuser, page):
+    client = admin_client_for(superuser)
+    add_money_rows(5)
+    payment = Payment.objects.order_by("pk").first()
+    target = payment if page == "payment" else payment.user
+    url = reverse(f"admin:{target._meta.app_label}_{target._meta.model_name}_change", args=[target.pk])
+    with_5 = queries_for(client, url)
+
+    extra = Payment.objects.filter(user=payment.user).first()
+    for _ in range(45):
+        PurchaseEvent.objects.create(name="purchase_invoice_created", payment=extra, user=payment.user)
+    Payment.objects.bulk_create(
+        [
+            Payment(user=payment.user, tariff=payment.tariff, base_price=100, amount=100, invoice_payload=f"x{i}")
+            for i in range(45)
+        ]
+    )
+    with_50 = queries_for(client, url)
+
+    assert with_5 == with_50 <= 25
