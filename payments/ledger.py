@@ -13,7 +13,7 @@ from payments.errors import InsufficientBalance, MockPaymentsDisabled
 from payments.events import event_record
 from payments.models import LedgerEntry, Payment, PurchaseEvent
 from users.models import User
-from users.services import user_lock
+from users.services import user_lock_row
 
 
 def ledger_book(
@@ -86,7 +86,7 @@ def balance_adjust(*, user: User, delta: int, reason: str, actor: User | None = 
         raise ApplicationError(_("A reason is required."), code="validation_error")
     if delta == 0:
         raise ApplicationError(_("The amount must not be zero."), code="validation_error")
-    user_lock(user_id=user.pk)
+    user_lock_row(user_id=user.pk)
     entry = ledger_book(
         user=user, kind=LedgerEntry.Kind.ADJUSTMENT, balance_delta=delta, reason=reason.strip(), created_by=actor
     )

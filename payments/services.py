@@ -27,7 +27,7 @@ from promos.services import PromoInvalid, Quote, promo_check, promo_consume, pro
 from subscriptions.models import Subscription, Tariff
 from subscriptions.services import subscription_extend
 from users.models import User
-from users.services import user_get_or_create_from_telegram, user_lock
+from users.services import user_get_or_create_from_telegram, user_lock, user_lock_row
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def purchase_create_invoice(
     """
     existing = _guard_foreign_purchase_id(user=user, purchase_id=purchase_id)
     with transaction.atomic():
-        user_lock(user_id=user.pk)  # one invoice decision per user at a time
+        user_lock_row(user_id=user.pk)  # one invoice decision per user at a time
         if existing is not None:
             existing.refresh_from_db()
             event_record(name=PurchaseEvent.Name.INVOICE_REUSED, payment=existing, previous_status=existing.status)
@@ -146,8 +146,7 @@ def purchase_create_invoice(
             )
             return InvoiceResult(payment=payment, created=True)
         reusable = (
-            Payment.objects.select_related("tariff", "promo")
-            .filter(
+            Payment.objects.filter(
                 user=user,
                 kind=Payment.Kind.SUBSCRIPTION,
                 method=Payment.Method.STARS,
@@ -162,6 +161,8 @@ def purchase_create_invoice(
             .first()
         )
         if reusable is not None:
+            # Matched on these very rows: attach them instead of joining them again.
+            reusable.user, reusable.tariff, reusable.promo = user, tariff, quote.promo
             event_record(name=PurchaseEvent.Name.INVOICE_REUSED, payment=reusable, previous_status=reusable.status)
             return InvoiceResult(payment=reusable, created=False)
         payment = _payment_from_quote(
@@ -186,7 +187,7 @@ def topup_create_invoice(*, user: User, amount: int, source: str = Payment.Sourc
             details={"amount": amount},
         )
     with transaction.atomic():
-        user_lock(user_id=user.pk)
+        user_lock_row(user_id=user.pk)
         reusable = (
             Payment.objects.filter(
                 user=user,
@@ -501,7 +502,7 @@ def _record_orphan_charge(
     user = user_get_or_create_from_telegram(telegram_id=from_user_id)
     try:
         with transaction.atomic():
-            user_lock(user_id=user.pk)
+            user_lock_row(user_id=user.pk)
             payment = _record_review_payment(
                 user=user,
                 charge_id=charge_id,
@@ -543,7 +544,7 @@ def purchase_pay_from_balance(
     """Buy a tariff with the internal Stars balance, in one transaction; the
     balance never goes below zero (InsufficientBalance otherwise)."""
     with transaction.atomic():
-        user_lock(user_id=user.pk)
+        user_lock_row(user_id=user.pk)
         tariff = tariff_for_sale(tariff=tariff)
         quote = promo_quote(tariff=tariff, user=user, code=promo_code)
         method = Payment.Method.FREE if quote.is_free else Payment.Method.BALANCE

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from subscriptions.models import ProvisioningTask, Subscription
 from users.models import User
-from users.services import user_lock
+from users.services import user_lock_row
 
 
 def subscription_lock(*, user: User) -> Subscription:
@@ -60,7 +60,7 @@ def subscription_shorten(
 def subscription_adjust(*, user: User, days: int) -> Subscription:
     """Admin change: extend (days > 0) or shorten (days < 0) a subscription;
     provisioning is queued in the same transaction."""
-    user_lock(user_id=user.pk)
+    user_lock_row(user_id=user.pk)
     if days >= 0:
         return subscription_extend(user=user, days=days, reason=ProvisioningTask.Reason.ADMIN)
     return subscription_shorten(user=user, days=-days, reason=ProvisioningTask.Reason.ADMIN)

@@ -54,3 +54,8 @@ def user_lock(*, user_id: int) -> User:
     and a plain FOR UPDATE would deadlock against them.
     """
     return User.objects.select_for_update(no_key=True).get(pk=user_id)
+
+
+def user_lock_row(*, user_id: int) -> None:
+    """user_lock for callers that only need the lock, not the user's fields."""
+    User.objects.select_for_update(no_key=True).filter(pk=user_id).values_list("pk", flat=True).get()

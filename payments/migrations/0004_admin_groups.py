@@ -50,6 +50,11 @@ def _view_permissions(apps):
 
 def create_groups(apps, schema_editor):
     _ensure_permissions(apps)
+    grant_groups(apps)
+
+
+def grant_groups(apps):
+    """Create the groups and add their permissions (which must exist); only adds."""
     Group = apps.get_model("auth", "Group")
     views = _view_permissions(apps)
     support, _ = Group.objects.get_or_create(name="Support")

@@ -34,8 +34,19 @@ PASSWORD = "correct horse battery staple"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (scripts/install_test_deps.sh)"),
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
+
+
+@pytest.fixture(autouse=True)
+def staff_groups():
+    """A transactional test may start on a flushed database: put the migration's
+    groups back (serialized_rollback would clash with re-created content types)."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("payments.migrations.0004_admin_groups").grant_groups(apps)
 
 
 def in_browser(scenario, *args):
