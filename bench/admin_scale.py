@@ -1,6 +1,6 @@
 """The admin at scale: 1,000,000 payments, 100,000 users, 2,000,000 ledger rows.
 
-    .venv/bin/python bench/admin_scale.py                  # uses/creates h_admin_bench
+    .venv/bin/python bench/admin_scale.py                  # uses/creates shop_admin_bench
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/other .venv/bin/python bench/admin_scale.py
     .venv/bin/python bench/admin_scale.py --payments 100000 --users 10000 --ledger 200000 --runs 7
 
@@ -33,7 +33,7 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ["DATABASE_URL"] = os.environ.get(
-        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/h_admin_bench"
+        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shop_admin_bench"
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
