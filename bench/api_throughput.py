@@ -1,6 +1,6 @@
 """Throughput of the purchase API relative to a trivial DRF view, under gunicorn.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/shop_api_bench .venv/bin/python bench/api_throughput.py [--seconds 8]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/api_bench .venv/bin/python bench/api_throughput.py [--seconds 8]
 
 Starts gunicorn on 127.0.0.1 (PostgreSQL; the database is created and migrated),
 seeds users, an API key and purchases, then loads each endpoint from a second
@@ -295,7 +295,7 @@ def main() -> None:
     database_url = os.environ.get("DATABASE_URL", "")
     if not database_url.startswith("postgres"):
         raise SystemExit(
-            "DATABASE_URL must name a PostgreSQL database, e.g. postgres://postgres@127.0.0.1:5432/shop_api_bench"
+            "DATABASE_URL must name a PostgreSQL database, e.g. postgres://postgres@127.0.0.1:5432/api_bench"
         )
     loader = args.loader if args.loader != "auto" else ("wrk" if shutil.which("wrk") else "python")
     run_load = run_wrk if loader == "wrk" else run_python
