@@ -75,9 +75,11 @@ class Subscription(models.Model):
 
     @property
     def days_left(self) -> int:
+        """Whole days left, rounded to the nearest day: a fresh 30-day purchase shows 30, not 29."""
         if not self.is_active:
             return 0
-        return max((self.expires_at - timezone.now()).days, 0)
+        seconds = (self.expires_at - timezone.now()).total_seconds()
+        return max(int((seconds + 43200) // 86400), 0)
 
 
 class ProvisioningTask(models.Model):

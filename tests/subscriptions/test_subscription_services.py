@@ -22,3 +22,9 @@ def test_admin_shortening_can_expire_a_subscription():
     Subscription.objects.create(user=user, expires_at=timezone.now() + timedelta(days=3), status="active")
     subscription = subscription_adjust(user=user, days=-5)
     assert subscription.status == "expired" and not subscription.is_active and subscription.days_left == 0
+
+
+def test_days_left_of_a_fresh_month_is_thirty():
+    user = UserFactory()
+    subscription = subscription_adjust(user=user, days=30)
+    assert subscription.days_left == 30
