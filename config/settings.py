@@ -246,6 +246,8 @@ PROVISIONING_POLL_SECONDS = env.float("PROVISIONING_POLL_SECONDS", default=5.0)
 # Run a task right after the commit that queued it (one try, no in-call retries);
 # false leaves everything to `process_provisioning`.
 PROVISIONING_RUN_AFTER_COMMIT = env.bool("PROVISIONING_RUN_AFTER_COMMIT", default=True)
+# A signed panel webhook whose body timestamp is older than this is ignored as a replay.
+REMNAWAVE_WEBHOOK_MAX_AGE_SECONDS = env.int("REMNAWAVE_WEBHOOK_MAX_AGE_SECONDS", default=900)
 # Expired subscriptions older than this get no "expired" reminder (first deploys, old data).
 EXPIRY_REMINDER_EXPIRED_LOOKBACK_DAYS = env.int("EXPIRY_REMINDER_EXPIRED_LOOKBACK_DAYS", default=3)
 if str(REMNAWAVE_API_VERSION) not in {"auto", "2", "3"}:

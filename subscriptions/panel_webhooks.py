@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +24,7 @@ from django.utils import timezone
 from subscriptions.models import ProvisioningTask, Subscription
 from subscriptions.remnawave import parse_panel_datetime
 from subscriptions.services import provisioning_enqueue
-from users.models import User
+from users.services import user_lock_row
 
 logger = logging.getLogger(__name__)
 
@@ -90,16 +91,28 @@ def _subscription_for(data: dict[str, Any]) -> Subscription | None:
     return Subscription.objects.filter(match).order_by("pk").first()
 
 
+def event_is_stale(payload: dict[str, Any], *, now: datetime | None = None) -> bool:
+    """A signed event older than REMNAWAVE_WEBHOOK_MAX_AGE_SECONDS is a replay (or
+    hopelessly late): the body's timestamp is covered by the signature, the
+    X-Remnawave-Timestamp header is not. Panels before 2.5 send none: applied."""
+    sent_at = parse_panel_datetime(payload.get("timestamp"))
+    if sent_at is None:
+        return False
+    return (now or timezone.now()) - sent_at > timedelta(seconds=settings.REMNAWAVE_WEBHOOK_MAX_AGE_SECONDS)
+
+
 def panel_webhook_apply(*, payload: Any) -> WebhookOutcome:
     event, data = parse_event(payload)
+    if event_is_stale(payload):
+        return WebhookOutcome(False, f"event {event} too old: ignored as a replay")
     if event not in STATUS_EVENTS:
         return WebhookOutcome(False, f"event {event} ignored")
     found = _subscription_for(data)
     if found is None:
         return WebhookOutcome(False, "unknown panel user")
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=found.user_id).values("pk").first()
-        subscription = Subscription.objects.select_for_update().get(pk=found.pk)
+        user_lock_row(user_id=found.user_id)
+        subscription = Subscription.objects.select_for_update(no_key=True).get(pk=found.pk)
         detail = _apply(subscription, event=event, data=data)
     logger.info("panel webhook %s for subscription %s: %s", event, subscription.pk, detail)
     return WebhookOutcome(True, detail)

@@ -28,6 +28,7 @@ from subscriptions.models import ProvisioningTask, Subscription
 from subscriptions.remnawave import retries_limited
 from subscriptions.services import provisioning_enqueue
 from users.models import User
+from users.services import user_lock_row
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def claim_task(*, task_id: int | None = None, exclude_ids: Iterable[int] = ()) -
         if task is None:
             return None
         # One task per user at a time, so an older state never overwrites a newer one.
-        User.objects.select_for_update().filter(pk=task.user_id).values("pk").first()
+        user_lock_row(user_id=task.user_id)
         running = ProvisioningTask.objects.filter(
             user_id=task.user_id, status=ProvisioningTask.Status.RUNNING, locked_until__gte=now
         ).exclude(pk=task.pk)
@@ -159,7 +160,7 @@ def _sync(task: ProvisioningTask) -> None:
     result = backend.sync(subscription_state(subscription=subscription))
     now = timezone.now()
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=task.user_id).values("pk").first()
+        user_lock_row(user_id=task.user_id)
         fields = {
             "panel_username": result.panel_username,
             "panel_api_version": result.panel_api_version,

@@ -198,3 +198,30 @@ def test_malformed_body_is_a_400(client, body):
 
 def test_get_is_not_allowed(client):
     assert client.get(URL).status_code == 405
+
+
+def test_a_replayed_old_event_changes_nothing(client):
+    # given a correctly signed user.disabled whose body was sent an hour ago
+    subscription = provisioned()
+    stale = event("user.disabled", subscription, status="DISABLED")
+    stale["timestamp"] = format_panel_datetime(timezone.now() - timedelta(hours=1))
+
+    # when it is posted again
+    response = post(client, stale)
+
+    # then it is acknowledged but ignored
+    assert response.status_code == 200 and response.json()["applied"] is False
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.ACTIVE
+
+
+def test_an_event_without_timestamp_from_older_panels_is_applied(client):
+    subscription = provisioned()
+    old_panel = event("user.disabled", subscription, status="DISABLED")
+    del old_panel["timestamp"]
+
+    response = post(client, old_panel)
+
+    assert response.status_code == 200 and response.json()["applied"] is True
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.DISABLED
