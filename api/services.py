@@ -9,7 +9,7 @@ import logging
 import uuid
 
 from django.conf import settings
-from django.db import IntegrityError, connection
+from django.db import connection
 from django.urls import reverse
 from telegram.error import TelegramError
 
@@ -59,7 +59,7 @@ def invoice_create(
     source: str,
 ) -> InvoiceResult:
     payments_ensure_available()
-    kwargs = dict(
+    return purchase_create_invoice(
         user=user,
         tariff=tariff,
         promo_code=promo_code,
@@ -67,13 +67,6 @@ def invoice_create(
         purchase_id=purchase_id,
         purchase_type=purchase_type,
     )
-    try:
-        return purchase_create_invoice(**kwargs)
-    except IntegrityError:
-        # A concurrent request created this client-chosen purchase_id first: now it is a reuse (or a conflict).
-        if purchase_id is None:
-            raise
-        return purchase_create_invoice(**kwargs)
 
 
 def pay_url_for(*, payment: Payment, build_absolute_uri) -> str | None:

@@ -131,6 +131,20 @@ def purchase_create_invoice(
     A 100 % promo completes the purchase right away (no invoice): the result's
     payment is then `succeeded` with method `free`.
     """
+    kwargs = dict(user=user, tariff=tariff, promo_code=promo_code, source=source, purchase_type=purchase_type)
+    try:
+        return _create_invoice_once(purchase_id=purchase_id, **kwargs)
+    except IntegrityError:
+        # A concurrent request inserted this client-chosen purchase_id first:
+        # the second attempt sees it, as a reuse (same user) or a conflict.
+        if purchase_id is None:
+            raise
+        return _create_invoice_once(purchase_id=purchase_id, **kwargs)
+
+
+def _create_invoice_once(
+    *, user: User, tariff: Tariff | str | int, promo_code: str | None, source: str, purchase_id, purchase_type: str
+) -> InvoiceResult:
     existing = _guard_foreign_purchase_id(user=user, purchase_id=purchase_id)
     with transaction.atomic():
         user_lock_row(user_id=user.pk)  # one invoice decision per user at a time

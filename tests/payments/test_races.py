@@ -103,3 +103,21 @@ def test_concurrent_invoice_requests_create_one_invoice():
     results = run(lambda _: purchase_create_invoice(user=user, tariff=tariff.code), 10)
     assert sum(r.created for r in results) == 1
     assert Payment.objects.filter(user=user).count() == 1
+
+
+def test_racing_users_on_one_client_purchase_id_get_one_payment_and_conflicts():
+    # given ten users whose clients send the same purchase_id at once
+    import uuid as uuid_module
+
+    from payments.errors import PurchaseConflict
+
+    tariff = TariffFactory()
+    users = [UserFactory() for _ in range(10)]
+    purchase_id = uuid_module.uuid4()
+    # when they race
+    results = run(lambda i: purchase_create_invoice(user=users[i], tariff=tariff.code, purchase_id=purchase_id), 10)
+    # then one invoice is created and every other caller gets a clean conflict, never a database error
+    created = [r for r in results if not isinstance(r, Exception)]
+    conflicts = [r for r in results if isinstance(r, PurchaseConflict)]
+    assert len(created) == 1 and len(conflicts) == 9, results
+    assert Payment.objects.get().purchase_id == purchase_id
