@@ -28,6 +28,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def background_inline(settings):
+    """Background tasks run at once on the calling thread, so a test sees their
+    effect right after the commit that queued them. Tests of the real runtime
+    (embedded threads, a Celery worker) switch this off."""
+    settings.BACKGROUND_TASKS_INLINE = True
+    settings.CELERY_BROKER_URL = ""
+    yield
+
+
 def run_concurrently(fn: Callable[[int], Any], count: int, *, workers: int | None = None) -> list[Any]:
     """Call fn(i) for i in range(count) from real threads, each with its own
     database connection (closed at the end). Exceptions are returned, not raised."""

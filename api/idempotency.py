@@ -25,7 +25,7 @@ from rest_framework.utils.encoders import JSONEncoder
 from api.authentication import principal_of
 from api.errors import api_exception_handler
 from api.models import IdempotencyKey
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

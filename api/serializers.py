@@ -119,7 +119,7 @@ class InvoiceRequestSerializer(serializers.Serializer):
     purchase_type = serializers.CharField(max_length=32, required=False, default="subscription")
     source = serializers.ChoiceField(choices=CLIENT_SOURCES, required=False, default=Payment.Source.API)
     purchase_id = StrictUUIDField(
-        required=False, allow_null=True, default=None, help_text="Client-chosen id (seed 004's draft); reused if yours."
+        required=False, allow_null=True, default=None, help_text="Client-chosen purchase id; reused if it is yours."
     )
 
 

@@ -1,6 +1,6 @@
 """What the API adds around the payments services: the pay URL of an invoice
 (a Telegram invoice link, made after the service committed, or the local mock
-page) and seed 004's mock completion that may create the purchase first."""
+page) and the mock completion that may create the purchase first."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import uuid
 from django.conf import settings
 from django.db import connection
 from django.urls import reverse
-from telegram.error import TelegramError
+from integrations.telegram import TelegramError, client, telegram_configured
 
 from api.models import InvoiceLink
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from payments.errors import MockPaymentsDisabled
 from payments.models import Payment
 from payments.services import (
@@ -26,7 +26,6 @@ from payments.services import (
     purchase_mock_complete,
 )
 from subscriptions.models import Tariff
-from telegram_bot import bot_api
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ class PaymentsUnavailable(ApplicationError):
 
 
 def telegram_invoices_enabled() -> bool:
-    return bool(settings.TELEGRAM_STARS_ENABLED and bot_api.telegram_configured())
+    return bool(settings.TELEGRAM_STARS_ENABLED and telegram_configured())
 
 
 def payments_ensure_available() -> None:
@@ -85,10 +84,10 @@ def _telegram_invoice_link(*, payment: Payment) -> str:
     if cached:
         return cached
     params = dataclasses.asdict(invoice_params(payment=payment))
-    params.pop("currency")  # always XTR; bot_api sets it
+    params.pop("currency")  # always XTR; the client sets it
     try:
-        url = bot_api.create_invoice_link(**params)
-    except (TelegramError, bot_api.TelegramNotConfigured) as exc:
+        url = client().create_invoice_link(**params)
+    except TelegramError as exc:
         logger.warning("createInvoiceLink failed for %s: %s", payment.purchase_id, exc)
         raise ApplicationError(
             "Telegram did not create the invoice link; retry with the same purchase_id.",
@@ -108,7 +107,7 @@ def purchase_mock_record(
     promo_code: str | None = None,
     purchase_type: str = "subscription",
 ) -> CompletionResult:
-    """Seed 004's POST /purchase: complete the caller's purchase without Telegram,
+    """POST /purchase: complete the caller's purchase without Telegram (mock payments),
     creating it first when the client names an item for a new purchase_id."""
     if not settings.MOCK_PAYMENTS:
         raise MockPaymentsDisabled()

@@ -1,28 +1,18 @@
 """Per-user and per-API-key request limits, cache-backed.
 
-A fixed-window counter (cache.add + cache.incr: O(1) per request) rather than
-DRF's SimpleRateThrottle, whose per-key history list is pickled on every request
-and grows with the rate (thousands of entries for a busy API key). Rates come
-from settings on every request, so tests and the environment can change them.
+The shop's fixed-window counter (core.ratelimit) rather than DRF's
+SimpleRateThrottle, whose per-key history list is pickled on every request and
+grows with the rate. Rates come from settings on every request, so tests and
+the environment can change them.
 """
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
-from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
 from api.authentication import ApiKeyCredentials
-
-PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_rate(rate: str) -> tuple[int, int]:
-    """ "120/min" → (120 requests, 60 seconds)."""
-    count, period = rate.split("/")
-    return int(count), PERIODS[period[0]]
+from core.ratelimit import parse_rate, window_hit
 
 
 class _WindowThrottle(BaseThrottle):
@@ -37,17 +27,9 @@ class _WindowThrottle(BaseThrottle):
         if ident is None:
             return True
         limit, seconds = parse_rate(rate)
-        now = time.time()
-        window = int(now // seconds)
-        key = f"throttle:{self.scope}:{ident}:{seconds}:{window}"
-        cache.add(key, 0, seconds + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # evicted between add and incr
-            cache.set(key, 1, seconds + 1)
-            count = 1
-        self._wait = (window + 1) * seconds - now
-        return count <= limit
+        hit = window_hit(key=f"throttle:{self.scope}:{ident}", limit=limit, seconds=seconds)
+        self._wait = hit.retry_in
+        return hit.allowed
 
     def wait(self) -> float:
         return self._wait

@@ -14,7 +14,6 @@ urlpatterns = [
     path("v1/promos/quote", views.PromoQuoteView.as_view(), name="promo-quote"),
     path("v1/purchase/invoice", views.InvoiceCreateView.as_view(), name="purchase-invoice"),
     path("v1/purchase/pay-from-balance", views.PayFromBalanceView.as_view(), name="purchase-pay-from-balance"),
-    path("v1/purchase/webhook", views.purchase_webhook, name="purchase-webhook"),
     path("v1/purchase", views.PurchaseCompleteView.as_view(), name="purchase-complete"),
     path("v1/purchases", views.PurchaseListView.as_view(), name="purchases"),
     path("v1/purchases/<uuid:purchase_id>", views.PurchaseDetailView.as_view(), name="purchase-detail"),

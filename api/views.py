@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from django.http import HttpResponse, JsonResponse
@@ -26,7 +27,7 @@ from api.services import (
     purchase_for_caller,
     purchase_mock_record,
 )
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from payments.ledger import dev_add_stars
 from payments.models import Payment
 from payments.services import (
@@ -35,7 +36,7 @@ from payments.services import (
     topup_create_invoice,
 )
 from promos.services import promo_quote
-from subscriptions.models import Subscription, Tariff
+from subscriptions.selectors import subscription_view, tariffs_on_sale
 
 INVOICE_EXAMPLE = {
     "purchase_id": "3f2b8c1e-5a7d-4c1b-9a51-0d4c2f7e9b10",
@@ -99,8 +100,7 @@ class TariffListView(APIView):
         ],
     )
     def get(self, request):
-        tariffs = Tariff.objects.filter(is_active=True).order_by("sort_order", "days")
-        return Response(s.TariffSerializer(tariffs, many=True).data)
+        return Response(s.TariffSerializer(tariffs_on_sale(), many=True).data)
 
 
 class PromoQuoteView(APIView):
@@ -139,7 +139,7 @@ class PromoQuoteView(APIView):
 class InvoiceCreateView(APIView):
     @extend_schema(
         operation_id="purchase_invoice",
-        summary="Create a pending purchase with its pay URL, or return your open one (seed 004)",
+        summary="Create a pending purchase with its pay URL, or return your open one",
         request=s.InvoiceRequestSerializer,
         parameters=[IDEMPOTENCY_KEY],
         responses={201: s.InvoiceSerializer, 200: s.InvoiceSerializer} | post_errors(404, 503),
@@ -169,7 +169,7 @@ class InvoiceCreateView(APIView):
 class PurchaseCompleteView(APIView):
     @extend_schema(
         operation_id="purchase_complete",
-        summary="Complete a purchase with mock payments (seed 004); idempotent",
+        summary="Complete a purchase with mock payments; idempotent",
         description="Only with MOCK_PAYMENTS on (else 403 mock_payments_disabled). A repeat returns the same purchase.",
         request=s.PurchaseCompleteRequestSerializer,
         parameters=[IDEMPOTENCY_KEY],
@@ -233,32 +233,12 @@ class MeView(APIView):
     )
     def get(self, request):
         user = request.user
-        subscription = Subscription.objects.filter(user=user).first()
+        view = subscription_view(user=user)
         return Response(
             s.MeSerializer(
-                {"user": user, "subscription": _subscription_status(subscription), "balance_stars": user.stars_balance}
+                {"user": user, "subscription": dataclasses.asdict(view), "balance_stars": user.stars_balance}
             ).data
         )
-
-
-def _subscription_status(subscription: Subscription | None) -> dict:
-    if subscription is None:
-        return {"status": "none", "is_active": False, "expires_at": None, "days_left": 0, "subscription_url": None}
-    if subscription.status == Subscription.Status.DISABLED:
-        state = "disabled"
-    elif subscription.is_active:
-        state = "active"
-    elif subscription.expires_at:
-        state = "expired"
-    else:
-        state = "none"
-    return {
-        "status": state,
-        "is_active": subscription.is_active,
-        "expires_at": subscription.expires_at,
-        "days_left": subscription.days_left,
-        "subscription_url": subscription.subscription_url or None,
-    }
 
 
 class BalanceTopupView(APIView):
@@ -322,7 +302,7 @@ def _valid(serializer_class, request) -> dict:
     return serializer.validated_data
 
 
-# --- Outside the JSON API: the mock pay page and the Telegram webhook ------------------
+# --- Outside the JSON API: the mock pay page ------------------------------------------
 
 MOCK_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Mock payment</title></head>
 <body><h1>Mock payment</h1><p>Purchase {purchase_id}</p>
@@ -343,16 +323,3 @@ def mock_pay(request, purchase_id: uuid.UUID):
     except ApplicationError as exc:
         return JsonResponse(error_body(code=exc.code, message=exc.message, details=exc.details), status=exc.status)
     return JsonResponse(s.PurchaseSerializer(result.payment).data)
-
-
-@csrf_exempt
-def purchase_webhook(request, *args, **kwargs):
-    """Telegram's webhook lives in telegram_bot; until it exists, say so clearly."""
-    try:
-        from telegram_bot.views import telegram_webhook
-    except ImportError:
-        return JsonResponse(
-            error_body(code="webhook_unavailable", message="The Telegram webhook is not available on this server."),
-            status=503,
-        )
-    return telegram_webhook(request, *args, **kwargs)

@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "core",
     "users",
     "subscriptions",
     "promos",
@@ -104,7 +106,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # Telegram language_code says so.
 LANGUAGE_CODE = "ru"
 LANGUAGES = [("ru", "Русский"), ("en", "English")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# Catalogs live beside the code that speaks: <app>/locale/ru/LC_MESSAGES/django.po.
+LOCALE_PATHS: list = []
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -223,6 +226,34 @@ if PROVISIONING_BACKEND == "remnawave" and not (REMNAWAVE_URL and REMNAWAVE_TOKE
 
 SUPPORT_CONTACT = env.str("SUPPORT_CONTACT", default="@support")
 
+# --- Background work ------------------------------------------------------------
+# With a broker, Celery workers run the background tasks and Celery beat the
+# periodic ones (schedules in the admin, django-celery-beat). Without one, the
+# web process and `runbot` run the same tasks on threads of their own.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a slow panel call must not hold other tasks hostage
+CELERY_TASK_IGNORE_RESULT = True  # results live in the database rows, not in a result backend
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis redelivers an unacknowledged task after this; no task uses an ETA (retries
+# are due rows picked up by the sweeper), so it only has to outlast the longest run.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=2 * 3600),
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Threads of the in-process worker used without a broker.
+BACKGROUND_THREADS = env.int("BACKGROUND_THREADS", default=2)
+# Tests only: run handed-over tasks at once on the calling thread.
+BACKGROUND_TASKS_INLINE = False
+# Handled Telegram updates are deleted after this many days (failed ones are kept).
+TELEGRAM_UPDATES_RETENTION_DAYS = env.int("TELEGRAM_UPDATES_RETENTION_DAYS", default=30)
+
 # --- Remnawave ---------------------------------------------------------------
 # Extra headers for every panel call (JSON object), e.g. a cookie or a key the
 # reverse proxy in front of the panel wants: REMNAWAVE_EXTRA_HEADERS='{"X-Api-Key": "..."}'.
@@ -265,3 +296,18 @@ PAYSUPPORT_TEXT = env.str("PAYSUPPORT_TEXT", default="")
 # (payments are never limited); the flooding user is told once to slow down.
 BOT_RATE_LIMIT_UPDATES = env.int("BOT_RATE_LIMIT_UPDATES", default=20)
 BOT_RATE_LIMIT_SECONDS = env.int("BOT_RATE_LIMIT_SECONDS", default=10)
+
+# The default periodic schedule: created as django-celery-beat rows after `migrate`
+# (edit them in the admin), and run at these intervals by the embedded worker.
+PERIODIC_TASKS = {
+    "provisioning: hand due outbox rows to the workers": {
+        "task": "subscriptions.sweep_outbox",
+        "every": PROVISIONING_POLL_SECONDS,
+    },
+    "bot: re-run stored updates whose handling failed": {"task": "telegram_bot.retry_due_updates", "every": 5},
+    "reminders: expiry reminders": {"task": "subscriptions.send_expiry_reminders", "every": 600},
+    "payments: expire stale invoices": {"task": "payments.expire_stale_invoices", "every": 300},
+    "payments: reconcile with Telegram's Star transactions": {"task": "payments.reconcile_stars", "every": 900},
+    "api: purge expired idempotency keys": {"task": "api.purge_idempotency_keys", "every": 3600},
+    "bot: purge old handled updates": {"task": "telegram_bot.purge_handled_updates", "every": 86400},
+}

@@ -1,8 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from telegram_bot.views import telegram_webhook
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Telegram's webhook, also under the API's prefix for clients that expect it there.
+    path("api/v1/purchase/webhook", telegram_webhook, name="purchase-webhook"),
     path("api/", include("api.urls")),
     path("telegram/", include("telegram_bot.urls")),
     path("panel/", include("subscriptions.urls")),

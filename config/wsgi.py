@@ -1,10 +1,7 @@
-"""
-WSGI config for config project.
+"""The web process's WSGI entry point (gunicorn in production, runserver in development).
 
-It exposes the WSGI callable as a module-level variable named ``application``.
-
-For more information on this file, see
-https://docs.djangoproject.com/en/5.2/howto/deployment/wsgi/
+Without CELERY_BROKER_URL the web process also runs the background work on
+threads of its own (the embedded worker), never on a request's thread.
 """
 
 import os
@@ -14,3 +11,7 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 application = get_wsgi_application()
+
+from core.background import start_embedded_worker  # noqa: E402 - needs the configured Django above
+
+start_embedded_worker()

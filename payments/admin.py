@@ -21,21 +21,21 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from config.errors import ApplicationError
-from payments import dashboard
-from payments.admin_tools import (
+from core.admin import (
     BoundedCountPaginator,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
     calendar_queryset,
-    user_ids_for_search,
 )
+from core.errors import ApplicationError
+from payments import dashboard
 from payments.models import LedgerEntry, Payment, PurchaseEvent
 from payments.refunds import refund_payment
 from payments.services import payments_expire_stale, pending_ttl
 from promos.models import PromoCode
 from subscriptions.models import ProvisioningTask
 from subscriptions.services import provisioning_enqueue
+from users.selectors import user_ids_for_search
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +200,9 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         payments = list(queryset.select_related("user").order_by("pk")[:MAX_ROWS_PER_ACTION])
         for payment in payments:
             with transaction.atomic():
-                task = provisioning_enqueue(user=payment.user, reason=ProvisioningTask.Reason.ADMIN, payment=payment)
+                task = provisioning_enqueue(
+                    user=payment.user, reason=ProvisioningTask.Reason.ADMIN, purchase_id=payment.purchase_id
+                )
             self.log_change(request, payment, f"Provisioning queued (task {task.pk})")
         self.message_user(request, f"Provisioning queued for {len(payments)} payment(s).", messages.SUCCESS)
 

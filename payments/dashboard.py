@@ -21,8 +21,10 @@ from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from integrations.telegram import TelegramError, client, telegram_configured
 
-from payments.models import Payment
+from core.background import enqueue
+from payments.models import Payment, ReconciliationRun
 from promos.models import PromoCode
 from subscriptions.models import Subscription, Tariff
 
@@ -31,7 +33,7 @@ logger = logging.getLogger(__name__)
 WINDOWS = (30, 90)
 STAR_BALANCE_CACHE_KEY = "admin:dashboard:star_balance"
 STAR_BALANCE_CACHE_SECONDS = 60
-STAR_BALANCE_TIMEOUT_SECONDS = 3.0
+REFRESH_STAR_BALANCE_TASK = "payments.refresh_star_balance"
 PAID_STATUSES = (Payment.Status.SUCCEEDED, Payment.Status.REFUNDED)
 TOP_PROMOS = 10
 
@@ -170,37 +172,31 @@ def pending_payments() -> int:
 
 
 def star_balance() -> int | None:
-    """The bot's own Star balance (getMyStarBalance), cached a minute; None when
-    Telegram is not configured or does not answer. Failures are cached too, so a
-    slow Telegram slows at most one page a minute."""
+    """The bot's own Star balance as last read by the background task; None when
+    unknown (Telegram not configured, not answering, or not read yet). A page
+    never waits on Telegram: a missing value is refreshed in the background."""
     cached = cache.get(STAR_BALANCE_CACHE_KEY)
-    if cached is not None:
-        return cached.get("balance")
-    from telegram_bot import bot_api
+    if cached is None:
+        enqueue(REFRESH_STAR_BALANCE_TASK)
+        cached = cache.get(STAR_BALANCE_CACHE_KEY) or {}
+    return cached.get("balance")
 
+
+def star_balance_refresh() -> int | None:
+    """Read getMyStarBalance and cache it (failures too, so Telegram is asked at most once a minute)."""
     balance = None
-    if bot_api.telegram_configured():
+    if telegram_configured():
         try:
-            star_amount = bot_api.call(lambda bot: bot.get_my_star_balance(), timeout=STAR_BALANCE_TIMEOUT_SECONDS)
-            balance = int(star_amount.amount)
-        except Exception:  # noqa: BLE001 - the dashboard shows "unavailable" instead of failing
+            balance = client().get_my_star_balance()
+        except TelegramError:
             logger.warning("getMyStarBalance failed; the dashboard shows it as unavailable", exc_info=True)
     cache.set(STAR_BALANCE_CACHE_KEY, {"balance": balance}, STAR_BALANCE_CACHE_SECONDS)
     return balance
 
 
-def last_reconciliation():
-    """The newest reconciliation run, or None when there is none (or no such model yet)."""
-    from payments import models
-
-    run_model = getattr(models, "ReconciliationRun", None)
-    if run_model is None:
-        return None
-    try:
-        return run_model.objects.first()  # the model's ordering: newest first
-    except Exception:  # noqa: BLE001 - e.g. its migration is not applied yet
-        logger.warning("could not read the last reconciliation run", exc_info=True)
-        return None
+def last_reconciliation() -> ReconciliationRun | None:
+    """The newest reconciliation run, or None when there is none."""
+    return ReconciliationRun.objects.first()  # the model's ordering: newest first
 
 
 def dashboard_build(*, days: int = 30) -> Dashboard:

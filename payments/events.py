@@ -8,7 +8,7 @@ from payments.models import Payment, PurchaseEvent
 def event_payload(
     payment: Payment, *, previous_status: str | None = None, metadata: dict | None = None
 ) -> dict[str, Any]:
-    """Seed 004's event payload shape."""
+    """The event payload: purchase_id, item_id, price, type, previous status, metadata."""
     return {
         "purchase_id": str(payment.purchase_id),
         "item_id": payment.tariff.code if payment.tariff_id else None,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from payments.errors import InsufficientBalance, MockPaymentsDisabled
 from payments.events import event_record
 from payments.models import LedgerEntry, Payment, PurchaseEvent
@@ -79,7 +80,7 @@ def balances_verify() -> list[BalanceMismatch]:
     return mismatches
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def balance_adjust(*, user: User, delta: int, reason: str, actor: User | None = None) -> LedgerEntry:
     """A manual balance change by an admin; the reason is required and booked."""
     if not reason or not reason.strip():
@@ -99,9 +100,7 @@ def balance_adjust(*, user: User, delta: int, reason: str, actor: User | None = 
 
 
 def dev_add_stars(*, user: User, amount: int) -> LedgerEntry:
-    """Seed 003's /dev/add-stars: credit test Stars; only with MOCK_PAYMENTS on."""
-    from django.conf import settings
-
+    """Credit test Stars; only with MOCK_PAYMENTS on."""
     if not settings.MOCK_PAYMENTS:
         raise MockPaymentsDisabled()
     if amount <= 0 or amount > settings.BALANCE_TOPUP_MAX:

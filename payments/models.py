@@ -6,7 +6,7 @@ from django.db.models import F, Q
 
 
 class Payment(models.Model):
-    """One purchase (seeds 002 and 004): a subscription bought with Stars, from
+    """One purchase: a subscription bought with Stars, from
     the internal balance or free with a 100 % promo, or a balance top-up."""
 
     class Status(models.TextChoices):
@@ -114,7 +114,7 @@ class Payment(models.Model):
 
 
 class LedgerEntry(models.Model):
-    """Append-only money rows ("revenue transactions", seed 003).
+    """Append-only money rows (revenue and internal balance movements).
 
     `amount` is the signed Stars that moved through Telegram (revenue);
     `balance_delta` is the signed change of the user's internal balance.
@@ -166,7 +166,7 @@ class LedgerEntry(models.Model):
 
 
 class PurchaseEvent(models.Model):
-    """Append-only audit trail of a purchase (seed 004's event store)."""
+    """Append-only audit trail of a purchase (its event store)."""
 
     class Name(models.TextChoices):
         INVOICE_CREATED = "purchase_invoice_created"

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import timezone
-from telegram.error import TelegramError
+from integrations.telegram import StarTransaction, TelegramError, client, telegram_configured
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from payments.models import Payment, ReconciliationRun
 from payments.refunds import refund_book
 from payments.services import purchase_complete
@@ -81,11 +81,9 @@ def reconcile_star_transactions(*, page_size: int = MAX_PAGE_SIZE) -> Reconcilia
     after what was fetched before it has not been acted on: a partial list would make
     every missing charge look like a mismatch.
     """
-    from telegram_bot import bot_api
-
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ApplicationError(f"page_size must be 1-{MAX_PAGE_SIZE}", code="validation_error")
-    if not bot_api.telegram_configured():
+    if not telegram_configured():
         raise ApplicationError("TELEGRAM_BOT_TOKEN is not set: nothing to reconcile.", code="telegram_not_configured")
     run = ReconciliationRun.objects.create(started_at=timezone.now())
     report = ReconciliationReport(run=run)
@@ -107,13 +105,11 @@ def reconcile_star_transactions(*, page_size: int = MAX_PAGE_SIZE) -> Reconcilia
 
 
 def _fetch_star_charges(*, page_size: int) -> tuple[list[StarCharge], int]:
-    from telegram_bot import bot_api
-
     charges: list[StarCharge] = []
     seen: set[tuple[str, bool]] = set()  # a refund reuses its payment's id: key by (id, direction)
     offset = 0
     while True:
-        page = bot_api.get_star_transactions(offset=offset, limit=page_size).transactions
+        page = client().get_star_transactions(offset=offset, limit=page_size)
         for transaction in page:
             charge = _star_charge(transaction)
             if charge is not None and (charge.charge_id, charge.is_refund) not in seen:
@@ -124,18 +120,16 @@ def _fetch_star_charges(*, page_size: int) -> tuple[list[StarCharge], int]:
             return charges, offset
 
 
-def _star_charge(transaction) -> StarCharge | None:
+def _star_charge(transaction: StarTransaction) -> StarCharge | None:
     """Only transactions with a user count here (withdrawals, ads, gifts are not purchases)."""
-    source, receiver = transaction.source, transaction.receiver
-    partner, is_refund = (source, False) if source is not None else (receiver, True)
-    if partner is None or getattr(partner, "type", None) != "user":
+    if transaction.partner_user_id is None:
         return None
     return StarCharge(
         charge_id=transaction.id,
         amount=int(transaction.amount),
-        user_id=partner.user.id,
-        payload=getattr(partner, "invoice_payload", None),
-        is_refund=is_refund,
+        user_id=transaction.partner_user_id,
+        payload=transaction.invoice_payload,
+        is_refund=not transaction.incoming,
     )
 
 

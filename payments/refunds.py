@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from integrations.telegram import ChargeAlreadyRefunded, TelegramError, client, telegram_configured
 
 from payments.errors import InsufficientBalance, RefundNotAllowed
 from payments.events import event_record
@@ -37,7 +38,7 @@ def refund_book(
     A second call (or a concurrent one) changes nothing and says so.
     """
     try:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             user = user_lock(user_id=payment.user_id)
             subscription_lock(user=user)
             locked = payment_lock(payment_id=payment.pk)
@@ -51,9 +52,12 @@ def refund_book(
             _book_refund_rows(user, locked, reason=reason, actor=actor)
             if locked.status == Payment.Status.SUCCEEDED and locked.days_granted:
                 subscription_shorten(
-                    user=user, days=locked.days_granted, reason=ProvisioningTask.Reason.REFUND, payment=locked
+                    user=user,
+                    days=locked.days_granted,
+                    reason=ProvisioningTask.Reason.REFUND,
+                    purchase_id=locked.purchase_id,
                 )
-            promo_release(payment=locked)
+            promo_release(purchase_id=locked.purchase_id)
             previous_status = locked.status
             locked.status = Payment.Status.REFUNDED
             locked.refunded_at = timezone.now()
@@ -118,27 +122,24 @@ def refund_payment(
     What cannot be booked (not paid; a top-up whose Stars were spent) is refused
     before Telegram is asked, so the Stars never leave without a booking.
     """
-    from telegram.error import TelegramError
-
-    from telegram_bot import bot_api
-
     payment = Payment.objects.select_related("user").get(pk=payment.pk)
     if payment.status == Payment.Status.REFUNDED:
         return _already_refunded(payment, source=source)
     _refund_precheck(payment)
     charge_id = payment.telegram_payment_charge_id or ""
     if payment.method == Payment.Method.STARS and charge_id and not charge_id.startswith("mock_"):
-        if not bot_api.telegram_configured():
+        if not telegram_configured():
             raise RefundNotAllowed(_("Telegram is not configured: a Stars payment cannot be refunded here."))
         if not payment.user.telegram_id:
             raise RefundNotAllowed(_("The buyer has no Telegram account: the Stars cannot be returned."))
         try:
-            bot_api.refund_star_payment(user_id=payment.user.telegram_id, charge_id=charge_id)
+            client().refund_star_payment(user_id=payment.user.telegram_id, charge_id=charge_id)
+        except ChargeAlreadyRefunded:
+            pass  # refunded before (by us or elsewhere): make the books agree
         except TelegramError as exc:
-            if not bot_api.is_already_refunded(exc):
-                raise RefundNotAllowed(
-                    _("Telegram refused the refund: %(error)s") % {"error": exc}, code="refund_failed", status=502
-                ) from exc
+            raise RefundNotAllowed(
+                _("Telegram refused the refund: %(error)s") % {"error": exc}, code="refund_failed", status=502
+            ) from exc
         try:
             return refund_book(payment=payment, reason=reason, actor=actor, source=source)
         except InsufficientBalance:

@@ -15,10 +15,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from payments.errors import InvalidAmount, MockPaymentsDisabled, PaymentNotFound, PurchaseConflict, TariffUnavailable
 from payments.events import event_record
 from payments.ledger import ledger_book
@@ -146,7 +146,7 @@ def _create_invoice_once(
     *, user: User, tariff: Tariff | str | int, promo_code: str | None, source: str, purchase_id, purchase_type: str
 ) -> InvoiceResult:
     existing = _guard_foreign_purchase_id(user=user, purchase_id=purchase_id)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         user_lock_row(user_id=user.pk)  # one invoice decision per user at a time
         if existing is not None:
             existing.refresh_from_db()
@@ -200,7 +200,7 @@ def topup_create_invoice(*, user: User, amount: int, source: str = Payment.Sourc
             _("Top-up amount must be between 1 and %(max)s Stars.") % {"max": settings.BALANCE_TOPUP_MAX},
             details={"amount": amount},
         )
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         user_lock_row(user_id=user.pk)
         reusable = (
             Payment.objects.filter(
@@ -326,7 +326,7 @@ def purchase_complete(
             from_user_id=from_user_id,
         )
     try:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             user = user_lock(user_id=target["user_id"])
             payment = payment_lock(payment_id=target["pk"])
             if payment.telegram_payment_charge_id == charge_id:
@@ -382,7 +382,7 @@ def _grant(
         if payment.promo_id and count_promo:
             try:
                 with transaction.atomic():
-                    promo_consume(promo=payment.promo, user=user, payment=payment)
+                    promo_consume(promo=payment.promo, user=user, purchase_id=payment.purchase_id)
             except PromoInvalid as exc:
                 # The buyer paid the promo price after the promo ran out (a race
                 # past pre-checkout): grant the tariff, not the bonus, and let an
@@ -400,7 +400,9 @@ def _grant(
                 payment=payment,
                 gateway_tx_id=charge_id,
             )
-        subscription = subscription_extend(user=user, days=payment.days_granted, payment=payment)
+        subscription = subscription_extend(
+            user=user, days=payment.days_granted, purchase_id=payment.purchase_id, tariff=payment.tariff
+        )
     event_record(
         name=PurchaseEvent.Name.SUCCEEDED,
         payment=payment,
@@ -545,7 +547,7 @@ def _purchase_instant(*, user: User, quote: Quote, source: str, method: str, pur
         name=PurchaseEvent.Name.INVOICE_CREATED, payment=payment, metadata={"source": source, "method": method}
     )
     if quote.promo is not None:
-        promo_consume(promo=quote.promo, user=user, payment=payment)  # a refusal rolls everything back
+        promo_consume(promo=quote.promo, user=user, purchase_id=payment.purchase_id)  # a refusal rolls everything back
     if method == Payment.Method.BALANCE:
         ledger_book(user=user, kind=LedgerEntry.Kind.BALANCE_SPEND, balance_delta=-payment.amount, payment=payment)
     result = _grant(user, payment, charge_id=None, count_promo=False)
@@ -557,7 +559,7 @@ def purchase_pay_from_balance(
 ) -> Payment:
     """Buy a tariff with the internal Stars balance, in one transaction; the
     balance never goes below zero (InsufficientBalance otherwise)."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         user_lock_row(user_id=user.pk)
         tariff = tariff_for_sale(tariff=tariff)
         quote = promo_quote(tariff=tariff, user=user, code=promo_code)
@@ -625,7 +627,7 @@ def payments_expire_stale(*, older_than: timedelta | None = None, batch_size: in
 
 
 def purchase_mock_complete(*, user: User, purchase_id) -> CompletionResult:
-    """Seed 004's POST /purchase: pay a pending purchase without Telegram.
+    """POST /purchase: pay a pending purchase without Telegram (mock payments).
     Only with MOCK_PAYMENTS on; idempotent; another user's purchase is a conflict."""
     if not settings.MOCK_PAYMENTS:
         raise MockPaymentsDisabled()
@@ -658,8 +660,6 @@ class InvoiceParams:
 
 def invoice_params(*, payment: Payment) -> InvoiceParams:
     """Invoice texts in the buyer's language; Telegram's limits are enforced here."""
-    from django.utils import translation
-
     with translation.override(payment.user.language):
         if payment.kind == Payment.Kind.TOPUP:
             title = str(_("Balance top-up"))

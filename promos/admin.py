@@ -3,6 +3,8 @@ generation, usage (used / max, redemptions, revenue), deactivation and CSV expor
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
@@ -12,9 +14,10 @@ from django.db.models.functions import Coalesce, Lower
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 
-from config.errors import ApplicationError
-from payments.admin_tools import BoundedCountPaginator, ReadOnlyInline, changelist_csv
+from core.admin import BoundedCountPaginator, ReadOnlyInline, changelist_csv
+from core.errors import ApplicationError
 from payments.models import Payment
 from promos.models import PromoCode, PromoRedemption
 from promos.services import PROMO_BULK_MAX, promo_bulk_generate, promo_deactivate
@@ -105,11 +108,18 @@ class PromoBulkForm(forms.Form):
 
 class RedemptionInline(ReadOnlyInline):
     model = PromoRedemption
-    fields = ("created_at", "user", "payment", "once_per_user")
+    fields = ("created_at", "user", "purchase", "once_per_user")
     verbose_name_plural = "redemptions (newest 20)"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("user", "payment")
+        return super().get_queryset(request).select_related("user")
+
+    @admin.display(description="purchase")
+    def purchase(self, redemption: PromoRedemption):
+        if redemption.purchase_id is None:
+            return "—"
+        url = reverse("admin:payments_payment_changelist") + "?" + urlencode({"q": str(redemption.purchase_id)})
+        return format_html('<a href="{}">{}</a>', url, str(redemption.purchase_id)[:8])
 
 
 def _revenue_subquery():

@@ -54,9 +54,8 @@ class PromoCode(models.Model):
 class PromoRedemption(models.Model):
     promo = models.ForeignKey(PromoCode, on_delete=models.PROTECT, related_name="redemptions")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="promo_redemptions")
-    payment = models.OneToOneField(
-        "payments.Payment", on_delete=models.PROTECT, related_name="promo_redemption", null=True, blank=True
-    )
+    # The purchase this use paid for (a reference, not a foreign key: promos sit below payments).
+    purchase_id = models.UUIDField(null=True, blank=True, unique=True)
     # A copy of the promo's flag, so the database itself enforces "once per user".
     once_per_user = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import secrets
+import uuid
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from promos.models import PromoCode, PromoRedemption
 from subscriptions.models import Tariff
 from users.models import User
@@ -118,7 +122,7 @@ def quote_for(*, tariff: Tariff, promo: PromoCode | None) -> Quote:
     )
 
 
-def promo_consume(*, promo: PromoCode, user: User, payment=None) -> PromoRedemption:
+def promo_consume(*, promo: PromoCode, user: User, purchase_id: uuid.UUID | None = None) -> PromoRedemption:
     """Count one use of `promo` by `user`, race-safe.
 
     The counter moves only with a conditional UPDATE (never past max_uses, never
@@ -136,7 +140,7 @@ def promo_consume(*, promo: PromoCode, user: User, payment=None) -> PromoRedempt
     try:
         with transaction.atomic():
             return PromoRedemption.objects.create(
-                promo=promo, user=user, payment=payment, once_per_user=promo.once_per_user
+                promo=promo, user=user, purchase_id=purchase_id, once_per_user=promo.once_per_user
             )
     except IntegrityError:
         # Our savepoint is gone; undo the count we just made.
@@ -144,10 +148,10 @@ def promo_consume(*, promo: PromoCode, user: User, payment=None) -> PromoRedempt
         raise PromoInvalid("already_used", promo_code=promo.code) from None
 
 
-def promo_release(*, payment) -> bool:
-    """Give a refunded payment's promo use back. Returns False when there was none
+def promo_release(*, purchase_id: uuid.UUID) -> bool:
+    """Give a refunded purchase's promo use back. Returns False when there was none
     (so a second refund releases nothing)."""
-    redemption = PromoRedemption.objects.filter(payment=payment).select_related("promo").first()
+    redemption = PromoRedemption.objects.filter(purchase_id=purchase_id).first()
     if redemption is None:
         return False
     promo_id = redemption.promo_id
@@ -163,8 +167,6 @@ PROMO_BULK_MAX = 10_000
 
 
 def _random_promo_codes(*, prefix: str, count: int, length: int) -> list[str]:
-    import secrets
-
     codes: set[str] = set()
     while len(codes) < count:
         codes.add(prefix + "".join(secrets.choice(PROMO_CODE_ALPHABET) for _ in range(length)))
@@ -180,9 +182,6 @@ def promo_bulk_generate(
     already exist are skipped before inserting, and a concurrent insert of the
     same code rolls the batch back and draws again. All or nothing.
     """
-    from django.core.exceptions import ValidationError
-    from django.db.models.functions import Lower
-
     prefix = (prefix or "").strip().upper()
     if not 1 <= count <= PROMO_BULK_MAX:
         message = _("Choose between 1 and %(max)d codes.") % {"max": PROMO_BULK_MAX}

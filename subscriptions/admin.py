@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from urllib.parse import urlencode
 
-from payments.admin_tools import TELEGRAM_ID, BoundedCountPaginator, ReadOnlyAdminMixin
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
+
+from core.admin import TELEGRAM_ID, BoundedCountPaginator, ReadOnlyAdminMixin
 from subscriptions import provisioning
 from subscriptions.models import ProvisioningTask, Subscription, Tariff
 
@@ -49,13 +53,20 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ProvisioningTask)
 class ProvisioningTaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("pk", "created_at", "user", "payment", "kind", "reason", "status", "attempts", "next_attempt_at")
+    list_display = ("pk", "created_at", "user", "purchase", "kind", "reason", "status", "attempts", "next_attempt_at")
     list_filter = ("status", "reason", "kind")
-    list_select_related = ("user", "payment")
+    list_select_related = ("user",)
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = BoundedCountPaginator
     actions = ("retry_now",)
+
+    @admin.display(description="purchase", ordering="purchase_id")
+    def purchase(self, task: ProvisioningTask):
+        if task.purchase_id is None:
+            return "—"
+        url = reverse("admin:payments_payment_changelist") + "?" + urlencode({"q": str(task.purchase_id)})
+        return format_html('<a href="{}">{}</a>', url, str(task.purchase_id)[:8])
 
     def has_retry_permission(self, request):
         return request.user.has_perm("subscriptions.adjust_subscription")

@@ -15,8 +15,8 @@ from typing import Protocol
 from django.conf import settings
 from django.utils import timezone
 
+from integrations.remnawave import STATUS_ACTIVE, STATUS_DISABLED, PanelRejected, PanelUser, RemnawaveClient
 from subscriptions.models import Subscription, Tariff
-from subscriptions.remnawave import STATUS_ACTIVE, STATUS_DISABLED, PanelRejected, PanelUser, RemnawaveClient
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +146,11 @@ def get_backend() -> ProvisioningBackend:
         return _backend
 
 
+def provisioning_enabled() -> bool:
+    """False with PROVISIONING_BACKEND=none: no panel, so no subscription link to hand out."""
+    return settings.PROVISIONING_BACKEND != "none"
+
+
 def reset_backend() -> None:
     """Forget the cached backend (tests that change settings)."""
     global _backend
@@ -174,12 +179,8 @@ def build_backend() -> ProvisioningBackend:
 
 
 def subscription_state(*, subscription: Subscription) -> SubscriptionState:
-    """Read what the panel should hold for this subscription, with the tariff of the latest paid purchase."""
-    tariff = (
-        Tariff.objects.filter(payments__user_id=subscription.user_id, payments__status="succeeded")
-        .order_by("-payments__paid_at")
-        .first()
-    )
+    """Read what the panel should hold for this subscription (limits from the tariff of its latest purchase)."""
+    tariff = Tariff.objects.filter(pk=subscription.tariff_id).first() if subscription.tariff_id else None
     return SubscriptionState(
         telegram_id=subscription.user.telegram_id,
         user_pk=subscription.user_id,

@@ -43,7 +43,15 @@ class Subscription(models.Model):
         EXPIRED = "expired", "expired"
         DISABLED = "disabled", "disabled"
 
+    class LinkState(models.TextChoices):
+        NONE = "", "nothing to send"
+        DUE = "due", "a purchase waits for its link message"
+        SENDING = "sending", "a worker is sending the link"
+        SENT = "sent", "sent"
+
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscription")
+    # The tariff of the latest purchase: its traffic and device limits go to the panel.
+    tariff = models.ForeignKey(Tariff, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NONE)
     # Panel identity (filled by provisioning). 2.x panels identify users by
@@ -54,6 +62,10 @@ class Subscription(models.Model):
     panel_short_uuid = models.CharField(max_length=64, blank=True)
     panel_api_version = models.CharField(max_length=8, blank=True)
     subscription_url = models.URLField(max_length=500, blank=True)
+    # Each purchase gets exactly one message carrying the link: the payment
+    # confirmation when the link is already known, else the worker's follow-up.
+    # Whoever moves `due` on first (a conditional UPDATE) sends it.
+    link_state = models.CharField(max_length=8, choices=LinkState.choices, blank=True, default=LinkState.NONE)
     link_sent_at = models.DateTimeField(null=True, blank=True)
     provisioned_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -85,9 +97,10 @@ class Subscription(models.Model):
 class ProvisioningTask(models.Model):
     """Outbox row: "make the panel match this user's subscription".
 
-    Written in the same transaction as the change that needs it, run after
-    commit, retried with backoff by `process_provisioning`. It carries no
-    delta: the worker always sends the absolute expiry the database holds.
+    Written in the same transaction as the change that needs it; after commit
+    a background task claims and runs it; failures are retried with backoff
+    (the sweeper hands due rows to the queue again). It carries no delta: the
+    worker always sends the absolute expiry the database holds.
     """
 
     class Status(models.TextChoices):
@@ -108,9 +121,9 @@ class ProvisioningTask(models.Model):
         PANEL = "panel", "panel sync"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="provisioning_tasks")
-    payment = models.ForeignKey(
-        "payments.Payment", null=True, blank=True, on_delete=models.PROTECT, related_name="provisioning_tasks"
-    )
+    # The purchase that caused the task, if any (a reference, not a foreign key:
+    # subscriptions sit below payments and never import them).
+    purchase_id = models.UUIDField(null=True, blank=True, db_index=True)
     reason = models.CharField(max_length=16, choices=Reason.choices)
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.SYNC)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -118,6 +131,10 @@ class ProvisioningTask(models.Model):
     next_attempt_at = models.DateTimeField(default=timezone.now)
     # Set while a worker runs the task; a task whose lease ran out (the worker died) is claimable again.
     locked_until = models.DateTimeField(null=True, blank=True)
+    # host:pid of the process running it, so a restarted host frees its dead runs before the lease ends.
+    locked_by = models.CharField(max_length=128, blank=True)
+    # When a run was last handed to the task queue (the sweeper does not hand it over again at once).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     note = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -141,7 +158,7 @@ class ExpiryReminder(models.Model):
     """
 
     class Kind(models.TextChoices):
-        DAYS_3 = "3d", "3 days before expiry"
+        DAYS_3 = "3d", "3 days before expiry"  # the values are notifications.messages' reminder kinds
         DAYS_1 = "1d", "1 day before expiry"
         EXPIRED = "expired", "expired"
 

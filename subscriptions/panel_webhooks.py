@@ -21,8 +21,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from integrations.remnawave import parse_panel_datetime
 from subscriptions.models import ProvisioningTask, Subscription
-from subscriptions.remnawave import parse_panel_datetime
 from subscriptions.services import provisioning_enqueue
 from users.services import user_lock_row
 

@@ -1,7 +1,9 @@
 """The provisioning worker: runs the outbox rows written by the subscription services.
 
-A task is claimed in a short transaction (row lock with SKIP LOCKED on
-PostgreSQL; a conditional UPDATE to `running` with a lease everywhere, which
+A background task (subscriptions/tasks.py) runs one row right after the
+commit that wrote it; the sweeper hands due rows (retries, rows whose worker
+died) to the workers again. A task is claimed in a short transaction (row
+lock with SKIP LOCKED on PostgreSQL; a conditional UPDATE to `running` with a lease everywhere, which
 SQLite's IMMEDIATE transactions serialize), then the panel or Telegram is
 called outside any transaction, then the result is recorded. Failures are
 retried with exponential backoff and marked failed, with the panel's error,
@@ -20,13 +22,16 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
-from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.utils import timezone
 
+from core.background import enqueue, process_is_dead, process_label
+from core.backoff import backoff_delay as exponential_delay
+from integrations.telegram import telegram_configured
+from notifications import messages
+from notifications.delivery import notify
 from subscriptions.backends import NoneBackend, get_backend, subscription_state
 from subscriptions.models import ProvisioningTask, Subscription
-from subscriptions.remnawave import retries_limited
-from subscriptions.services import provisioning_enqueue
+from subscriptions.services import RUN_PROVISIONING_TASK, provisioning_enqueue
 from users.models import User
 from users.services import user_lock_row
 
@@ -40,19 +45,6 @@ class Busy:
     """claim_task's answer when another task of the same user is running (this one stays due)."""
 
     task_id: int
-
-
-def run_task_after_commit(task_id: int) -> None:
-    """Best effort right after commit, without in-call retries (someone may be waiting
-    for the answer); failures are left for `process_provisioning`. Off with
-    PROVISIONING_RUN_AFTER_COMMIT=false (then only the worker runs tasks)."""
-    if not settings.PROVISIONING_RUN_AFTER_COMMIT:
-        return
-    try:
-        with retries_limited(0):
-            run_task(task_id=task_id)
-    except Exception:  # noqa: BLE001 - the queue retries; never break the caller
-        logger.exception("provisioning task %s failed after commit; it will be retried", task_id)
 
 
 def run_task(*, task_id: int) -> bool:
@@ -108,6 +100,7 @@ def claim_task(*, task_id: int | None = None, exclude_ids: Iterable[int] = ()) -
             .update(
                 status=ProvisioningTask.Status.RUNNING,
                 locked_until=now + timedelta(seconds=settings.PROVISIONING_LEASE_SECONDS),
+                locked_by=process_label(),
                 attempts=F("attempts") + 1,
                 updated_at=now,
             )
@@ -155,7 +148,10 @@ def _sync(task: ProvisioningTask) -> None:
         _finish(task, note="no subscription")
         return
     if isinstance(backend, NoneBackend):
-        _finish(task, note="PROVISIONING_BACKEND=none: the subscription lives in the database")
+        with transaction.atomic():
+            # No panel, so no link: nothing will be sent for the purchases waiting for one.
+            Subscription.objects.filter(pk=subscription.pk).exclude(link_state="").update(link_state="")
+            _finish(task, note="PROVISIONING_BACKEND=none: the subscription lives in the database")
         return
     result = backend.sync(subscription_state(subscription=subscription))
     now = timezone.now()
@@ -177,53 +173,65 @@ def _sync(task: ProvisioningTask) -> None:
         Subscription.objects.filter(pk=subscription.pk).update(**fields)
         if result.action in ("created", "updated"):
             Subscription.objects.filter(pk=subscription.pk, provisioned_at__isnull=True).update(provisioned_at=now)
-            _enqueue_link_once(task, subscription_pk=subscription.pk)
+            _queue_link_if_due(task, subscription_pk=subscription.pk)
         _finish(task, note=f"panel: {result.action}")
 
 
-def _enqueue_link_once(task: ProvisioningTask, *, subscription_pk: int) -> None:
-    """Queue the "here is your link" message unless it was sent or is queued (caller holds the user lock)."""
-    sent = Subscription.objects.filter(pk=subscription_pk, link_sent_at__isnull=False).exists()
+def _queue_link_if_due(task: ProvisioningTask, *, subscription_pk: int) -> None:
+    """A purchase still waits for its link message: queue it, unless it is queued (caller holds the user lock)."""
+    due = Subscription.objects.filter(pk=subscription_pk, link_state=Subscription.LinkState.DUE).exists()
     queued = ProvisioningTask.objects.filter(
         user_id=task.user_id,
         kind=ProvisioningTask.Kind.LINK,
         status__in=(*OPEN_STATUSES, ProvisioningTask.Status.RUNNING),
     ).exists()
-    if sent or queued:
-        return
-    link = ProvisioningTask.objects.create(user_id=task.user_id, reason=task.reason, kind=ProvisioningTask.Kind.LINK)
-    transaction.on_commit(lambda: run_task_after_commit(link.pk))
+    if due and not queued:
+        provisioning_enqueue(
+            user=task.user_id, reason=task.reason, purchase_id=task.purchase_id, kind=ProvisioningTask.Kind.LINK
+        )
+
+
+LINK_CLAIMABLE = (Subscription.LinkState.DUE, Subscription.LinkState.SENDING)
 
 
 def _send_link(task: ProvisioningTask) -> None:
-    from telegram_bot import bot_api
+    """Send the purchase's link message unless the payment confirmation carried it.
 
+    `due` → `sending` before the send, `sent` after it: a confirmation can no
+    longer take it meanwhile, and a run that died mid-send (its row is run
+    again) finds `sending` and sends again rather than never."""
     subscription = Subscription.objects.select_related("user").filter(user_id=task.user_id).first()
     if subscription is None or not subscription.subscription_url:
         _finish(task, note="no subscription link")
-        return
-    if subscription.link_sent_at:
-        _finish(task, note="link already sent")
         return
     user = subscription.user
     if not user.telegram_id:
         _finish(task, note="user has no Telegram id")
         return
-    if not bot_api.telegram_configured():
+    if not telegram_configured():
         _finish(task, note="Telegram is not configured: link not sent")
         return
-    bot_api.send_message(
-        chat_id=user.telegram_id, text=subscription_link_text(user=user, url=subscription.subscription_url)
+    claimed = Subscription.objects.filter(pk=subscription.pk, link_state__in=LINK_CLAIMABLE).update(
+        link_state=Subscription.LinkState.SENDING
     )
-    now = timezone.now()
+    if not claimed:
+        _finish(task, note="link already delivered")
+        return
+    try:
+        notify(
+            chat_id=user.telegram_id,
+            notice=messages.link_ready(language=user.language, url=subscription.subscription_url),
+        )
+    except Exception:
+        Subscription.objects.filter(pk=subscription.pk, link_state=Subscription.LinkState.SENDING).update(
+            link_state=Subscription.LinkState.DUE
+        )
+        raise
     with transaction.atomic():
-        Subscription.objects.filter(pk=subscription.pk, link_sent_at__isnull=True).update(link_sent_at=now)
+        Subscription.objects.filter(pk=subscription.pk, link_state=Subscription.LinkState.SENDING).update(
+            link_state=Subscription.LinkState.SENT, link_sent_at=timezone.now()
+        )
         _finish(task, note="link sent")
-
-
-def subscription_link_text(*, user: User, url: str) -> str:
-    with translation.override(user.language):
-        return gettext("Your VPN subscription is ready.\n\nAdd this link to your VPN app:\n%(url)s") % {"url": url}
 
 
 def _finish(task: ProvisioningTask, *, note: str) -> None:
@@ -232,6 +240,7 @@ def _finish(task: ProvisioningTask, *, note: str) -> None:
         status=ProvisioningTask.Status.DONE,
         done_at=now,
         locked_until=None,
+        locked_by="",
         last_error="",
         note=note[:255],
         updated_at=now,
@@ -239,15 +248,16 @@ def _finish(task: ProvisioningTask, *, note: str) -> None:
 
 
 def backoff_delay(*, attempts: int) -> timedelta:
-    seconds = settings.PROVISIONING_BACKOFF_SECONDS * (2 ** max(attempts - 1, 0))
-    return timedelta(seconds=min(seconds, settings.PROVISIONING_BACKOFF_MAX_SECONDS))
+    return exponential_delay(
+        attempt=attempts, base=settings.PROVISIONING_BACKOFF_SECONDS, cap=settings.PROVISIONING_BACKOFF_MAX_SECONDS
+    )
 
 
 def _record_failure(task: ProvisioningTask, exc: Exception) -> None:
     now = timezone.now()
     error = f"{type(exc).__name__}: {exc}"[:2000]
     gave_up = task.attempts >= settings.PROVISIONING_MAX_ATTEMPTS
-    update = {"locked_until": None, "last_error": error, "updated_at": now}
+    update = {"locked_until": None, "locked_by": "", "enqueued_at": None, "last_error": error, "updated_at": now}
     if gave_up:
         update["status"] = ProvisioningTask.Status.FAILED
         logger.error("provisioning task %s failed for good after %s attempts: %s", task.pk, task.attempts, error)
@@ -271,7 +281,7 @@ def task_retry_now(*, task_id: int) -> bool:
             status=ProvisioningTask.Status.PENDING, next_attempt_at=now, updated_at=now
         )
         if changed:
-            transaction.on_commit(lambda: run_task_after_commit(task_id))
+            transaction.on_commit(lambda: enqueue(RUN_PROVISIONING_TASK, task_id))
     return bool(changed)
 
 
@@ -279,3 +289,47 @@ def provisioning_retry_for_user(*, user: User) -> ProvisioningTask:
     """Queue a fresh sync of the user's subscription to the panel (admin action)."""
     with transaction.atomic():
         return provisioning_enqueue(user=user, reason=ProvisioningTask.Reason.ADMIN)
+
+
+# --- The sweeper ---------------------------------------------------------------------
+
+# A row handed to the queue is not handed over again for this long (it is probably
+# still waiting in the queue); after that, a row that is still due is handed over again.
+REQUEUE_AFTER = timedelta(seconds=60)
+SWEEP_BATCH = 500
+
+
+def release_dead_claims() -> int:
+    """Rows claimed by a process of this host that no longer runs (a worker
+    killed mid-task) become due at once instead of when their lease runs out."""
+    now = timezone.now()
+    running = ProvisioningTask.objects.filter(status=ProvisioningTask.Status.RUNNING, locked_until__gte=now).exclude(
+        locked_by=""
+    )
+    released = 0
+    for pk, holder in running.values_list("pk", "locked_by")[:SWEEP_BATCH]:
+        if process_is_dead(holder):
+            released += ProvisioningTask.objects.filter(
+                pk=pk, status=ProvisioningTask.Status.RUNNING, locked_by=holder
+            ).update(locked_until=now - timedelta(seconds=1), enqueued_at=None)
+            logger.warning("provisioning task %s was held by %s, which died; running it again", pk, holder)
+    return released
+
+
+def sweep_due(*, now=None) -> list[int]:
+    """Hand every due row to the workers (retries whose backoff passed, rows
+    never handed over, rows whose worker died). Returns the ids handed over."""
+    release_dead_claims()
+    now = now or timezone.now()
+    fresh = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REQUEUE_AFTER)
+    ids = list(
+        ProvisioningTask.objects.filter(_due(now))
+        .filter(fresh)
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    if ids:
+        ProvisioningTask.objects.filter(pk__in=ids).update(enqueued_at=now)
+        for task_id in ids:
+            enqueue(RUN_PROVISIONING_TASK, task_id)
+    return ids

@@ -16,14 +16,15 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.utils import timezone
+from integrations.telegram import telegram_configured
 
+from notifications import messages
+from notifications.delivery import notify
 from subscriptions.models import ExpiryReminder, Subscription
 
 logger = logging.getLogger(__name__)
 
-RENEW_CALLBACK_DATA = "buy"  # the bot's main-menu "Buy" button
 MAX_SEND_ATTEMPTS = 3
 
 
@@ -47,34 +48,10 @@ def reminder_kind_for(*, expires_at: datetime, now: datetime) -> str | None:
     return None
 
 
-def reminder_text(*, kind: str, language: str, expires_at: datetime) -> str:
-    date = f"{expires_at:%Y-%m-%d %H:%M} UTC"
-    with translation.override(language):
-        if kind == ExpiryReminder.Kind.DAYS_3:
-            return gettext("Your VPN subscription ends in 3 days (%(date)s). Renew it to stay connected.") % {
-                "date": date
-            }
-        if kind == ExpiryReminder.Kind.DAYS_1:
-            return gettext("Your VPN subscription ends tomorrow (%(date)s). Renew it to stay connected.") % {
-                "date": date
-            }
-        return gettext("Your VPN subscription has expired. Renew it to connect again.")
-
-
-def renew_keyboard(*, language: str):
-    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-
-    with translation.override(language):
-        label = gettext("Renew")
-    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=RENEW_CALLBACK_DATA)]])
-
-
 def send_expiry_reminders(*, now: datetime | None = None) -> ReminderRunResult:
     """Send every due reminder once. Safe to run often and concurrently."""
-    from telegram_bot import bot_api
-
     result = ReminderRunResult()
-    if not bot_api.telegram_configured():
+    if not telegram_configured():
         logger.info("Telegram is not configured: no expiry reminders sent")
         return result
     # Sends that failed in an earlier run first (a failure is not retried in the same run).
@@ -134,15 +111,10 @@ def _claim_failed() -> list[ExpiryReminder]:
 
 
 def _deliver(reminder: ExpiryReminder, *, subscription: Subscription, result: ReminderRunResult) -> None:
-    from telegram_bot import bot_api
-
     user = subscription.user
+    notice = messages.expiry_reminder(kind=reminder.kind, language=user.language, expires_at=reminder.period_expires_at)
     try:
-        bot_api.send_message(
-            chat_id=user.telegram_id,
-            text=reminder_text(kind=reminder.kind, language=user.language, expires_at=reminder.period_expires_at),
-            reply_markup=renew_keyboard(language=user.language),
-        )
+        notify(chat_id=user.telegram_id, notice=notice)
     except Exception as exc:  # noqa: BLE001 - recorded, retried by a later run
         logger.warning("expiry reminder %s to %s failed: %s", reminder.pk, user.telegram_id, exc)
         ExpiryReminder.objects.filter(pk=reminder.pk).update(

@@ -1,13 +1,22 @@
+"""Subscription writes: extend, shorten, adjust, and the provisioning outbox row each change needs."""
+
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from subscriptions.models import ProvisioningTask, Subscription
+from core.background import enqueue_on_commit
+from subscriptions.models import ProvisioningTask, Subscription, Tariff
 from users.models import User
 from users.services import user_lock_row
+
+# The Celery task that runs one outbox row (subscriptions/tasks.py), named here
+# because the task module imports this one.
+RUN_PROVISIONING_TASK = "subscriptions.run_provisioning_task"
 
 
 def subscription_lock(*, user: User) -> Subscription:
@@ -28,9 +37,18 @@ def _status_for(expires_at: datetime | None, current: str) -> str:
 
 
 def subscription_extend(
-    *, user: User, days: int, reason: str = ProvisioningTask.Reason.PURCHASE, payment=None
+    *,
+    user: User,
+    days: int,
+    reason: str = ProvisioningTask.Reason.PURCHASE,
+    purchase_id: uuid.UUID | None = None,
+    tariff: Tariff | None = None,
 ) -> Subscription:
-    """Add `days` from max(now, current expiry). Runs in the caller's transaction."""
+    """Add `days` from max(now, current expiry). Runs in the caller's transaction.
+
+    A purchase (reason `purchase`) also makes its link message due: the buyer
+    gets the subscription link once for it (see Subscription.link_state).
+    """
     subscription = subscription_lock(user=user)
     now = timezone.now()
     start = max(now, subscription.expires_at) if subscription.expires_at else now
@@ -38,13 +56,20 @@ def subscription_extend(
     if subscription.status == Subscription.Status.DISABLED:
         subscription.status = Subscription.Status.ACTIVE
     subscription.status = _status_for(subscription.expires_at, subscription.status)
-    subscription.save(update_fields=["expires_at", "status", "updated_at"])
-    provisioning_enqueue(user=user, reason=reason, payment=payment)
+    fields = ["expires_at", "status", "updated_at"]
+    if tariff is not None:
+        subscription.tariff = tariff
+        fields.append("tariff")
+    if reason == ProvisioningTask.Reason.PURCHASE:
+        subscription.link_state = Subscription.LinkState.DUE
+        fields.append("link_state")
+    subscription.save(update_fields=fields)
+    provisioning_enqueue(user=user, reason=reason, purchase_id=purchase_id)
     return subscription
 
 
 def subscription_shorten(
-    *, user: User, days: int, reason: str = ProvisioningTask.Reason.REFUND, payment=None
+    *, user: User, days: int, reason: str = ProvisioningTask.Reason.REFUND, purchase_id: uuid.UUID | None = None
 ) -> Subscription:
     """Remove `days` from the expiry (a refund takes back what its payment granted)."""
     subscription = subscription_lock(user=user)
@@ -52,7 +77,7 @@ def subscription_shorten(
         subscription.expires_at = subscription.expires_at - timedelta(days=days)
         subscription.status = _status_for(subscription.expires_at, subscription.status)
         subscription.save(update_fields=["expires_at", "status", "updated_at"])
-        provisioning_enqueue(user=user, reason=reason, payment=payment)
+        provisioning_enqueue(user=user, reason=reason, purchase_id=purchase_id)
     return subscription
 
 
@@ -66,17 +91,32 @@ def subscription_adjust(*, user: User, days: int) -> Subscription:
     return subscription_shorten(user=user, days=-days, reason=ProvisioningTask.Reason.ADMIN)
 
 
-def provisioning_enqueue(*, user: User, reason: str, payment=None) -> ProvisioningTask:
-    """Write the outbox row in the caller's transaction; after commit the worker
-    (or the `process_provisioning` command) makes the panel match the database."""
-    task = ProvisioningTask.objects.create(user=user, payment=payment, reason=reason)
-    transaction.on_commit(lambda: _run_after_commit(task.pk))
+def provisioning_enqueue(
+    *, user: User | int, reason: str, purchase_id: uuid.UUID | None = None, kind: str = ProvisioningTask.Kind.SYNC
+) -> ProvisioningTask:
+    """Write the outbox row in the caller's transaction; once it commits, a
+    background task claims the row and makes the panel match the database."""
+    user_id = user if isinstance(user, int) else user.pk
+    run_now = settings.PROVISIONING_RUN_AFTER_COMMIT
+    task = ProvisioningTask.objects.create(
+        user_id=user_id,
+        purchase_id=purchase_id,
+        reason=reason,
+        kind=kind,
+        enqueued_at=timezone.now() if run_now else None,
+    )
+    if run_now:
+        enqueue_on_commit(RUN_PROVISIONING_TASK, task.pk)
     return task
 
 
-def _run_after_commit(task_id: int) -> None:
-    # The provisioning runner is optional at import time so that the money
-    # services never depend on the panel client being importable.
-    from subscriptions import provisioning
-
-    provisioning.run_task_after_commit(task_id)
+def link_claim_for_reply(*, user: User) -> Subscription | None:
+    """The payment confirmation takes the purchase's link message when the link
+    is known already: the subscription (with its URL) if this reply should carry
+    it, else None (the worker sends it once provisioning finishes, or already did)."""
+    claimed = (
+        Subscription.objects.filter(user=user, link_state=Subscription.LinkState.DUE)
+        .exclude(subscription_url="")
+        .update(link_state=Subscription.LinkState.SENT, link_sent_at=timezone.now())
+    )
+    return Subscription.objects.filter(user=user).first() if claimed else None

@@ -4,36 +4,41 @@ The loop calls getUpdates itself instead of PTB's Updater so that a batch is
 stored in the database *before* its offset is confirmed to Telegram: a crash
 between fetching and storing loses nothing, the batch is fetched again.
 Stored updates are handed to a Dispatcher (telegram_bot/dispatch.py), which
-runs different users side by side while the loop goes on fetching.
+runs different users side by side while the loop goes on fetching. Updates
+whose handling failed are re-run by the background task
+`telegram_bot.retry_due_updates` (a Celery worker, or this process's embedded one).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
 from django.utils import translation
+from integrations.telegram import TelegramNotConfigured, bot_base_file_url, bot_base_url, telegram_configured
 from telegram import Bot
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import ApplicationBuilder
 
+from core.backoff import backoff_seconds
 from telegram_bot import services, texts
-from telegram_bot.bot_api import TelegramNotConfigured, bot_base_file_url, bot_base_url, telegram_configured
 from telegram_bot.constants import ALLOWED_UPDATES
 from telegram_bot.dispatch import Dispatcher
 from telegram_bot.handlers import register_handlers
 from telegram_bot.pipeline import (
     StoringApplication,
     db,
-    drop_stale_connections,
+    db_close_connections,
     record_handler_error,
     retry_after_seconds,
 )
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 POLL_TIMEOUT = 30  # seconds Telegram holds a getUpdates call open
 GET_UPDATES_LIMIT = 100  # updates per getUpdates call (Telegram's maximum)
@@ -71,6 +76,19 @@ def build_application(*, request_timeout: float = 10.0, poll_timeout: int = POLL
     register_handlers(application)
     application.add_error_handler(record_handler_error)
     return application
+
+
+def run_once(fn: Callable[[Bot], Awaitable[T]]) -> T:
+    """A management command's one-off Bot API calls, on a short-lived loop of its own."""
+    if not telegram_configured():
+        raise TelegramNotConfigured("TELEGRAM_BOT_TOKEN is not set")
+
+    async def main() -> T:
+        bot = Bot(token=settings.TELEGRAM_BOT_TOKEN, base_url=bot_base_url(), base_file_url=bot_base_file_url())
+        async with bot:
+            return await fn(bot)
+
+    return asyncio.run(main())
 
 
 async def set_commands(bot: Bot) -> None:
@@ -112,7 +130,7 @@ async def poll(application: StoringApplication, stop: asyncio.Event, *, timeout:
     (its offset is not confirmed). On stop, the updates in hand are finished."""
     dispatcher = Dispatcher(application, concurrency=CONCURRENT_UPDATES, max_in_flight=MAX_IN_FLIGHT)
     offset: int | None = None
-    backoff = 1.0
+    failures = 0
     try:
         while not stop.is_set():
             try:
@@ -134,11 +152,12 @@ async def poll(application: StoringApplication, stop: asyncio.Event, *, timeout:
                 await _sleep_or_stop(stop, float(delay))
                 continue
             except Exception as exc:  # noqa: BLE001 - network, Telegram 5xx or the database: wait and fetch again
-                logger.warning("getUpdates or storing failed (%s); retrying in %.0f s", exc, backoff)
-                await _sleep_or_stop(stop, backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                failures += 1
+                delay = backoff_seconds(attempt=failures, base=1.0, cap=MAX_BACKOFF)
+                logger.warning("getUpdates or storing failed (%s); retrying in %.0f s", exc, delay)
+                await _sleep_or_stop(stop, delay)
                 continue
-            backoff = 1.0
+            failures = 0
             if updates:
                 offset = updates[-1].update_id + 1
             for update, raw in zip(updates, raws, strict=True):
@@ -153,7 +172,6 @@ def store_batch(raws: list[dict], done: list[int]) -> list[int]:
     """One database hop per getUpdates batch: mark the updates handled since
     the last batch done, and store the new ones already claimed by this loop
     (so handling them needs no claim query)."""
-    drop_stale_connections()
     if done:
         services.updates_mark_done(update_ids=done)
     return services.updates_store_batch(raws=raws, claim=True) if raws else []
@@ -174,10 +192,12 @@ async def run_bot(
     *,
     application: StoringApplication | None = None,
     poll_timeout: int = POLL_TIMEOUT,
-    retry_interval: float = RETRY_INTERVAL,
+    retry_interval: float | None = None,
     polling: bool = True,
 ) -> None:
-    """The whole bot until `stop` is set: command menu, polling and retries."""
+    """The whole bot until `stop` is set: command menu and polling; with
+    `retry_interval`, also its own loop re-running failed stored updates
+    (else the background task does that)."""
     application = application or build_application(poll_timeout=poll_timeout)
     try:
         async with application:  # initialize (getMe) ... shutdown
@@ -185,7 +205,9 @@ async def run_bot(
                 await set_commands(application.bot)
             except TelegramError as exc:
                 logger.warning("setMyCommands failed: %s", exc)
-            tasks = [asyncio.create_task(retry_failed(application, stop, interval=retry_interval))]
+            tasks = []
+            if retry_interval is not None:
+                tasks.append(asyncio.create_task(retry_failed(application, stop, interval=retry_interval)))
             if polling:
                 # getUpdates answers 409 while a webhook is set: polling mode removes it.
                 await application.bot.delete_webhook(drop_pending_updates=False)
@@ -200,6 +222,5 @@ async def run_bot(
                 if task in tasks and task.exception() is not None:
                     raise task.exception()
     finally:
-        # The ORM ran in Django's thread-sensitive executor: close its connections.
-        await sync_to_async(connections.close_all, thread_sensitive=True)()
+        await db_close_connections()
     logger.info("bot stopped")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from asgiref.sync import sync_to_async
 from telegram import LabeledPrice, Update
 from telegram.error import BadRequest
 from telegram.ext import (
@@ -20,15 +19,10 @@ from telegram.ext import (
 )
 
 from telegram_bot import keyboards, screens
-from telegram_bot.pipeline import current_attempt
+from telegram_bot.pipeline import current_attempt, db
 from telegram_bot.screens import Profile, Reply, Say, SendInvoice
 
 logger = logging.getLogger(__name__)
-
-
-def db(fn: Callable) -> Callable:
-    """Run a sync (ORM) function from a handler, in Django's thread-sensitive executor."""
-    return sync_to_async(fn, thread_sensitive=True)
 
 
 async def send(bot, chat_id: int, replies: list[Reply]) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 
+from promos.selectors import Offer
 from telegram_bot import texts
-from telegram_bot.services import Offer
 
 MENU = "menu"
 BUY = "buy"

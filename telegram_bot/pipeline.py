@@ -12,10 +12,14 @@ worker died becomes due again when its lease runs out.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+import threading
 import time
 import traceback
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
@@ -53,27 +57,53 @@ def current_attempt() -> int:
     return _attempt.get()
 
 
+# The bot's database work runs on a pool of its own, one connection per thread:
+# Django's default (one shared thread for every sync_to_async call) made every
+# update wait for the slowest one in the process.
+DB_THREADS = 8
+_db_executor = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="bot-db")
+
+
 def db(fn):
-    return sync_to_async(fn, thread_sensitive=True)
+    """Run a sync (ORM) function from async code on the bot's database threads."""
+
+    def call(*args, **kwargs):
+        drop_stale_connections()
+        return fn(*args, **kwargs)
+
+    return sync_to_async(functools.wraps(fn)(call), thread_sensitive=False, executor=_db_executor)
+
+
+async def db_close_connections() -> None:
+    """Close every bot database thread's connection (at shutdown): each thread closes its own."""
+    barrier = threading.Barrier(DB_THREADS, timeout=10)
+
+    def close() -> None:
+        connections.close_all()
+        try:
+            barrier.wait()  # hold this thread so that the next call lands on another one
+        except threading.BrokenBarrierError:
+            pass
+
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(*(loop.run_in_executor(_db_executor, close) for _ in range(DB_THREADS)))
 
 
 CONNECTION_CHECK_SECONDS = 30.0
-_last_connection_check = 0.0
+_connection_checks = threading.local()
 
 
 def drop_stale_connections() -> None:
-    """The loop lives for days: drop connections the database closed or that
-    failed, like Django does between requests (but not before every update)."""
-    global _last_connection_check
+    """The loop lives for days: drop this thread's connections the database closed
+    or that failed, like Django does between requests (but not before every update)."""
     now = time.monotonic()
     failed = any(conn.errors_occurred for conn in connections.all(initialized_only=True))
-    if failed or now - _last_connection_check >= CONNECTION_CHECK_SECONDS:
+    if failed or now - getattr(_connection_checks, "last", 0.0) >= CONNECTION_CHECK_SECONDS:
         close_old_connections()
-        _last_connection_check = now
+        _connection_checks.last = now
 
 
 def _begin(update_id: int, kind: str, telegram_user_id: int | None) -> tuple[bool, int, str]:
-    drop_stale_connections()
     if not services.update_claim(update_id=update_id):
         return False, 0, RateDecision.ALLOW
     attempts = services.update_attempts(update_id=update_id)

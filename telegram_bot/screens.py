@@ -13,7 +13,7 @@ from django.conf import settings
 from django.utils import translation
 from telegram import ForceReply, InlineKeyboardMarkup
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from payments.models import Payment
 from payments.refunds import refund_book
 from payments.services import (
@@ -27,13 +27,15 @@ from payments.services import (
     tariff_for_sale,
     topup_create_invoice,
 )
+from promos.selectors import offer_for, offers_for
 from promos.services import PromoInvalid
+from subscriptions.backends import provisioning_enabled
 from subscriptions.models import Subscription
+from subscriptions.selectors import subscription_view
+from subscriptions.services import link_claim_for_reply
 from telegram_bot import keyboards, texts
 from telegram_bot.models import BotSession
 from telegram_bot.services import (
-    offer_for,
-    offers_for,
     promo_apply,
     session_await_promo,
     session_clear_promo,
@@ -208,13 +210,28 @@ def text_message(user: User, text: str) -> list[Reply]:
     return [applied, *_tariff_list(user)]
 
 
-def _paid(user: User, payment: Payment) -> list[Reply]:
+def _paid(user: User, payment: Payment, *, resend: bool = False) -> list[Reply]:
+    """The payment confirmation. It carries the subscription link when the link
+    is known and no other message took this purchase's link (the worker sends it
+    otherwise, once); a resend after a failed send carries it again."""
     if payment.kind == Payment.Kind.TOPUP:
         user.refresh_from_db(fields=["stars_balance"])
         return [Say(texts.topped_up(amount=payment.amount, balance=user.stars_balance), keyboards.main_menu())]
     session_clear_promo(user=user)
-    subscription = Subscription.objects.filter(user=user).first()  # re-read: provisioning may have set the link
-    return [Say(texts.paid(subscription=subscription), keyboards.main_menu())]
+    subscription = link_claim_for_reply(user=user)
+    if subscription is not None:
+        link = texts.LINK_HERE
+    else:
+        subscription = Subscription.objects.filter(user=user).first()
+        if resend and subscription is not None and subscription.subscription_url:
+            link = texts.LINK_HERE
+        elif not provisioning_enabled():
+            link = texts.LINK_NONE
+        elif subscription is not None and subscription.link_state == Subscription.LinkState.SENT:
+            link = texts.LINK_SENT
+        else:
+            link = texts.LINK_COMING
+    return [Say(texts.paid(subscription=subscription, link=link), keyboards.main_menu())]
 
 
 @screen
@@ -240,8 +257,7 @@ def pay_from_balance(user: User, tariff_code: str) -> list[Reply]:
 
 @screen
 def subscription(user: User) -> list[Reply]:
-    current = Subscription.objects.filter(user=user).first()
-    return [Say(texts.subscription_status(current), keyboards.subscription(can_buy=True))]
+    return [Say(texts.subscription_status(subscription_view(user=user)), keyboards.subscription(can_buy=True))]
 
 
 @screen
@@ -293,7 +309,7 @@ def payment_received(
         return [Say(texts.payment_needs_review())]
     resend = is_retry and result.payment.status == Payment.Status.SUCCEEDED and result.payment.user_id == user.pk
     if result.created or resend:
-        return _paid(user, result.payment)
+        return _paid(user, result.payment, resend=resend and not result.created)
     return []
 
 

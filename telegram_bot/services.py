@@ -6,19 +6,18 @@ promos and subscriptions services for that.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from promos.services import PromoInvalid, Quote, promo_find, promo_quote, quote_for
-from subscriptions.models import Tariff
+from core.backoff import backoff_delay
+from core.ratelimit import window_hit
+from promos.services import PromoInvalid, promo_find, promo_quote
+from subscriptions.selectors import tariffs_on_sale
 from telegram_bot.models import BotSession, TelegramUpdate
 from users.models import User
 
@@ -164,8 +163,7 @@ def updates_mark_done(*, update_ids: list[int]) -> int:
 
 
 def retry_delay(*, attempts: int, retry_after: float | None = None) -> timedelta:
-    seconds = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
-    return timedelta(seconds=max(seconds, retry_after or 0))
+    return backoff_delay(attempt=attempts, base=RETRY_BASE_SECONDS, cap=RETRY_MAX_SECONDS, at_least=retry_after or 0)
 
 
 def update_mark_failed(*, update_id: int, error: str, retry_after: float | None = None) -> TelegramUpdate | None:
@@ -195,6 +193,25 @@ def updates_due(*, limit: int = 50) -> list[tuple[int, dict[str, Any]]]:
     return list(rows)
 
 
+PURGE_BATCH = 5000
+
+
+def updates_purge(*, older_than: timedelta | None = None) -> int:
+    """Delete handled updates older than TELEGRAM_UPDATES_RETENTION_DAYS, in batches
+    (failed and unfinished ones are kept for admins)."""
+    cutoff = timezone.now() - (older_than or timedelta(days=settings.TELEGRAM_UPDATES_RETENTION_DAYS))
+    deleted = 0
+    while True:
+        ids = list(
+            TelegramUpdate.objects.filter(status=TelegramUpdate.Status.DONE, received_at__lt=cutoff).values_list(
+                "pk", flat=True
+            )[:PURGE_BATCH]
+        )
+        if not ids:
+            return deleted
+        deleted += TelegramUpdate.objects.filter(pk__in=ids).delete()[0]
+
+
 def update_reprocess(*, update_id: int) -> TelegramUpdate:
     """An admin's re-run: the update becomes due now, whatever happened before.
     Handlers call idempotent services, so re-running a done update is safe."""
@@ -217,18 +234,12 @@ def rate_limit_check(*, telegram_id: int, kind: str) -> str:
     """Fixed-window counter per user in the cache. Payment updates are never limited."""
     if kind in PAYMENT_KINDS:
         return RateDecision.ALLOW
-    window = max(int(settings.BOT_RATE_LIMIT_SECONDS), 1)
-    key = f"tgbot:rate:{telegram_id}:{int(time.time() // window)}"
-    cache.add(key, 0, timeout=window * 2)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window * 2)
-        count = 1
-    limit = int(settings.BOT_RATE_LIMIT_UPDATES)
-    if count <= limit:
+    hit = window_hit(
+        key=f"tgbot:{telegram_id}", limit=int(settings.BOT_RATE_LIMIT_UPDATES), seconds=settings.BOT_RATE_LIMIT_SECONDS
+    )
+    if hit.allowed:
         return RateDecision.ALLOW
-    return RateDecision.WARN if count == limit + 1 else RateDecision.DROP
+    return RateDecision.WARN if hit.count == hit.limit + 1 else RateDecision.DROP
 
 
 # --- Buyer sessions -------------------------------------------------------------
@@ -255,15 +266,11 @@ def session_clear_promo(*, user: User) -> BotSession:
     return session_update(user=user, promo_code="", awaiting=BotSession.Awaiting.NOTHING)
 
 
-def active_tariffs() -> list[Tariff]:
-    return list(Tariff.objects.filter(is_active=True).order_by("sort_order", "days"))
-
-
 def promo_apply(*, user: User, code: str, tariff_code: str = "") -> str:
     """Remember a promo code for the buyer once the promos service accepts it:
     for the tariff they are looking at, else for at least one tariff on sale.
     Raises PromoInvalid with the service's reason otherwise."""
-    tariffs = [t for t in active_tariffs() if not tariff_code or t.code == tariff_code] or active_tariffs()
+    tariffs = [t for t in tariffs_on_sale() if not tariff_code or t.code == tariff_code] or tariffs_on_sale()
     first_error: PromoInvalid | None = None
     for tariff in tariffs:
         try:
@@ -279,24 +286,3 @@ def promo_apply(*, user: User, code: str, tariff_code: str = "") -> str:
             raise PromoInvalid("unknown", promo_code=code.strip()[:64])
         raise PromoInvalid("wrong_tariff", promo_code=code.strip()[:64])
     raise first_error
-
-
-@dataclass(frozen=True)
-class Offer:
-    tariff: Tariff
-    quote: Quote
-    promo_refused: str = ""  # why the applied promo does not work for this tariff
-
-
-def offer_for(*, user: User, tariff: Tariff, promo_code: str) -> Offer:
-    """The tariff's price for this buyer: with their promo when it applies."""
-    if promo_code:
-        try:
-            return Offer(tariff=tariff, quote=promo_quote(tariff=tariff, user=user, code=promo_code))
-        except PromoInvalid as exc:
-            return Offer(tariff=tariff, quote=quote_for(tariff=tariff, promo=None), promo_refused=str(exc.message))
-    return Offer(tariff=tariff, quote=quote_for(tariff=tariff, promo=None))
-
-
-def offers_for(*, user: User, promo_code: str) -> list[Offer]:
-    return [offer_for(user=user, tariff=tariff, promo_code=promo_code) for tariff in active_tariffs()]

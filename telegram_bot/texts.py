@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from promos.services import Quote
 from subscriptions.models import Subscription
+from subscriptions.selectors import SubscriptionView
 
 
 def language_for(language_code: str | None) -> str:
@@ -152,14 +153,27 @@ def summary(quote: Quote, *, promo_note: str = "") -> str:
     return "\n".join(lines)
 
 
-def paid(*, subscription: Subscription | None) -> str:
+# What the payment confirmation says about the subscription link.
+LINK_HERE = "here"  # it carries the link
+LINK_COMING = "coming"  # provisioning is under way: the link follows in its own message
+LINK_SENT = "sent"  # the worker sent it already
+LINK_NONE = "none"  # no provisioning backend: there is no link
+
+
+def paid(*, subscription: Subscription | None, link: str) -> str:
     text = _("Payment received, thank you!")
     if subscription is not None and subscription.expires_at:
         text += "\n" + _("Your subscription is active until %(expires)s.") % {"expires": date(subscription.expires_at)}
-    if subscription is not None and subscription.subscription_url:
+    if link == LINK_HERE and subscription is not None:
         text += "\n" + _("Your subscription link: %(url)s") % {"url": subscription.subscription_url}
+    elif link == LINK_SENT:
+        text += "\n" + _("We have sent you the subscription link in a separate message.")
+    elif link == LINK_NONE:
+        text += "\n" + _("This shop does not issue connection links automatically; support will help: %(contact)s") % {
+            "contact": settings.SUPPORT_CONTACT
+        }
     else:
-        text += "\n" + _("Your subscription link is being prepared; we will send it shortly.")
+        text += "\n" + _("Your subscription link is being prepared; it will arrive in a separate message.")
     return text
 
 
@@ -180,10 +194,10 @@ def refunded(*, amount: int) -> str:
     return _("A refund of %(amount)s has been processed.") % {"amount": stars(amount)}
 
 
-def subscription_status(subscription: Subscription | None) -> str:
-    if subscription is None or subscription.expires_at is None:
+def subscription_status(subscription: SubscriptionView) -> str:
+    if subscription.expires_at is None:
         return _("You have no subscription yet.")
-    if subscription.status == Subscription.Status.DISABLED:
+    if subscription.status == "disabled":
         status = _("disabled")
     elif subscription.is_active:
         status = _("active")

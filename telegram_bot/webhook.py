@@ -13,12 +13,11 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
+from integrations.telegram import bot_base_url
 
-from telegram_bot.bot_api import bot_base_url
-from telegram_bot.pipeline import Outcome, StoringApplication
+from telegram_bot.application import build_application
+from telegram_bot.pipeline import Outcome, StoringApplication, db_close_connections
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +46,6 @@ class BackgroundBot:
             if self._application is not None and self._key != self._settings_key():
                 self._stop_locked()  # the token or server changed (tests, reconfiguration)
             if self._application is None:
-                from telegram_bot.application import build_application
-
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=loop.run_forever, name="telegram-bot-loop", daemon=True)
                 thread.start()
@@ -93,7 +90,7 @@ class BackgroundBot:
             try:
                 await application.shutdown()
             finally:
-                await sync_to_async(connections.close_all, thread_sensitive=True)()
+                await db_close_connections()
 
         try:
             asyncio.run_coroutine_threadsafe(shutdown(), loop).result(START_TIMEOUT)

@@ -10,8 +10,8 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import Q
 from django.utils.html import format_html
 
-from config.errors import ApplicationError
-from payments.admin_tools import TELEGRAM_ID, BoundedCountPaginator, ReadOnlyInline, action_form_page
+from core.admin import TELEGRAM_ID, BoundedCountPaginator, ReadOnlyInline, action_form_page
+from core.errors import ApplicationError
 from payments.ledger import balance_adjust
 from payments.models import LedgerEntry, Payment
 from subscriptions.services import subscription_adjust

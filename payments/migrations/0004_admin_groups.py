@@ -1,4 +1,4 @@
-"""The admin's two staff groups (issue 7).
+"""The admin's two staff groups.
 
 Support: view everything of the shop, extend/shorten subscriptions, re-run provisioning.
 Finance: Support's rights, plus refunds, balance adjustments, expiring stale

@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from payments.admin_tools import BoundedCountPaginator, calendar_queryset
+from core.admin import BoundedCountPaginator, calendar_queryset
 from payments.models import LedgerEntry, Payment
 
 pytestmark = pytest.mark.django_db

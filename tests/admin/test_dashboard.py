@@ -1,5 +1,7 @@
 """The revenue dashboard: figures, the bot's Star balance, reconciliation, no 500s."""
 
+import time
+
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
@@ -63,22 +65,22 @@ def test_star_balance_is_unavailable_when_telegram_does_not_answer(admin_client_
     assert page.context["data"].star_balance is None
 
 
-def test_star_balance_is_cached_for_a_minute(monkeypatch, settings):
-    settings.TELEGRAM_BOT_TOKEN = "123:abc"
-    calls = []
-
-    class Amount:
-        amount = 4242
-
-    def fake_call(fn, *, timeout):
-        calls.append(timeout)
-        return Amount()
-
-    monkeypatch.setattr("telegram_bot.bot_api.call", fake_call)
+def test_star_balance_is_read_in_the_background_and_cached(fake_telegram):
+    fake_telegram.set_star_balance(4242)
 
     assert dashboard.star_balance() == 4242
     assert dashboard.star_balance() == 4242
-    assert calls == [dashboard.STAR_BALANCE_TIMEOUT_SECONDS]
+    assert len(fake_telegram.calls("getMyStarBalance")) == 1
+
+
+def test_a_page_never_waits_for_the_star_balance(fake_telegram, settings):
+    settings.BACKGROUND_TASKS_INLINE = False  # the refresh is handed to the embedded worker
+    fake_telegram.fail_next("getMyStarBalance", delay=2.0)
+    started = time.monotonic()
+
+    assert dashboard.star_balance() is None
+    assert time.monotonic() - started < 1.0
+    fake_telegram.wait_for_call("getMyStarBalance", timeout=10)
 
 
 def test_reconciliation_never_run_is_said_so(admin_client_for, superuser):

@@ -97,7 +97,7 @@ def test_retry_provisioning_queues_a_task_and_logs_it(admin_client_for, support_
 
     admin_client_for(support_user).post(CHANGELIST, {"action": "retry_provisioning", "_selected_action": [payment.pk]})
 
-    assert ProvisioningTask.objects.filter(payment=payment, reason="admin").count() == 1
+    assert ProvisioningTask.objects.filter(purchase_id=payment.purchase_id, reason="admin").count() == 1
     assert LogEntry.objects.filter(object_id=str(payment.pk), change_message__startswith="Provisioning queued").exists()
 
 

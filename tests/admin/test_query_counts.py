@@ -30,7 +30,7 @@ def add_money_rows(payments: int) -> None:
         [PurchaseEvent(name="purchase_invoice_created", payment=p, user_id=p.user_id) for p in newest]
     )
     ProvisioningTask.objects.bulk_create(
-        [ProvisioningTask(user_id=p.user_id, payment=p, reason="admin") for p in newest]
+        [ProvisioningTask(user_id=p.user_id, purchase_id=p.purchase_id, reason="admin") for p in newest]
     )
 
 

@@ -1,13 +1,9 @@
 """Each endpoint's success and its error codes (auth errors: test_auth.py)."""
 
-import sys
-import types
 import uuid
 from datetime import timedelta
 
 import pytest
-from django.http import JsonResponse
-from django.urls import resolve
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -260,26 +256,6 @@ def test_dev_add_stars_needs_mock_payments(db, api, settings):
 
 
 # --- webhook ---------------------------------------------------------------------------
-
-
-def test_webhook_is_503_until_the_bot_provides_it(db, client, monkeypatch):
-    resolve("/api/v1/purchase/webhook")  # load the URLconf (it imports the bot's views) first
-    monkeypatch.setitem(sys.modules, "telegram_bot.views", None)  # now our lazy import fails
-
-    response = client.post("/api/v1/purchase/webhook", {}, content_type="application/json")
-
-    assert response.status_code == 503
-    assert response.json()["error"]["code"] == "webhook_unavailable"
-
-
-def test_webhook_delegates_to_the_bot_view(db, client, monkeypatch):
-    fake = types.ModuleType("telegram_bot.views")
-    fake.telegram_webhook = lambda request: JsonResponse({"delegated": True})
-    monkeypatch.setitem(sys.modules, "telegram_bot.views", fake)
-
-    response = client.post("/api/v1/purchase/webhook", {}, content_type="application/json")
-
-    assert response.json() == {"delegated": True}
 
 
 def test_webhook_route_reaches_the_real_bot_view(db, client, settings):

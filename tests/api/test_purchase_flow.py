@@ -1,4 +1,4 @@
-"""Seed 004: invoice → reuse → complete → complete again → another user's id."""
+"""The purchase lifecycle: invoice → reuse → complete → complete again → another user's id."""
 
 import uuid
 
@@ -16,7 +16,7 @@ def events(name: str) -> int:
     return PurchaseEvent.objects.filter(name=name).count()
 
 
-def test_seed_004_scenario(tariff_1m, client_for):
+def test_purchase_lifecycle_scenario(tariff_1m, client_for):
     buyer, intruder = client_for(600001), client_for(600002)
     purchase_id = str(uuid.uuid4())
 
@@ -48,7 +48,7 @@ def test_seed_004_scenario(tariff_1m, client_for):
     assert events("purchase_user_mismatch") == 1
 
 
-def test_invoice_answers_the_seed_004_fields(tariff_1m, api):
+def test_invoice_answers_the_documented_fields(tariff_1m, api):
     body = api.post("/api/v1/purchase/invoice", {"item_id": "1m"}, format="json").json()
 
     assert {"purchase_id", "status", "pay_url", "price_stars", "discount_stars", "amount_stars", "days"} <= set(body)

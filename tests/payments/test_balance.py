@@ -67,7 +67,7 @@ def test_balance_can_never_go_negative_in_the_database(db):
 
 
 def test_manual_adjustment_needs_a_reason(db):
-    from config.errors import ApplicationError
+    from core.errors import ApplicationError
 
     with pytest.raises(ApplicationError):
         balance_adjust(user=UserFactory(), delta=10, reason="  ")

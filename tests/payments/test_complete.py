@@ -34,10 +34,10 @@ def test_payment_grants_once_and_books_the_ledger(tariff_1m):
     entry = LedgerEntry.objects.get(payment=payment)
     assert (entry.kind, entry.amount, entry.balance_delta, entry.gateway_tx_id) == ("purchase", 90, 0, "tg-charge-1")
     promo.refresh_from_db()
-    assert promo.used_count == 1 and PromoRedemption.objects.get(promo=promo).payment == payment
+    assert promo.used_count == 1 and PromoRedemption.objects.get(promo=promo).purchase_id == payment.purchase_id
     subscription = Subscription.objects.get(user=user)
     assert subscription.status == "active" and 29.99 < approx_days_from_now(subscription.expires_at) <= 30
-    assert ProvisioningTask.objects.filter(user=user, payment=payment, reason="purchase").exists()
+    assert ProvisioningTask.objects.filter(user=user, purchase_id=payment.purchase_id, reason="purchase").exists()
     succeeded = PurchaseEvent.objects.get(payment=payment, name="purchase_succeeded")
     assert succeeded.payload["previous_status"] == "pending" and "ms_to_pay" in succeeded.payload["metadata"]
 
@@ -145,7 +145,7 @@ def test_topup_credits_the_balance(db):
 
 
 def test_empty_charge_id_is_refused(tariff_1m):
-    from config.errors import ApplicationError
+    from core.errors import ApplicationError
 
     with pytest.raises(ApplicationError):
         purchase_complete(payload=PaymentFactory().invoice_payload, charge_id="", amount=100, currency="XTR")

@@ -2,7 +2,7 @@ import uuid
 
 import pytest
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from payments.errors import PurchaseConflict, TariffUnavailable
 from payments.models import Payment, PurchaseEvent
 from payments.services import invoice_params, purchase_create_invoice, topup_create_invoice

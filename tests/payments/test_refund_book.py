@@ -29,7 +29,7 @@ def test_refund_books_negative_row_and_takes_the_days_back(tariff_1m):
     assert (row.amount, row.balance_delta, row.gateway_tx_id) == (-100, 0, "refund-me")
     after = Subscription.objects.get(user=user).expires_at
     assert round((before - after).total_seconds() / 86400) == 30
-    assert ProvisioningTask.objects.filter(user=user, reason="refund", payment=second).exists()
+    assert ProvisioningTask.objects.filter(user=user, reason="refund", purchase_id=second.purchase_id).exists()
 
 
 def test_refund_twice_books_once(tariff_1m):

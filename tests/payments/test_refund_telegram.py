@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from conftest import run_concurrently
+from integrations.telegram import client
 from payments import refunds
 from payments.errors import RefundNotAllowed
 from payments.models import LedgerEntry, Payment
@@ -14,7 +15,6 @@ from payments.refunds import refund_payment
 from payments.services import purchase_complete, purchase_pay_from_balance
 from promos.models import PromoCode, PromoRedemption
 from subscriptions.models import Subscription
-from telegram_bot import bot_api
 from tests.payments.factories import PaymentFactory
 from tests.promos.factories import PromoCodeFactory
 from tests.subscriptions.factories import TariffFactory
@@ -51,7 +51,7 @@ def test_refund_twice_books_one_negative_row_and_refunds_in_telegram_once(fake_t
 @pytest.mark.django_db
 def test_refund_already_made_in_telegram_is_booked_once(fake_telegram, tariff_1m):
     payment = paid_subscription(fake_telegram, UserFactory())
-    bot_api.refund_star_payment(user_id=payment.user.telegram_id, charge_id=payment.telegram_payment_charge_id)
+    client().refund_star_payment(user_id=payment.user.telegram_id, charge_id=payment.telegram_payment_charge_id)
 
     result = refund_payment(payment=payment)
     refund_payment(payment=payment)
@@ -200,7 +200,7 @@ def test_refund_releases_the_promo_use_once(fake_telegram, tariff_1m):
     refund_payment(payment=payment)
 
     assert PromoCode.objects.get(code="PROMO10").used_count == 1
-    assert not PromoRedemption.objects.filter(payment=payment).exists()
+    assert not PromoRedemption.objects.filter(purchase_id=payment.purchase_id).exists()
 
 
 @pytest.mark.postgres

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from conftest import run_concurrently
+from subscriptions import reminders
 from subscriptions.models import ExpiryReminder, Subscription
 from subscriptions.reminders import reminder_kind_for, send_expiry_reminders
 from tests.subscriptions.factories import SubscriptionFactory
@@ -149,10 +150,8 @@ def test_the_command_reports_what_it_sent(fake_telegram, capsys):
 
 @pytest.mark.django_db
 def test_a_run_overlapping_another_sends_no_second_message(fake_telegram, monkeypatch):
-    from telegram_bot import bot_api
-
     subscriptions = [subscription_ending_in(timedelta(hours=12)) for _ in range(3)]
-    real_send = bot_api.send_message
+    real_send = reminders.notify
     overlapping = []
 
     def send_while_another_run_starts(**kwargs):
@@ -161,7 +160,7 @@ def test_a_run_overlapping_another_sends_no_second_message(fake_telegram, monkey
             overlapping[0] = send_expiry_reminders()  # a second run starts mid-send
         real_send(**kwargs)
 
-    monkeypatch.setattr(bot_api, "send_message", send_while_another_run_starts)
+    monkeypatch.setattr(reminders, "notify", send_while_another_run_starts)
 
     first = send_expiry_reminders()
 

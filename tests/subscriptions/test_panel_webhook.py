@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from integrations.remnawave import format_panel_datetime
 from subscriptions.models import ProvisioningTask, Subscription
-from subscriptions.remnawave import format_panel_datetime
 from tests.subscriptions.factories import SubscriptionFactory
 from tests.users.factories import UserFactory
 

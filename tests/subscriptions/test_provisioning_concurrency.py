@@ -6,7 +6,6 @@ import pytest
 from django.db import connection
 
 from conftest import run_concurrently
-from subscriptions import provisioning
 from subscriptions.models import ProvisioningTask
 from subscriptions.provisioning import process_due
 from tests.subscriptions.helpers import buy
@@ -15,8 +14,8 @@ from tests.users.factories import UserFactory
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_run_each_task_once(fake_panel, tariff_1m, monkeypatch):
-    monkeypatch.setattr(provisioning, "run_task_after_commit", lambda task_id: None)  # leave them to the workers
+def test_two_workers_run_each_task_once(fake_panel, tariff_1m, settings):
+    settings.PROVISIONING_RUN_AFTER_COMMIT = False  # leave them to the workers
     users = [UserFactory() for _ in range(12)]
     for user in users:
         buy(user)
@@ -39,8 +38,8 @@ def test_two_workers_run_each_task_once(fake_panel, tariff_1m, monkeypatch):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_on_one_users_tasks_sync_it_once_at_a_time(fake_panel, tariff_1m, monkeypatch):
-    monkeypatch.setattr(provisioning, "run_task_after_commit", lambda task_id: None)
+def test_two_workers_on_one_users_tasks_sync_it_once_at_a_time(fake_panel, tariff_1m, settings):
+    settings.PROVISIONING_RUN_AFTER_COMMIT = False
     user = UserFactory()
     for _ in range(3):
         buy(user)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from subscriptions.remnawave import (
+from integrations.remnawave import (
     PanelNotFound,
     PanelRejected,
     PanelUnavailable,
@@ -250,7 +250,7 @@ def test_bearer_extra_and_forwarded_headers_are_sent(fake_panel):
 
 
 def test_unwrapped_success_body_is_a_protocol_error():
-    from subscriptions.remnawave import PanelProtocolError
+    from integrations.remnawave import PanelProtocolError
 
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"username": "tg_1"}))
     client = RemnawaveClient(base_url="http://panel", token="t", api_version="2", transport=transport)

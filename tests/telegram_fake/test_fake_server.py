@@ -1,4 +1,4 @@
-"""The fake Bot API server speaks Telegram to the real python-telegram-bot and to bot_api."""
+"""The fake Bot API server speaks Telegram to the real python-telegram-bot."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LabeledPri
 from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.request import HTTPXRequest
 
-from telegram_bot import bot_api
-
 
 def with_bot(fake, fn, *, timeout: float = 5.0, token: str | None = None, test_env: bool = False):
     async def runner():
@@ -22,6 +20,10 @@ def with_bot(fake, fn, *, timeout: float = 5.0, token: str | None = None, test_e
             return await fn(bot)
 
     return asyncio.run(runner())
+
+
+def star_balance(fake) -> int:
+    return with_bot(fake, lambda bot: bot.get_my_star_balance()).amount
 
 
 def invoice_kwargs(**overrides):
@@ -135,8 +137,17 @@ def test_send_invoice_breaking_stars_rules_is_rejected(fake_telegram, overrides)
     assert fake_telegram.invoices() == []
 
 
-def test_create_invoice_link_through_bot_api(fake_telegram):
-    link = bot_api.create_invoice_link(title="1 month", description="VPN", payload="p-1", amount=100)
+def test_create_invoice_link(fake_telegram):
+    link = with_bot(
+        fake_telegram,
+        lambda bot: bot.create_invoice_link(
+            title="1 month",
+            description="VPN",
+            payload="p-1",
+            currency="XTR",
+            prices=[LabeledPrice(label="1 month", amount=100)],
+        ),
+    )
 
     assert link.startswith("https://t.me/$")
     assert fake_telegram.invoice_links[0]["prices"] == [{"label": "1 month", "amount": 100}]
@@ -237,16 +248,18 @@ def test_successful_payment_update_parses_and_is_a_star_transaction(fake_telegra
 def test_refund_succeeds_once_then_charge_already_refunded(fake_telegram):
     fake_telegram.add_star_transaction(42, "p-1", 100, "charge-1")
 
-    assert bot_api.refund_star_payment(user_id=42, charge_id="charge-1") is True
-    with pytest.raises(BadRequest, match="(?i)charge_already_refunded") as error:
-        bot_api.refund_star_payment(user_id=42, charge_id="charge-1")
-    assert bot_api.is_already_refunded(error.value)
-    assert bot_api.get_my_star_balance() == 0
+    def refund(bot):
+        return bot.refund_star_payment(user_id=42, telegram_payment_charge_id="charge-1")
+
+    assert with_bot(fake_telegram, refund) is True
+    with pytest.raises(BadRequest, match="(?i)charge_already_refunded"):
+        with_bot(fake_telegram, refund)
+    assert star_balance(fake_telegram) == 0
 
 
 def test_refund_of_an_unknown_charge_is_a_bad_request(fake_telegram):
     with pytest.raises(BadRequest, match="(?i)charge_not_found"):
-        bot_api.refund_star_payment(user_id=42, charge_id="nope")
+        with_bot(fake_telegram, lambda bot: bot.refund_star_payment(user_id=42, telegram_payment_charge_id="nope"))
 
 
 def test_star_transactions_page_newest_first(fake_telegram):
@@ -254,13 +267,13 @@ def test_star_transactions_page_newest_first(fake_telegram):
         fake_telegram.add_star_transaction(42, f"p-{i}", 1, f"charge-{i}", date=1_700_000_000 + i)
     fake_telegram.add_star_transaction(42, "p-0", 1, "charge-0", refund=True, date=1_800_000_000)
 
-    first = bot_api.get_star_transactions(offset=0, limit=100).transactions
-    second = bot_api.get_star_transactions(offset=100, limit=100).transactions
+    first = with_bot(fake_telegram, lambda bot: bot.get_star_transactions(offset=0, limit=100)).transactions
+    second = with_bot(fake_telegram, lambda bot: bot.get_star_transactions(offset=100, limit=100)).transactions
 
     assert len(first) == 100 and len(second) == 51
     assert first[0].id == "charge-0" and first[0].receiver.user.id == 42  # the refund, newest
     assert first[1].source.invoice_payload == "p-149"
-    assert bot_api.get_my_star_balance() == 149
+    assert star_balance(fake_telegram) == 149
 
 
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -268,9 +281,9 @@ def test_rate_limit_raises_retry_after(fake_telegram):
     fake_telegram.fail_next("sendMessage", status=429, retry_after=3)
 
     with pytest.raises(RetryAfter, match="Retry in 3 seconds"):
-        bot_api.send_message(chat_id=42, text="hi")
+        with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=42, text="hi"))
 
-    bot_api.send_message(chat_id=42, text="hi")  # only the next call fails
+    with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=42, text="hi"))  # only the next call fails
     assert fake_telegram.sent_texts(42) == ["hi"]
 
 
@@ -279,8 +292,8 @@ def test_server_error_raises_network_error_times_times(fake_telegram):
 
     for _ in range(2):
         with pytest.raises(NetworkError, match="Internal Server Error"):
-            bot_api.send_message(chat_id=42, text="hi")
-    bot_api.send_message(chat_id=42, text="hi")
+            with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=42, text="hi"))
+    with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=42, text="hi"))
 
     assert [c.status for c in fake_telegram.calls("sendMessage")] == [500, 500, 200]
 
@@ -296,7 +309,7 @@ def test_slow_answer_still_answers(fake_telegram):
     fake_telegram.fail_next("getMyStarBalance", delay=0.3)
     started = time.monotonic()
 
-    assert bot_api.get_my_star_balance() == 0
+    assert star_balance(fake_telegram) == 0
     assert time.monotonic() - started >= 0.3
 
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from payments.reconciliation import MAX_PAGE_SIZE, reconcile_star_transactions
 
 

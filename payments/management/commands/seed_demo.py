@@ -10,7 +10,7 @@ from subscriptions.models import Tariff
 from users.models import User
 
 DEMO_PROMOS = (
-    # code, percent, bonus days, max uses (seed 002's examples)
+    # code, percent, bonus days, max uses
     ("PROMO10", 10, 0, 100),
     ("BONUS7", 0, 7, 50),
     ("SUPER2025", 20, 14, 200),
@@ -18,7 +18,7 @@ DEMO_PROMOS = (
 
 
 class Command(BaseCommand):
-    help = "Load demo data: the default tariffs, seed 002's promo codes and a demo admin (prints its password)."
+    help = "Load demo data: the demo promo codes and a demo admin (prints its password)."
 
     def add_arguments(self, parser):
         parser.add_argument("--admin-username", default="admin")

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
+from integrations.telegram import telegram_configured
 from telegram.error import TelegramError
 
-from telegram_bot import bot_api
+from telegram_bot.application import run_once
 
 
 class Command(BaseCommand):
@@ -11,10 +12,10 @@ class Command(BaseCommand):
         parser.add_argument("--drop-pending-updates", action="store_true", help="discard updates waiting in Telegram")
 
     def handle(self, *args, **options):
-        if not bot_api.telegram_configured():
+        if not telegram_configured():
             raise CommandError("TELEGRAM_BOT_TOKEN is not set.")
         try:
-            bot_api.call(lambda bot: bot.delete_webhook(drop_pending_updates=options["drop_pending_updates"]))
+            run_once(lambda bot: bot.delete_webhook(drop_pending_updates=options["drop_pending_updates"]))
         except TelegramError as exc:
             raise CommandError(f"Telegram refused to delete the webhook: {exc}")
         self.stdout.write("webhook deleted")

@@ -1,8 +1,11 @@
 """`python manage.py runbot`: the Telegram bot with long polling.
 
 Every update is stored before it is handled; failed ones are retried with
-backoff. SIGINT/SIGTERM stop it cleanly. `--retries-only` runs just the retry
-loop, for webhook deployments (the web server receives the updates).
+backoff by the background task. Without CELERY_BROKER_URL this process also
+runs the background work itself (an embedded worker: provisioning, links,
+reminders, retries), on threads of its own, never on the update loop's.
+SIGINT/SIGTERM stop it cleanly. `--retries-only` runs just the loop that
+re-runs failed updates, for webhook deployments without a worker.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import logging
 import signal
 
 from django.core.management.base import BaseCommand, CommandError
+from integrations.telegram import telegram_configured
 
+from core.background import start_embedded_worker, stop_embedded_worker
 from telegram_bot.application import POLL_TIMEOUT, RETRY_INTERVAL, run_bot
-from telegram_bot.bot_api import telegram_configured
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +36,23 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if not telegram_configured():
             raise CommandError("TELEGRAM_BOT_TOKEN is not set")
-        asyncio.run(
-            self.main(
-                poll_timeout=options["poll_timeout"],
-                retry_interval=options["retry_interval"],
-                polling=not options["retries_only"],
+        retries_only = options["retries_only"]
+        worker = start_embedded_worker() if not retries_only else None
+        if worker is not None:
+            self.stdout.write("no CELERY_BROKER_URL: running the background work in this process")
+        try:
+            asyncio.run(
+                self.main(
+                    poll_timeout=options["poll_timeout"],
+                    retry_interval=options["retry_interval"] if retries_only else None,
+                    polling=not retries_only,
+                )
             )
-        )
+        finally:
+            stop_embedded_worker()
         self.stdout.write("bot stopped")
 
-    async def main(self, *, poll_timeout: int, retry_interval: float, polling: bool) -> None:
+    async def main(self, *, poll_timeout: int, retry_interval: float | None, polling: bool) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -3,9 +3,10 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from integrations.telegram import telegram_configured
 from telegram.error import TelegramError
 
-from telegram_bot import bot_api
+from telegram_bot.application import run_once
 from telegram_bot.constants import ALLOWED_UPDATES
 
 # Telegram's rule for secret_token; it comes back in the X-Telegram-Bot-Api-Secret-Token header.
@@ -20,7 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         url, secret = settings.TELEGRAM_WEBHOOK_URL, settings.TELEGRAM_WEBHOOK_SECRET
-        if not bot_api.telegram_configured():
+        if not telegram_configured():
             raise CommandError("TELEGRAM_BOT_TOKEN is not set.")
         if not url:
             raise CommandError("TELEGRAM_WEBHOOK_URL is not set.")
@@ -32,15 +33,17 @@ class Command(BaseCommand):
         if not SECRET_TOKEN.fullmatch(secret):
             raise CommandError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -.")
         try:
-            bot_api.call(
-                lambda bot: bot.set_webhook(
+
+            async def set_and_read(bot):
+                await bot.set_webhook(
                     url=url,
                     secret_token=secret,
                     allowed_updates=ALLOWED_UPDATES,
                     drop_pending_updates=options["drop_pending_updates"],
                 )
-            )
-            info = bot_api.call(lambda bot: bot.get_webhook_info())
+                return await bot.get_webhook_info()
+
+            info = run_once(set_and_read)
         except TelegramError as exc:
             raise CommandError(f"Telegram refused the webhook: {exc}")
         self.stdout.write(

@@ -13,14 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+
+from core.backoff import backoff_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -29,19 +28,7 @@ API_V3 = "3"
 
 STATUS_ACTIVE = "ACTIVE"
 STATUS_DISABLED = "DISABLED"
-
-_retries_override: ContextVar[int | None] = ContextVar("remnawave_retries_override", default=None)
-
-
-@contextmanager
-def retries_limited(max_retries: int) -> Iterator[None]:
-    """Fewer in-call retries for the calls made inside (e.g. right after a purchase,
-    where a user waits and the queue will retry anyway)."""
-    token = _retries_override.set(max_retries)
-    try:
-        yield
-    finally:
-        _retries_override.reset(token)
+MAX_RETRY_DELAY = 10.0  # seconds; longer outages are the outbox's to wait out
 
 
 class PanelError(Exception):
@@ -291,8 +278,6 @@ class RemnawaveClient:
     def _request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         """One API call: retried on connection errors and 5xx, unwrapped from {"response": ...}."""
         attempt = 0
-        override = _retries_override.get()
-        max_retries = self.max_retries if override is None else min(override, self.max_retries)
         while True:
             try:
                 response = self._http.request(method, path, json=json, params=params)
@@ -304,12 +289,12 @@ class RemnawaveClient:
                 error = self._error_from(response, method=method, path=path)
                 if not isinstance(error, PanelUnavailable):
                     raise error
-            if attempt >= max_retries:
+            if attempt >= self.max_retries:
                 raise error
-            delay = self.retry_backoff * (2**attempt)
+            attempt += 1
+            delay = backoff_seconds(attempt=attempt, base=self.retry_backoff, cap=MAX_RETRY_DELAY)
             logger.warning("Remnawave %s %s failed (%s); retry in %.2fs", method, path, error, delay)
             time.sleep(delay)
-            attempt += 1
 
     @staticmethod
     def _unwrap(response: httpx.Response, *, method: str, path: str) -> Any:

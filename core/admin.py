@@ -14,29 +14,20 @@ import re
 from datetime import datetime, timedelta
 
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import label_for_field, lookup_field
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import Max, Min, Q, QuerySet
+from django.db.models import Max, Min, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponse
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import strip_tags
 
 COUNT_CAP = 10_000
-TELEGRAM_ID = re.compile(r"^\d{1,19}$")
-
-
-def user_ids_for_search(term: str) -> list[int]:
-    """Users with this exact Telegram id, @username or login (unique / indexed columns)."""
-    from users.models import User
-
-    term = term.strip()
-    query = Q(telegram_username=term.lstrip("@")) | Q(username=term)
-    if TELEGRAM_ID.match(term):
-        query |= Q(telegram_id=int(term))
-    return list(User.objects.filter(query).values_list("pk", flat=True)[:50])
+TELEGRAM_ID = re.compile(r"^\d{1,19}$")  # what a Telegram id typed into a search box looks like
 
 
 def estimated_row_count(model) -> int | None:
@@ -170,9 +161,6 @@ def action_form_page(
     modeladmin, request, *, form, objects, action: str, title: str, submit_label: str, intro: str = ""
 ):
     """The intermediate page of an admin action that needs input (an amount, a reason)."""
-    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-    from django.template.response import TemplateResponse
-
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": title,

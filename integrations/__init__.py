@@ -1,0 +1,1 @@
+"""Clients for the outside world: the Telegram Bot API and the Remnawave panel."""

@@ -1,0 +1,35 @@
+"""Celery entry points for payments' periodic work (thin)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from integrations.telegram import telegram_configured
+
+from payments.dashboard import star_balance_refresh
+from payments.reconciliation import reconcile_star_transactions
+from payments.services import payments_expire_stale
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="payments.expire_stale_invoices")
+def expire_stale_invoices() -> int:
+    return payments_expire_stale()
+
+
+@shared_task(name="payments.reconcile_stars")
+def reconcile_stars() -> int:
+    """Completes payments whose update was lost and books refunds made elsewhere; 0 without a bot token."""
+    if not telegram_configured():
+        return 0
+    report = reconcile_star_transactions()
+    if not report.ok:
+        logger.error("reconciliation run %s: %s mismatches %s", report.run.pk, report.mismatch_count, report.error)
+    return report.fixed_count
+
+
+@shared_task(name="payments.refresh_star_balance")
+def refresh_star_balance() -> int | None:
+    return star_balance_refresh()

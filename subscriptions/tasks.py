@@ -1,0 +1,24 @@
+"""Celery entry points for provisioning and reminders (thin: the work lives in the modules they call)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from subscriptions import provisioning, reminders
+
+
+@shared_task(name="subscriptions.run_provisioning_task")
+def run_provisioning_task(task_id: int) -> bool:
+    """Run one outbox row if it is due and free; a busy or finished row is left alone."""
+    return provisioning.run_task(task_id=task_id)
+
+
+@shared_task(name="subscriptions.sweep_outbox")
+def sweep_outbox() -> int:
+    """Hand due outbox rows (retries, rows of a worker that died) to the workers."""
+    return len(provisioning.sweep_due())
+
+
+@shared_task(name="subscriptions.send_expiry_reminders")
+def send_expiry_reminders() -> int:
+    return reminders.send_expiry_reminders().sent
