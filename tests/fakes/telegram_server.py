@@ -45,7 +45,8 @@ refund=False, subscription_period=None)` records a transaction without an update
 for reconciliation). Multipart file parts arrive in `Call.params` as `Upload` values.
 
 Failures: `fail_next(method, status=429, retry_after=1, times=1)`, `fail_next(method, status=500)`,
-`fail_next(method, delay=2.0)` (slow answer, then the normal result), `fail_next(..., status=400,
+`fail_next(method, delay=2.0)` (slow answer, then the normal result; a reset() meanwhile drops it
+unanswered and unrecorded, `wait_idle()` waits for answers in flight), `fail_next(..., status=400,
 description="Bad Request: ...")`; method "*" matches any method. `reset()` forgets everything.
 """
 
@@ -229,14 +230,15 @@ class FakeTelegramServer:
         self._message_ids = itertools.count(1)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._generation = 0  # bumped by reset() so sleeping long polls return
+        self._generation = 0  # bumped by reset() so sleeping long polls and delayed answers return
+        self._in_flight = 0  # requests being answered (across resets)
         self.emit_refund_updates = False  # refundStarPayment also queues a refunded_payment message
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> FakeTelegramServer:
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer((self._host, self._port), handler)
+        self._httpd = _Server((self._host, self._port), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-telegram", daemon=True)
         self._thread.start()
@@ -632,13 +634,37 @@ class FakeTelegramServer:
 
     # -- request handling --------------------------------------------------------------------
 
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """Wait until no request is being answered (a delayed one included)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._in_flight == 0, timeout=timeout):
+                raise TimeoutError(f"{self._in_flight} request(s) still being answered after {timeout}s")
+
     def handle(self, token: str, method: str, params: dict[str, Any], test_env: bool) -> tuple[int, dict]:
+        with self._cond:
+            self._in_flight += 1
+            generation = self._generation
+        try:
+            return self._handle(token, method, params, test_env, generation)
+        finally:
+            with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()
+
+    def _handle(
+        self, token: str, method: str, params: dict[str, Any], test_env: bool, generation: int
+    ) -> tuple[int, dict]:
         if token != self.token:
             return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
         status, body = 200, None
         failure = self._take_failure(method)
         if failure and failure.delay:
-            time.sleep(failure.delay)
+            with self._cond:
+                self._cond.wait_for(lambda: self._generation != generation, timeout=failure.delay)
+                if self._generation != generation:
+                    # reset() during the delay: the request belongs to a finished test (its client
+                    # gave up long ago), so it must not send or record anything in the next one.
+                    return 503, {"ok": False, "error_code": 503, "description": "Service Unavailable: fake reset"}
         if failure and failure.status:
             status = failure.status
             if status == 429:
@@ -1060,6 +1086,12 @@ def decode_params(raw: dict[str, str]) -> dict[str, Any]:
         except ValueError:
             decoded[key] = value
     return decoded
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog of 5 drops connections when a pooled client opens
+    # dozens at once (SYN retried after 1 s, or a reset read); Telegram accepts them all.
+    request_queue_size = 128
 
 
 class _Handler(BaseHTTPRequestHandler):

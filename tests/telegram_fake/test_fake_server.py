@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -299,6 +300,31 @@ def test_slow_answer_still_answers(fake_telegram):
 
     assert bot_api.get_my_star_balance() == 0
     assert time.monotonic() - started >= 0.3
+
+
+def test_a_delayed_answer_overtaken_by_reset_is_dropped(fake_telegram):
+    fake_telegram.fail_next("sendMessage", delay=30.0)
+    with pytest.raises(TimedOut):
+        with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=42, text="late"), timeout=0.2)
+
+    fake_telegram.reset()
+    fake_telegram.wait_idle(timeout=5)  # reset() woke the delayed answer long before its 30 s
+
+    assert fake_telegram.calls() == [] and fake_telegram.sent_messages() == []
+
+
+def test_many_connections_opened_at_once_are_all_answered(fake_telegram):
+    url = f"{fake_telegram.base_url}/bot{fake_telegram.token}/sendMessage"
+
+    def send(i: int) -> int:
+        with httpx.Client() as http:  # a fresh connection each
+            return http.post(url, json={"chat_id": 7, "text": f"m{i}"}).status_code
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(send, range(50)))
+
+    assert statuses == [200] * 50
+    assert len(fake_telegram.sent_texts(7)) == 50
 
 
 def test_set_my_commands_are_stored_per_language(fake_telegram):
