@@ -311,7 +311,8 @@ class TelegramClient:
         # Worst case per call: every attempt times out, plus waits for 429s and the limiters.
         self.wait_timeout = timeout * (config.max_retries + 1) + QUEUE_AND_RETRY_MARGIN
         self._closed = False
-        self._close_lock = threading.Lock()
+        self._close_lock = threading.Lock()  # guards _closed and _waiting
+        self._waiting: set[concurrent.futures.Future[Any]] = set()  # sync callers still waiting
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="telegram-client", daemon=True)
         self._thread.start()
@@ -426,6 +427,11 @@ class TelegramClient:
         try:
             self._loop.run_forever()
         finally:
+            # Calls that started after close() collected the tasks: cancel them too.
+            leftover = asyncio.all_tasks(self._loop)
+            for task in leftover:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
 
@@ -440,14 +446,12 @@ class TelegramClient:
             )
         if self.pid != os.getpid():
             raise RuntimeError("this TelegramClient belongs to the parent process; call client() after a fork")
-        if self._closed:
-            raise TelegramUnavailable(f"{method}: the Telegram client is closed")
-        coroutine = self._call(method, call, chat_id)
-        try:
-            future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        except RuntimeError:  # the loop closed between the check above and now
-            coroutine.close()
-            raise TelegramUnavailable(f"{method}: the Telegram client is closed") from None
+        with self._close_lock:
+            # Checked and submitted under the lock, so close() sees every future it must release.
+            if self._closed:
+                raise TelegramUnavailable(f"{method}: the Telegram client is closed")
+            future = asyncio.run_coroutine_threadsafe(self._call(method, call, chat_id), self._loop)
+            self._waiting.add(future)
         try:
             return future.result(timeout=self.wait_timeout)
         except concurrent.futures.TimeoutError:
@@ -455,6 +459,9 @@ class TelegramClient:
             raise TelegramUnavailable(f"{method}: no answer within {self.wait_timeout:.0f} s") from None
         except concurrent.futures.CancelledError:
             raise TelegramUnavailable(f"{method}: the Telegram client was closed during the call") from None
+        finally:
+            with self._close_lock:
+                self._waiting.discard(future)
 
     async def _call(self, method: str, call: Callable[[ExtBot[int]], Coroutine[Any, Any, T]], chat_id: int | None) -> T:
         try:
@@ -522,10 +529,22 @@ class TelegramClient:
         future = asyncio.run_coroutine_threadsafe(self._shutdown(stop=False), self._loop)
         try:
             future.result(timeout=CLOSE_TIMEOUT)
-        except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError, ptb_error.TelegramError, OSError):
+        except (
+            concurrent.futures.TimeoutError,
+            concurrent.futures.CancelledError,
+            ptb_error.TelegramError,
+            OSError,
+            RuntimeError,
+        ):
             logger.warning("Telegram client did not shut down cleanly", exc_info=True)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=CLOSE_TIMEOUT)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=CLOSE_TIMEOUT)
+            # A call submitted just before close() whose task never started would wait forever.
+            with self._close_lock:
+                stranded = list(self._waiting)
+            for waiting in stranded:
+                waiting.cancel()
 
     async def _shutdown(self, *, stop: bool) -> None:
         current = asyncio.current_task()

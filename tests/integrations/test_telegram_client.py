@@ -286,6 +286,18 @@ def test_per_chat_limit_does_not_serialize_different_chats(fake_telegram, settin
     assert len(fake_telegram.calls("sendMessage")) == 10
 
 
+def test_per_chat_limiters_stay_bounded(fake_telegram, fast_limits, monkeypatch):
+    monkeypatch.setattr(telegram, "MAX_CHAT_LIMITERS", 5)
+    tg = client()
+
+    for chat_id in range(1, 21):
+        tg.send_message(chat_id=chat_id, text="hi")
+
+    assert len(tg._chat_limiters) <= 5
+    assert 20 in tg._chat_limiters  # the newest chat is kept
+    assert len(fake_telegram.calls("sendMessage")) == 20
+
+
 # -- one client per process ----------------------------------------------------------------------
 
 
@@ -348,6 +360,20 @@ def test_reset_client_closes_the_pool_and_stops_the_loop_thread(fake_telegram):
     assert client() is not tg
     with pytest.raises(TelegramUnavailable, match="closed"):
         tg.get_my_star_balance()
+
+
+def test_closing_releases_a_caller_waiting_for_its_chat_with_telegram_unavailable(fake_telegram, settings):
+    settings.TELEGRAM_OUTBOUND_PER_CHAT_PER_SECOND = 0.1  # one message per 10 s in a chat
+    tg = client()
+    tg.send_message(chat_id=42, text="first")
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        second = pool.submit(tg.send_message, chat_id=42, text="second")  # waits ~10 s for the chat
+        reset_client()
+        with pytest.raises(TelegramUnavailable, match="closed"):
+            second.result(timeout=5)
+
+    assert fake_telegram.sent_texts(42) == ["first"]
 
 
 def test_a_sync_call_on_the_client_loop_raises_runtime_error(fake_telegram):
