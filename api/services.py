@@ -11,10 +11,10 @@ import uuid
 from django.conf import settings
 from django.db import connection
 from django.urls import reverse
-from integrations.telegram import TelegramError, client, telegram_configured
 
 from api.models import InvoiceLink
 from core.errors import ApplicationError
+from integrations.telegram import TelegramError, client, telegram_configured
 from payments.errors import MockPaymentsDisabled
 from payments.models import Payment
 from payments.services import (

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "core",
+    "notifications",
     "users",
     "subscriptions",
     "promos",
@@ -192,7 +193,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        # It logs every 429 retry, and a traceback when it gives up; the caller logs the typed error.
+        "telegram.ext.AIORateLimiter": {"level": "CRITICAL"},
+    },
 }
 
 # --- The shop ---------------------------------------------------------------
@@ -201,6 +206,13 @@ TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.te
 TELEGRAM_WEBHOOK_URL = env.str("TELEGRAM_WEBHOOK_URL", default="")
 TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
 TELEGRAM_TEST_ENV = env.bool("TELEGRAM_TEST_ENV", default=False)
+# Outbound messages the shop sends on its own (links, reminders, broadcasts), shared by
+# all of one process's sends: Telegram allows about 30 messages/s overall and 1/s per chat.
+TELEGRAM_OUTBOUND_MAX_PER_SECOND = env.float("TELEGRAM_OUTBOUND_MAX_PER_SECOND", default=30)
+TELEGRAM_OUTBOUND_PER_CHAT_PER_SECOND = env.float("TELEGRAM_OUTBOUND_PER_CHAT_PER_SECOND", default=1)
+# A 429 is waited out (its retry_after) and the call retried this many times before giving up.
+TELEGRAM_OUTBOUND_MAX_RETRIES = env.int("TELEGRAM_OUTBOUND_MAX_RETRIES", default=3)
+TELEGRAM_REQUEST_TIMEOUT = env.float("TELEGRAM_REQUEST_TIMEOUT", default=10.0)
 TELEGRAM_STARS_ENABLED = env.bool("TELEGRAM_STARS_ENABLED", default=bool(TELEGRAM_BOT_TOKEN))
 # Mock payments: on by default only when no bot token is configured (the demo).
 MOCK_PAYMENTS = env.bool("MOCK_PAYMENTS", default=not TELEGRAM_BOT_TOKEN)

@@ -1,1 +1,2 @@
-"""Clients for the outside world: the Telegram Bot API and the Remnawave panel."""
+"""Clients for the outside world (the Telegram Bot API, the Remnawave panel); they import
+only settings, the standard library, their SDKs and core."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from integrations.telegram import client
-
 from notifications.messages import Notice
 
 

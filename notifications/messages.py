@@ -9,6 +9,7 @@ from datetime import datetime
 from django.utils import translation
 from django.utils.html import escape
 from django.utils.translation import gettext as _
+
 from integrations.telegram import Button
 
 # Callback data the bot's door answers (its main-menu "Buy" screen).

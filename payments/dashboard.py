@@ -21,9 +21,9 @@ from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
-from integrations.telegram import TelegramError, client, telegram_configured
 
 from core.background import enqueue
+from integrations.telegram import TelegramError, client, telegram_configured
 from payments.models import Payment, ReconciliationRun
 from promos.models import PromoCode
 from subscriptions.models import Subscription, Tariff

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import timezone
-from integrations.telegram import StarTransaction, TelegramError, client, telegram_configured
 
 from core.errors import ApplicationError
+from integrations.telegram import StarTransaction, TelegramError, client, telegram_configured
 from payments.models import Payment, ReconciliationRun
 from payments.refunds import refund_book
 from payments.services import purchase_complete

@@ -9,8 +9,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from integrations.telegram import ChargeAlreadyRefunded, TelegramError, client, telegram_configured
 
+from integrations.telegram import ChargeAlreadyRefunded, TelegramError, client, telegram_configured
 from payments.errors import InsufficientBalance, RefundNotAllowed
 from payments.events import event_record
 from payments.ledger import ledger_book

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from integrations.telegram import telegram_configured
 
+from integrations.telegram import telegram_configured
 from payments.dashboard import star_balance_refresh
 from payments.reconciliation import reconcile_star_transactions
 from payments.services import payments_expire_stale

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from integrations.telegram import telegram_configured
 
+from integrations.telegram import telegram_configured
 from notifications import messages
 from notifications.delivery import notify
 from subscriptions.models import ExpiryReminder, Subscription

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from integrations.telegram import telegram_configured
 
+from integrations.telegram import telegram_configured
 from telegram_bot.models import BotSession, TelegramUpdate
 from telegram_bot.services import update_reprocess
 from telegram_bot.webhook import background_bot

@@ -18,12 +18,12 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.utils import translation
-from integrations.telegram import TelegramNotConfigured, bot_base_file_url, bot_base_url, telegram_configured
 from telegram import Bot
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import ApplicationBuilder
 
 from core.backoff import backoff_seconds
+from integrations.telegram import TelegramNotConfigured, bot_base_file_url, bot_base_url, telegram_configured
 from telegram_bot import services, texts
 from telegram_bot.constants import ALLOWED_UPDATES
 from telegram_bot.dispatch import Dispatcher

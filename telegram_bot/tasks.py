@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from celery import shared_task
-from integrations.telegram import telegram_configured
 
+from integrations.telegram import telegram_configured
 from telegram_bot.services import updates_purge
 from telegram_bot.webhook import background_bot
 

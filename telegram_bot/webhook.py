@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from django.conf import settings
-from integrations.telegram import bot_base_url
 
+from integrations.telegram import bot_base_url
 from telegram_bot.application import build_application
 from telegram_bot.pipeline import Outcome, StoringApplication, db_close_connections
 

@@ -16,7 +16,9 @@ CATALOGS = sorted(ROOT.glob("*/locale/ru/LC_MESSAGES/django.po"))
 
 
 def msgids(po: Path) -> set[str]:
-    out = subprocess.run(["msgattrib", "--no-wrap", "--no-obsolete", str(po)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["msgattrib", "--no-wrap", "--no-obsolete", str(po)], capture_output=True, text=True, check=True
+    )
     return {line for line in out.stdout.splitlines() if line.startswith("msgid ")} - {'msgid ""'}
 
 
@@ -26,7 +28,9 @@ def test_there_are_catalogs():
 
 @pytest.mark.parametrize("po", CATALOGS, ids=lambda po: po.parts[-5])
 def test_catalog_has_no_untranslated_or_fuzzy_message(po):
-    untranslated = subprocess.run(["msgattrib", "--untranslated", "--no-obsolete", str(po)], capture_output=True, text=True)
+    untranslated = subprocess.run(
+        ["msgattrib", "--untranslated", "--no-obsolete", str(po)], capture_output=True, text=True
+    )
     fuzzy = subprocess.run(["msgattrib", "--only-fuzzy", "--no-obsolete", str(po)], capture_output=True, text=True)
     assert "msgid" not in untranslated.stdout.replace('msgid ""\nmsgstr ""', "", 1), untranslated.stdout
     assert "msgid" not in fuzzy.stdout, fuzzy.stdout
@@ -55,3 +59,9 @@ def test_catalog_is_in_step_with_the_code(po, tmp_path):
     )
     fresh = copy / "locale" / "ru" / "LC_MESSAGES" / "django.po"
     assert msgids(fresh) == msgids(po), f"run makemessages in {app}/ and translate the new messages"
+
+
+@pytest.mark.parametrize("po", CATALOGS, ids=lambda po: po.parts[-5])
+def test_the_app_of_each_catalog_is_installed(po):
+    """Django only reads the catalogs of installed apps."""
+    assert po.parts[-5] in settings.INSTALLED_APPS

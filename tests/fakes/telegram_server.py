@@ -14,16 +14,20 @@ what python-telegram-bot sends) or a JSON body. Answers `{"ok": true, "result": 
 
 Methods: getMe, getUpdates (long poll; offset confirms earlier updates; allowed_updates kept like
 Telegram; 409 while a webhook is set), setWebhook (https only) / deleteWebhook / getWebhookInfo,
-setMyCommands / getMyCommands / deleteMyCommands, sendMessage, editMessageText,
+setMyCommands / getMyCommands / deleteMyCommands, sendMessage, sendPhoto (an uploaded image,
+file_id or URL; caption <= 1024), editMessageText,
 editMessageReplyMarkup, deleteMessage, answerCallbackQuery, sendInvoice / createInvoiceLink (XTR
 rules: currency XTR, one price, title 1-32, description 1-255, payload 1-128 bytes, no provider
 token, subscription_period 2592000 only), answerPreCheckoutQuery (once per query),
 refundStarPayment (repeat -> "Bad Request: CHARGE_ALREADY_REFUNDED"), getStarTransactions
-(newest first, offset/limit <= 100), getMyStarBalance, logOut/close.
+(newest first, offset/limit <= 100), getMyStarBalance, editUserStarSubscription (the charge must
+be that user's payment, else "Bad Request: CHARGE_ID_INVALID"), logOut/close.
 
 Inspect: `calls(method=None)` -> [Call(method, params, at, test_env, status)],
 `wait_for_call(method, timeout=5, predicate=None)`, `wait_for_calls(method, count)`,
-`sent_messages(chat_id=None)` (Message dicts the bot sent, invoices too), `sent_texts(chat_id)`,
+`sent_messages(chat_id=None)` (Message dicts the bot sent, invoices and photos too), `sent_texts(chat_id)`,
+`sent_photos(chat_id=None)` (SentPhoto: chat_id, the uploaded bytes, filename, content type, caption,
+message), `subscription_edits` (editUserStarSubscription calls that succeeded),
 `wait_for_message(chat_id, predicate=None | contains="...")`, `invoices(chat_id=None)`,
 `precheckout_answers`, `wait_for_precheckout_answer(query_id_or_update)`, `callback_answers`,
 `webhook` (dict), `commands`, `star_transactions()`, `pending_updates()`, `confirmed_update_id`.
@@ -37,10 +41,12 @@ an update again, same update_id, or `new_id=True` for a copy under a fresh id): 
 transaction), `inject_refunded_payment(user, payload, amount, charge_id)` (also a refund
 transaction), `build_update(kind, body)`. `user` is a telegram id, a dict, or an object with
 `telegram_id` (users.User). `add_star_transaction(user, payload, amount, charge_id=None,
-refund=False)` records a transaction without an update (a lost update, for reconciliation).
+refund=False, subscription_period=None)` records a transaction without an update (a lost update,
+for reconciliation). Multipart file parts arrive in `Call.params` as `Upload` values.
 
 Failures: `fail_next(method, status=429, retry_after=1, times=1)`, `fail_next(method, status=500)`,
-`fail_next(method, delay=2.0)` (slow answer, then the normal result), `fail_next(..., status=400,
+`fail_next(method, delay=2.0)` (slow answer, then the normal result; a reset() meanwhile drops it
+unanswered and unrecorded, `wait_idle()` waits for answers in flight), `fail_next(..., status=400,
 description="Bad Request: ...")`; method "*" matches any method. `reset()` forgets everything.
 """
 
@@ -66,6 +72,8 @@ XTR = "XTR"
 STAR_SUBSCRIPTION_PERIOD = 2592000
 MAX_LONG_POLL = 50.0
 COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
+# PNG, JPEG, GIF, WebP (RIFF): what Telegram can turn into a photo.
+IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"RIFF")
 
 # Parameters that are plain strings even when they look like JSON ("123", "true").
 STRING_PARAMS = frozenset(
@@ -132,6 +140,25 @@ class Call:
     status: int = 200
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file part of a multipart request (what python-telegram-bot sends for bytes or a file)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class SentPhoto:
+    chat_id: int
+    data: bytes | None  # None when the photo was a file_id or URL
+    filename: str | None
+    content_type: str | None
+    caption: str | None
+    message: dict
+
+
 @dataclass
 class Failure:
     status: int | None
@@ -178,6 +205,8 @@ class _State:
     sent: list[dict] = field(default_factory=list)
     invoices: list[dict] = field(default_factory=list)
     invoice_links: list[dict] = field(default_factory=list)
+    photos: list[SentPhoto] = field(default_factory=list)
+    subscription_edits: list[dict] = field(default_factory=list)
     callback_queries: dict[str, float] = field(default_factory=dict)
     callback_answers: dict[str, dict] = field(default_factory=dict)
     precheckout_queries: dict[str, float] = field(default_factory=dict)
@@ -201,14 +230,15 @@ class FakeTelegramServer:
         self._message_ids = itertools.count(1)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._generation = 0  # bumped by reset() so sleeping long polls return
+        self._generation = 0  # bumped by reset() so sleeping long polls and delayed answers return
+        self._in_flight = 0  # requests being answered (across resets)
         self.emit_refund_updates = False  # refundStarPayment also queues a refunded_payment message
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> FakeTelegramServer:
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer((self._host, self._port), handler)
+        self._httpd = _Server((self._host, self._port), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-telegram", daemon=True)
         self._thread.start()
@@ -302,6 +332,17 @@ class FakeTelegramServer:
             if not self._cond.wait_for(lambda: find() is not None, timeout=timeout):
                 raise TimeoutError(f"no matching message to {chat_id} in {timeout}s; sent: {self.sent_texts(chat_id)}")
             return find()
+
+    def sent_photos(self, chat_id: int | None = None) -> list[SentPhoto]:
+        """Successful sendPhoto calls, oldest first."""
+        with self._cond:
+            return [p for p in self._state.photos if chat_id is None or p.chat_id == int(chat_id)]
+
+    @property
+    def subscription_edits(self) -> list[dict]:
+        """Successful editUserStarSubscription calls: {"user_id", "charge_id", "is_canceled"}."""
+        with self._cond:
+            return list(self._state.subscription_edits)
 
     def invoices(self, chat_id: int | None = None) -> list[dict]:
         """Parameters of successful sendInvoice calls (prices decoded)."""
@@ -566,12 +607,16 @@ class FakeTelegramServer:
         *,
         refund: bool = False,
         date: int | None = None,
+        subscription_period: int | None = None,
     ) -> dict:
         """Record a StarTransaction (incoming payment, or refund with the user as receiver) without
-        any update. Recording the same (charge id, direction) twice keeps one."""
+        any update. Recording the same (charge id, direction) twice keeps one. `subscription_period`
+        (seconds) marks a payment for a Star subscription."""
         partner: dict[str, Any] = {"type": "user", "transaction_type": "invoice_payment", "user": self.user_dict(user)}
         if payload is not None:
             partner["invoice_payload"] = payload
+        if subscription_period is not None:
+            partner["subscription_period"] = int(subscription_period)
         transaction = {
             "id": charge_id or new_charge_id(),
             "amount": int(amount),
@@ -589,13 +634,37 @@ class FakeTelegramServer:
 
     # -- request handling --------------------------------------------------------------------
 
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """Wait until no request is being answered (a delayed one included)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._in_flight == 0, timeout=timeout):
+                raise TimeoutError(f"{self._in_flight} request(s) still being answered after {timeout}s")
+
     def handle(self, token: str, method: str, params: dict[str, Any], test_env: bool) -> tuple[int, dict]:
+        with self._cond:
+            self._in_flight += 1
+            generation = self._generation
+        try:
+            return self._handle(token, method, params, test_env, generation)
+        finally:
+            with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()
+
+    def _handle(
+        self, token: str, method: str, params: dict[str, Any], test_env: bool, generation: int
+    ) -> tuple[int, dict]:
         if token != self.token:
             return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
         status, body = 200, None
         failure = self._take_failure(method)
         if failure and failure.delay:
-            time.sleep(failure.delay)
+            with self._cond:
+                self._cond.wait_for(lambda: self._generation != generation, timeout=failure.delay)
+                if self._generation != generation:
+                    # reset() during the delay: the request belongs to a finished test (its client
+                    # gave up long ago), so it must not send or record anything in the next one.
+                    return 503, {"ok": False, "error_code": 503, "description": "Service Unavailable: fake reset"}
         if failure and failure.status:
             status = failure.status
             if status == 429:
@@ -782,6 +851,46 @@ class FakeTelegramServer:
             raise bad_request("message is too long")
         return self._bot_message(chat_id, text=str(text), reply_markup=params.get("reply_markup"))
 
+    def _api_sendphoto(self, params: dict) -> dict:
+        chat_id = self._chat_id(params)
+        photo = params.get("photo")
+        if isinstance(photo, str) and photo.startswith("attach://"):
+            photo = params.get(photo.removeprefix("attach://"))
+        if not photo:
+            raise bad_request("there is no photo in the request")
+        if isinstance(photo, Upload) and not photo.data.startswith(IMAGE_SIGNATURES):
+            raise bad_request("IMAGE_PROCESS_FAILED")
+        caption = params.get("caption")
+        if caption is not None and len(str(caption)) > 1024:
+            raise bad_request("message caption is too long")
+        size = len(photo.data) if isinstance(photo, Upload) else 0
+        unique = secrets.token_hex(8)
+        sizes = [
+            {
+                "file_id": f"AgAC{unique}{suffix}",
+                "file_unique_id": f"AQAD{unique}{suffix}",
+                "width": side,
+                "height": side,
+                "file_size": size,
+            }
+            for suffix, side in (("s", 90), ("m", 320))
+        ]
+        message = self._bot_message(
+            chat_id, photo=sizes, caption=str(caption) if caption else None, reply_markup=params.get("reply_markup")
+        )
+        with self._cond:
+            self._state.photos.append(
+                SentPhoto(
+                    chat_id=chat_id,
+                    data=photo.data if isinstance(photo, Upload) else None,
+                    filename=photo.filename if isinstance(photo, Upload) else None,
+                    content_type=photo.content_type if isinstance(photo, Upload) else None,
+                    caption=str(caption) if caption else None,
+                    message=message,
+                )
+            )
+        return message
+
     def _edited_message(self, params: dict) -> dict | bool:
         if params.get("inline_message_id"):
             return True
@@ -943,6 +1052,23 @@ class FakeTelegramServer:
             balance = sum(t["amount"] if "source" in t else -t["amount"] for t in self._state.transactions)
         return {"amount": balance}
 
+    def _api_edituserstarsubscription(self, params: dict) -> bool:
+        charge_id = str(params.get("telegram_payment_charge_id") or "")
+        user_id = int(params.get("user_id") or 0)
+        is_canceled = params.get("is_canceled")
+        if not isinstance(is_canceled, bool):
+            raise bad_request("is_canceled must be a boolean")
+        with self._cond:
+            payment = next((t for t in self._state.transactions if t["id"] == charge_id and "source" in t), None)
+            # Telegram looks the charge up among that user's payments: a charge id of another user
+            # is as unknown as a made-up one.
+            if payment is None or payment["source"].get("user", {}).get("id") != user_id:
+                raise bad_request("CHARGE_ID_INVALID")
+            self._state.subscription_edits.append(
+                {"user_id": user_id, "charge_id": charge_id, "is_canceled": is_canceled}
+            )
+        return True
+
 
 def new_charge_id() -> str:
     return "stxFake" + secrets.token_hex(12)
@@ -960,6 +1086,12 @@ def decode_params(raw: dict[str, str]) -> dict[str, Any]:
         except ValueError:
             decoded[key] = value
     return decoded
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog of 5 drops connections when a pooled client opens
+    # dozens at once (SYN retried after 1 s, or a reset read); Telegram accepts them all.
+    request_queue_size = 128
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -1008,12 +1140,21 @@ class _Handler(BaseHTTPRequestHandler):
             message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
                 f"Content-Type: {content_type}\r\n\r\n".encode() + body
             )
-            raw = {}
+            raw: dict[str, Any] = {}
+            uploads: dict[str, Upload] = {}
             for part in message.iter_parts():
                 name = part.get_param("name", header="content-disposition")
-                if name and not part.get_filename():
+                if not name:
+                    continue
+                if part.get_filename():
+                    uploads[name] = Upload(
+                        filename=part.get_filename(),
+                        content_type=part.get_content_type(),
+                        data=part.get_payload(decode=True) or b"",
+                    )
+                else:
                     raw[name] = part.get_content() if part.get_content_maintype() == "text" else part.get_payload()
-            return decode_params(raw)
+            return {**decode_params(raw), **uploads}
         return decode_params(dict(parse_qsl(body.decode(), keep_blank_values=True)))
 
     def _reply(self, status: int, body: dict) -> None:

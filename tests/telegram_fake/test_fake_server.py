@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice
 from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.request import HTTPXRequest
+
+from tests.fakes.telegram_server import Upload
 
 
 def with_bot(fake, fn, *, timeout: float = 5.0, token: str | None = None, test_env: bool = False):
@@ -313,6 +316,31 @@ def test_slow_answer_still_answers(fake_telegram):
     assert time.monotonic() - started >= 0.3
 
 
+def test_a_delayed_answer_overtaken_by_reset_is_dropped(fake_telegram):
+    fake_telegram.fail_next("sendMessage", delay=30.0)
+    with pytest.raises(TimedOut):
+        with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=42, text="late"), timeout=0.2)
+
+    fake_telegram.reset()
+    fake_telegram.wait_idle(timeout=5)  # reset() woke the delayed answer long before its 30 s
+
+    assert fake_telegram.calls() == [] and fake_telegram.sent_messages() == []
+
+
+def test_many_connections_opened_at_once_are_all_answered(fake_telegram):
+    url = f"{fake_telegram.base_url}/bot{fake_telegram.token}/sendMessage"
+
+    def send(i: int) -> int:
+        with httpx.Client() as http:  # a fresh connection each
+            return http.post(url, json={"chat_id": 7, "text": f"m{i}"}).status_code
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(send, range(50)))
+
+    assert statuses == [200] * 50
+    assert len(fake_telegram.sent_texts(7)) == 50
+
+
 def test_set_my_commands_are_stored_per_language(fake_telegram):
     async def flow(bot):
         await bot.set_my_commands([("start", "Start"), ("paysupport", "Payment help")], language_code="en")
@@ -337,3 +365,85 @@ def test_reset_wakes_a_pending_long_poll(fake_telegram):
         return time.monotonic() - started
 
     assert with_bot(fake_telegram, flow, timeout=15) < 2
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+def test_send_photo_upload_is_recorded_with_caption_and_keyboard(fake_telegram):
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("Open", url="https://example.com/sub")]])
+
+    message = with_bot(
+        fake_telegram,
+        lambda bot: bot.send_photo(chat_id=42, photo=PNG, caption="Your QR", filename="qr.png", reply_markup=markup),
+    )
+
+    assert message.caption == "Your QR" and message.photo[-1].file_size == len(PNG)
+    (photo,) = fake_telegram.sent_photos(42)
+    assert (photo.data, photo.filename, photo.content_type, photo.caption) == (PNG, "qr.png", "image/png", "Your QR")
+    assert photo.message["reply_markup"]["inline_keyboard"][0][0]["url"] == "https://example.com/sub"
+    assert fake_telegram.sent_messages(42) == [photo.message]
+    assert isinstance(fake_telegram.calls("sendPhoto")[0].params["photo"], Upload)
+
+
+def test_send_photo_by_file_id_is_recorded_without_bytes(fake_telegram):
+    with_bot(fake_telegram, lambda bot: bot.send_photo(chat_id=42, photo="AgACfileid"))
+
+    (photo,) = fake_telegram.sent_photos(42)
+    assert photo.data is None and photo.caption is None
+
+
+def test_send_photo_that_is_not_an_image_is_rejected(fake_telegram):
+    with pytest.raises(BadRequest, match="(?i)image_process_failed"):
+        with_bot(fake_telegram, lambda bot: bot.send_photo(chat_id=42, photo=b"not an image", filename="x.png"))
+
+    assert fake_telegram.sent_photos() == []
+
+
+def test_send_photo_caption_longer_than_1024_is_rejected(fake_telegram):
+    with pytest.raises(BadRequest, match="caption is too long"):
+        with_bot(fake_telegram, lambda bot: bot.send_photo(chat_id=42, photo=PNG, caption="c" * 1025))
+
+
+def test_create_invoice_link_records_a_30_day_subscription_period(fake_telegram):
+    link = with_bot(fake_telegram, lambda bot: bot.create_invoice_link(**invoice_kwargs(), subscription_period=2592000))
+
+    assert link.startswith("https://t.me/$")
+    assert fake_telegram.invoice_links[0]["subscription_period"] == 2592000
+
+
+def test_star_transaction_carries_its_subscription_period(fake_telegram):
+    fake_telegram.add_star_transaction(42, "p-1", 100, "charge-1", subscription_period=2592000)
+
+    result = with_bot(fake_telegram, lambda bot: bot.get_star_transactions())
+
+    assert result.transactions[0].source.subscription_period.total_seconds() == 2592000
+
+
+def test_edit_user_star_subscription_is_recorded(fake_telegram):
+    fake_telegram.add_star_transaction(42, "p-1", 100, "charge-1", subscription_period=2592000)
+
+    ok = with_bot(
+        fake_telegram,
+        lambda bot: bot.edit_user_star_subscription(
+            user_id=42, telegram_payment_charge_id="charge-1", is_canceled=True
+        ),
+    )
+
+    assert ok is True
+    assert fake_telegram.subscription_edits == [{"user_id": 42, "charge_id": "charge-1", "is_canceled": True}]
+
+
+@pytest.mark.parametrize(("user_id", "charge_id"), [(43, "charge-1"), (42, "nope")], ids=["other-user", "unknown"])
+def test_edit_user_star_subscription_of_a_charge_the_user_did_not_pay_is_refused(fake_telegram, user_id, charge_id):
+    fake_telegram.add_star_transaction(42, "p-1", 100, "charge-1", subscription_period=2592000)
+
+    with pytest.raises(BadRequest, match="(?i)charge_id_invalid"):
+        with_bot(
+            fake_telegram,
+            lambda bot: bot.edit_user_star_subscription(
+                user_id=user_id, telegram_payment_charge_id=charge_id, is_canceled=True
+            ),
+        )
+
+    assert fake_telegram.subscription_edits == []

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
-from integrations.telegram import telegram_configured
 from telegram.error import TelegramError
 
+from integrations.telegram import telegram_configured
 from telegram_bot.application import run_once
 
 

@@ -15,9 +15,9 @@ import logging
 import signal
 
 from django.core.management.base import BaseCommand, CommandError
-from integrations.telegram import telegram_configured
 
 from core.background import start_embedded_worker, stop_embedded_worker
+from integrations.telegram import telegram_configured
 from telegram_bot.application import POLL_TIMEOUT, RETRY_INTERVAL, run_bot
 
 logger = logging.getLogger(__name__)

@@ -3,9 +3,9 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from integrations.telegram import telegram_configured
 from telegram.error import TelegramError
 
+from integrations.telegram import telegram_configured
 from telegram_bot.application import run_once
 from telegram_bot.constants import ALLOWED_UPDATES
 
