@@ -197,6 +197,8 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         # It logs every 429 retry, and a traceback when it gives up; the caller logs the typed error.
         "telegram.ext.AIORateLimiter": {"level": "CRITICAL"},
+        # One line per finished task (the sweeper runs every few seconds); failures still show.
+        "celery.app.trace": {"level": "WARNING"},
     },
 }
 
