@@ -1,28 +1,42 @@
 """Settings, read only from the environment (django-environ).
 
-Development defaults are safe and embedded: SQLite, DEBUG on, mock payments.
-Production: DJANGO_DEBUG=false plus DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS;
-then the security settings below make `manage.py check --deploy` pass.
+Production is the default and fails closed: DJANGO_DEBUG is off unless set,
+DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS must be given, mock payments stay
+off, and `manage.py check --deploy` passes. Development (`make run`, the
+tests) sets DJANGO_DEBUG=true and gets the embedded defaults: SQLite, a
+development key, mock payments when no bot token is configured.
+Every variable read here is listed, with a comment, in `.env.example`.
 """
 
+import os
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from core.logs import formatter_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
-_DEV_SECRET = "dev-only-insecure-secret-key-change-me-in-production-0123456789"
+# Development only. Django's deploy check flags a key with this prefix (security.W009).
+_DEV_SECRET = "django-insecure-dev-only-key-from-the-repository-never-use-in-production"
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is not true "
+        "(generate one: python3 -c 'import secrets; print(secrets.token_urlsafe(50))')"
+    )
+if not DEBUG and SECRET_KEY == _DEV_SECRET:
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY is the repository's development key; set a secret one")
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must name the shop's host(s) when DJANGO_DEBUG is not true")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # How many reverse proxies in front of the web process append to X-Forwarded-For
 # (0: none, the peer address is the client). Only that many hops are trusted.
@@ -47,10 +61,16 @@ INSTALLED_APPS = [
     "payments",
     "telegram_bot",
     "api",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # Probes and metrics first: answered before the host check and the HTTPS
+    # redirect (an orchestrator calls them by the container's address, over HTTP).
+    "ops.middleware.OperationsMiddleware",
+    "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -94,7 +114,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     DATABASES["default"].setdefault("TEST", {})["NAME"] = None
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+    # Persistent connections (a new PostgreSQL connection costs a few ms per
+    # request), checked before reuse so that a restarted database is survived.
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "users.User"
@@ -119,12 +145,33 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+# Served by the web process itself (whitenoise). Outside debug: hashed names and
+# gzip copies made by `collectstatic` (the release step), cached for a year.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
+# The shared cache: API throttles, the bot's flood limit. In production point it
+# at Redis (CACHE_URL=redis://host:6379/1) so that every process and gunicorn
+# worker counts the same hits; the default memory cache is per process.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    # A Redis that is down must cost a request a moment, not a worker thread.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("socket_connect_timeout", 1)
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", 1)
 
 # Security: strict when not in DEBUG (passes `manage.py check --deploy`).
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # The TLS-terminating proxy in front of the web process says the request was
+    # HTTPS in this header (it must overwrite a client's copy); empty: no proxy.
+    _proxy_ssl_header = env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default="X-Forwarded-Proto")
+    if _proxy_ssl_header:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -187,20 +234,58 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Logs go to stderr, one line each. LOG_FORMAT=json makes every line of every
+# process a JSON object (gunicorn's own lines too: config/gunicorn.py reads it).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+try:
+    _log_formatter = formatter_config(LOG_FORMAT)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "formatters": {"console": _log_formatter},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "console"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "httpx": {"level": "WARNING"},
+        # Celery's own lines go to the root handler (with its formatter), not to a second one.
+        "celery": {"level": LOG_LEVEL},
         # It logs every 429 retry, and a traceback when it gives up; the caller logs the typed error.
         "telegram.ext.AIORateLimiter": {"level": "CRITICAL"},
         # One line per finished task (the sweeper runs every few seconds); failures still show.
         "celery.app.trace": {"level": "WARNING"},
     },
 }
+
+# Errors to Sentry, only when a DSN is given (web, bot, worker and beat alike).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+        send_default_pii=False,
+    )
+
+# --- Operations: health probes and metrics ----------------------------------------
+# GET /health/live (the process answers) and /health/ready (database, cache, broker;
+# plus the outbox's and the polling bot's freshness, reported but not fatal).
+# The outbox check reports stale when its oldest due row waits longer than this.
+HEALTH_OUTBOX_MAX_AGE_SECONDS = env.int("HEALTH_OUTBOX_MAX_AGE_SECONDS", default=600)
+# The polling bot records a heartbeat every getUpdates round; older than this is stale.
+HEALTH_BOT_MAX_SILENCE_SECONDS = env.int("HEALTH_BOT_MAX_SILENCE_SECONDS", default=120)
+# GET /metrics (Prometheus) answers only `Authorization: Bearer <METRICS_TOKEN>`;
+# without a token it is refused. Counters and histograms of every process on the
+# host are added up when all of them share PROMETHEUS_MULTIPROC_DIR (read by
+# prometheus_client itself from the environment).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR:
+    os.makedirs(PROMETHEUS_MULTIPROC_DIR, exist_ok=True)
 
 # --- The shop ---------------------------------------------------------------
 TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
@@ -216,8 +301,21 @@ TELEGRAM_OUTBOUND_PER_CHAT_PER_SECOND = env.float("TELEGRAM_OUTBOUND_PER_CHAT_PE
 TELEGRAM_OUTBOUND_MAX_RETRIES = env.int("TELEGRAM_OUTBOUND_MAX_RETRIES", default=3)
 TELEGRAM_REQUEST_TIMEOUT = env.float("TELEGRAM_REQUEST_TIMEOUT", default=10.0)
 TELEGRAM_STARS_ENABLED = env.bool("TELEGRAM_STARS_ENABLED", default=bool(TELEGRAM_BOT_TOKEN))
-# Mock payments: on by default only when no bot token is configured (the demo).
-MOCK_PAYMENTS = env.bool("MOCK_PAYMENTS", default=not TELEGRAM_BOT_TOKEN)
+# Mock payments complete purchases without money (the demo's POST /api/v1/purchase,
+# /api/v1/dev/add-stars and the mock pay page). In debug they are on when no bot
+# token is configured. Outside debug they are off whatever else is set: a web
+# process without the bot's token is normal there, and free purchases are not.
+# Only the loudly named override turns them on in a non-debug process
+# (MOCK_PAYMENTS=true alone refuses to start).
+MOCK_PAYMENTS_FORCED_IN_PRODUCTION = env.bool("DANGEROUSLY_ENABLE_MOCK_PAYMENTS_IN_PRODUCTION", default=False)
+MOCK_PAYMENTS = env.bool(
+    "MOCK_PAYMENTS", default=(DEBUG and not TELEGRAM_BOT_TOKEN) or (not DEBUG and MOCK_PAYMENTS_FORCED_IN_PRODUCTION)
+)
+if not DEBUG and MOCK_PAYMENTS and not MOCK_PAYMENTS_FORCED_IN_PRODUCTION:
+    raise ImproperlyConfigured(
+        "MOCK_PAYMENTS=true gives purchases away for free; outside DJANGO_DEBUG it also needs "
+        "DANGEROUSLY_ENABLE_MOCK_PAYMENTS_IN_PRODUCTION=true"
+    )
 
 SUBSCRIPTION_STARS_1MONTH = env.int("SUBSCRIPTION_STARS_1MONTH", default=100)
 SUBSCRIPTION_STARS_3MONTHS = env.int("SUBSCRIPTION_STARS_3MONTHS", default=250)

@@ -1,7 +1,8 @@
 import secrets
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,6 +26,9 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, admin_username: str, **options):
+        if not settings.DEBUG:
+            # Public promo codes and a superuser whose password is reset: never in production.
+            raise CommandError("seed_demo is for the demo only: it runs with DJANGO_DEBUG=true (make run)")
         if not Tariff.objects.exists():
             self.stderr.write("No tariffs: run `manage.py migrate` first (it creates the default tariffs).")
         expires = timezone.now() + timedelta(days=365)
