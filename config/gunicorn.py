@@ -1,11 +1,25 @@
 """gunicorn settings for the web process (`gunicorn config.wsgi --config config/gunicorn.py`).
 
 Threaded workers: a request that waits on the database or on Telegram (the
-webhook, an invoice link) holds one thread, not a whole process. Environment:
-WEB_CONCURRENCY (processes), GUNICORN_THREADS, GUNICORN_TIMEOUT.
+webhook, an invoice link) holds one thread, not a whole process. Environment
+(or `.env`): WEB_CONCURRENCY (processes), GUNICORN_THREADS, GUNICORN_TIMEOUT,
+GUNICORN_GRACEFUL_TIMEOUT, GUNICORN_KEEPALIVE, LOG_FORMAT, LOG_LEVEL. The bind
+address comes from the command line (`--bind 0.0.0.0:$PORT`, see the Procfile).
 """
 
 import os
+import sys
+from pathlib import Path
+
+import environ
+from prometheus_client import multiprocess
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))  # core.logs, below and in logconfig_dict
+
+from core.logs import formatter_config  # noqa: E402 - needs the project on sys.path
+
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)  # the same variables Django reads
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
@@ -13,10 +27,43 @@ threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 # Telegram waits about a minute for a webhook answer and the view answers within
 # ~8 s; a request still running after this is stuck and its worker is replaced.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = 20
-keepalive = 5
+# SIGTERM: stop accepting, let requests in hand finish for this long, then exit.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+# Longer than a TLS proxy's idle upstream connections would be pointless; shorter
+# makes the proxy reconnect for every burst.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # Restart each worker now and then, a cheap guard against slow leaks.
 max_requests = 2000
 max_requests_jitter = 200
+# Worker heartbeats in memory, not on a container's (possibly slow) disk.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - gunicorn's documented choice
+# The proxy in front sets X-Forwarded-*; Django reads them (SECURE_PROXY_SSL_HEADER,
+# TRUSTED_PROXY_COUNT), so gunicorn itself need not trust any peer for them.
+forwarded_allow_ips = ""
+
+# --- Logs: gunicorn's own lines in the same format as the application's --------------
+_level = os.environ.get("LOG_LEVEL", "INFO").upper()
+loglevel = _level.lower()
 accesslog = "-"
 errorlog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms %({x-request-id}o)s'
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"console": formatter_config(os.environ.get("LOG_FORMAT", "plain"))},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "console", "stream": "ext://sys.stderr"},
+    },
+    "root": {"level": _level, "handlers": ["console"]},
+    "loggers": {
+        # Their own handler, not the root's: Django replaces the root's in each worker.
+        "gunicorn.error": {"level": _level, "handlers": ["console"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+    },
+}
+
+
+def child_exit(server, worker):
+    """With PROMETHEUS_MULTIPROC_DIR, a dead worker's live gauges stop counting."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from core.backoff import backoff_seconds
+from core.metrics import PANEL_CALL_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +277,17 @@ class RemnawaveClient:
 
     # --- transport -------------------------------------------------------------
     def _request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
-        """One API call: retried on connection errors and 5xx, unwrapped from {"response": ...}."""
+        """One API call: retried on connection errors and 5xx, unwrapped from {"response": ...}.
+        A call that fails for good is counted (a 404 is an answer, not an error)."""
+        try:
+            return self._request_with_retries(method, path, json=json, params=params)
+        except PanelNotFound:
+            raise
+        except PanelError as exc:
+            PANEL_CALL_ERRORS.labels(error=type(exc).__name__).inc()
+            raise
+
+    def _request_with_retries(self, method: str, path: str, *, json: Any, params: dict[str, Any] | None) -> Any:
         attempt = 0
         while True:
             try:

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from core.background import enqueue
 from integrations.telegram import TelegramError, client, telegram_configured
-from payments.models import Payment, ReconciliationRun
+from payments.models import LedgerEntry, Payment, ReconciliationRun
 from promos.models import PromoCode
 from subscriptions.models import Subscription, Tariff
 
@@ -257,3 +257,18 @@ def revenue_chart(*, points: list[DayRevenue], width: int = 900, height: int = 2
             {"x": last.x + last.width, "label": last.label, "anchor": "end"},
         ]
     return {"width": width, "height": height, "bars": bars, "top": top, "ticks": ticks, "baseline": plot_height + 10}
+
+
+# --- Scrape-time totals for the metrics endpoint ---------------------------------------
+
+
+def payment_counts() -> list[tuple[str, str, int]]:
+    """(status, source, count) of every payment."""
+    rows = Payment.objects.order_by().values_list("status", "source").annotate(count=Count("*"))
+    return [(status, source, count) for status, source, count in rows]
+
+
+def stars_revenue_by_kind() -> dict[str, int]:
+    """Stars that moved through Telegram, by ledger kind (purchases, top-ups, refunds are negative)."""
+    rows = LedgerEntry.objects.order_by().exclude(amount=0).values_list("kind").annotate(stars=Sum("amount"))
+    return {kind: int(stars or 0) for kind, stars in rows}

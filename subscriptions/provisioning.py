@@ -26,6 +26,8 @@ from django.utils import timezone
 
 from core.background import enqueue, process_is_dead, process_label
 from core.backoff import backoff_delay as exponential_delay
+from core.logs import log_context
+from core.metrics import PROVISIONING_RUNS
 from integrations.telegram import telegram_configured
 from notifications import messages
 from notifications.delivery import notify
@@ -130,14 +132,17 @@ def _coalesce_siblings(task: ProvisioningTask, *, now) -> None:
 
 def execute_task(*, task: ProvisioningTask) -> bool:
     """Run a claimed task outside any transaction and record the outcome."""
-    try:
-        if task.kind == ProvisioningTask.Kind.LINK:
-            _send_link(task)
-        else:
-            _sync(task)
-    except Exception as exc:  # noqa: BLE001 - recorded on the task and retried
-        _record_failure(task, exc)
-        return False
+    with log_context(task_id=task.pk, purchase_id=task.purchase_id):
+        try:
+            if task.kind == ProvisioningTask.Kind.LINK:
+                _send_link(task)
+            else:
+                _sync(task)
+        except Exception as exc:  # noqa: BLE001 - recorded on the task and retried
+            _record_failure(task, exc)
+            PROVISIONING_RUNS.labels(kind=task.kind, result="failed").inc()
+            return False
+    PROVISIONING_RUNS.labels(kind=task.kind, result="done").inc()
     return True
 
 

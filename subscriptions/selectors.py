@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from subscriptions.models import Subscription, Tariff
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+
+from subscriptions.models import ProvisioningTask, Subscription, Tariff
 from users.models import User
 
 
@@ -45,3 +48,33 @@ def subscription_view_of(subscription: Subscription | None) -> SubscriptionView:
 
 def subscription_view(*, user: User) -> SubscriptionView:
     return subscription_view_of(Subscription.objects.filter(user=user).first())
+
+
+@dataclass(frozen=True)
+class OutboxBacklog:
+    by_status: dict[str, int]  # open rows (pending, retrying, running) by status
+    due: int  # rows a worker should run now
+    oldest_due_age_seconds: float  # how long the oldest of those has waited (0 when none)
+
+
+def outbox_backlog() -> OutboxBacklog:
+    """The provisioning outbox as the health probe and the metrics see it."""
+    now = timezone.now()
+    open_statuses = (ProvisioningTask.Status.PENDING, ProvisioningTask.Status.RETRYING, ProvisioningTask.Status.RUNNING)
+    by_status = dict(
+        ProvisioningTask.objects.order_by()
+        .filter(status__in=open_statuses)
+        .values_list("status")
+        .annotate(count=Count("*"))
+    )
+    due_rows = ProvisioningTask.objects.filter(
+        Q(status__in=open_statuses[:2], next_attempt_at__lte=now)
+        | Q(status=ProvisioningTask.Status.RUNNING, locked_until__lt=now)
+    )
+    due = due_rows.aggregate(count=Count("*"), oldest=Min("next_attempt_at"))
+    oldest = due["oldest"]
+    return OutboxBacklog(
+        by_status=by_status,
+        due=due["count"],
+        oldest_due_age_seconds=max((now - oldest).total_seconds(), 0.0) if oldest else 0.0,
+    )

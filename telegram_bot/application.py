@@ -23,6 +23,8 @@ from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import ApplicationBuilder
 
 from core.backoff import backoff_seconds
+from core.heartbeats import BOT_POLLING, Throttle, heartbeat_record
+from core.metrics import TELEGRAM_RATE_LIMITED
 from integrations.telegram import TelegramNotConfigured, bot_base_file_url, bot_base_url, telegram_configured
 from telegram_bot import services, texts
 from telegram_bot.constants import ALLOWED_UPDATES
@@ -50,6 +52,9 @@ CONNECTION_POOL_SIZE = 16  # the handlers' requests plus the retry loop's
 MAX_IN_FLIGHT = 500  # stored updates waiting to be handled before fetching more
 RETRY_INTERVAL = 5.0  # seconds between looks for failed updates due again
 MAX_BACKOFF = 30.0
+# The heartbeat is written at most this often (in the batch's own database hop);
+# an idle loop still beats once per long poll.
+HEARTBEAT_SECONDS = 5.0
 
 
 def build_application(*, request_timeout: float = 10.0, poll_timeout: int = POLL_TIMEOUT) -> StoringApplication:
@@ -129,6 +134,7 @@ async def poll(application: StoringApplication, stop: asyncio.Event, *, timeout:
     Telegram errors back off; a batch that could not be stored is fetched again
     (its offset is not confirmed). On stop, the updates in hand are finished."""
     dispatcher = Dispatcher(application, concurrency=CONCURRENT_UPDATES, max_in_flight=MAX_IN_FLIGHT)
+    heartbeat = Throttle(HEARTBEAT_SECONDS)
     offset: int | None = None
     failures = 0
     try:
@@ -139,14 +145,16 @@ async def poll(application: StoringApplication, stop: asyncio.Event, *, timeout:
                     break
                 raws = [update.to_dict() for update in updates]
                 done = dispatcher.take_done()
+                beat = heartbeat.due()
                 try:
-                    fresh = set(await db(store_batch)(raws, done)) if raws or done else set()
+                    fresh = set(await db(store_batch)(raws, done, beat)) if raws or done or beat else set()
                 except Exception:
                     dispatcher.give_back(done)
                     raise
             except InvalidToken:
                 raise
             except RetryAfter as exc:
+                TELEGRAM_RATE_LIMITED.labels(where="getUpdates").inc()
                 delay = retry_after_seconds(exc) or 1.0
                 logger.warning("getUpdates: flood control, waiting %s s", delay)
                 await _sleep_or_stop(stop, float(delay))
@@ -168,10 +176,13 @@ async def poll(application: StoringApplication, stop: asyncio.Event, *, timeout:
         await dispatcher.drain()
 
 
-def store_batch(raws: list[dict], done: list[int]) -> list[int]:
+def store_batch(raws: list[dict], done: list[int], beat: bool = False) -> list[int]:
     """One database hop per getUpdates batch: mark the updates handled since
     the last batch done, and store the new ones already claimed by this loop
-    (so handling them needs no claim query)."""
+    (so handling them needs no claim query). `beat`: also record that the
+    loop is alive (the readiness probe reads it)."""
+    if beat:
+        heartbeat_record(name=BOT_POLLING)
     if done:
         services.updates_mark_done(update_ids=done)
     return services.updates_store_batch(raws=raws, claim=True) if raws else []

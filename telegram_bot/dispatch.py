@@ -20,7 +20,7 @@ from typing import Any
 from telegram import Update
 
 from telegram_bot import services
-from telegram_bot.pipeline import StoringApplication, db
+from telegram_bot.pipeline import StoringApplication, db, mark_received
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class Dispatcher:
         user_id = services.update_user_id(raw)
         lock, count = self._users.get(user_id) or (asyncio.Lock(), 0)
         self._users[user_id] = (lock, count + 1)
+        mark_received()  # the task copies this context: its wait for a slot counts as latency
         task = asyncio.create_task(self._run(update, raw, user_id, lock))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

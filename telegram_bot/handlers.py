@@ -18,8 +18,9 @@ from telegram.ext import (
     filters,
 )
 
+from core.metrics import PRECHECKOUT_SECONDS
 from telegram_bot import keyboards, screens
-from telegram_bot.pipeline import current_attempt, db
+from telegram_bot.pipeline import current_attempt, db, seconds_since_received
 from telegram_bot.screens import Profile, Reply, Say, SendInvoice
 
 logger = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ async def on_precheckout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     else:
         logger.info("pre-checkout %s refused: %s", query.id, result.reason)
         await query.answer(ok=False, error_message=result.message)
+    PRECHECKOUT_SECONDS.labels(ok=str(result.ok).lower()).observe(seconds_since_received())
 
 
 async def on_successful_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

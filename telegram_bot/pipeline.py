@@ -31,6 +31,8 @@ from telegram.error import RetryAfter
 from telegram.ext import Application, ContextTypes
 from telegram.warnings import PTBDeprecationWarning
 
+from core.logs import log_context
+from core.metrics import TELEGRAM_RATE_LIMITED, UPDATE_FAILURES, UPDATE_SECONDS
 from telegram_bot import screens, services
 from telegram_bot.services import RateDecision
 
@@ -39,6 +41,7 @@ logger = logging.getLogger(__name__)
 _failures: ContextVar[list[BaseException] | None] = ContextVar("tg_update_failures", default=None)
 _attempt: ContextVar[int] = ContextVar("tg_update_attempt", default=1)
 _in_pipeline: ContextVar[bool] = ContextVar("tg_in_pipeline", default=False)
+_received_at: ContextVar[float | None] = ContextVar("tg_received_at", default=None)
 
 
 PAYMENT_KINDS = frozenset({"successful_payment", "refunded_payment"})
@@ -55,6 +58,17 @@ class Outcome:
 def current_attempt() -> int:
     """1 for the first run of the update being handled, more for a retry."""
     return _attempt.get()
+
+
+def mark_received() -> None:
+    """The update in hand arrived now (call before handing it to a task: the task copies the context)."""
+    _received_at.set(time.monotonic())
+
+
+def seconds_since_received() -> float:
+    """How long ago the update being handled arrived (the pre-checkout answer's latency)."""
+    received = _received_at.get()
+    return 0.0 if received is None else time.monotonic() - received
 
 
 # The bot's database work runs on a pool of its own, one connection per thread:
@@ -147,6 +161,7 @@ class StoringApplication(Application):
 
     async def receive(self, raw: dict[str, Any]) -> str:
         """Store the raw update, then handle it unless it was stored before."""
+        mark_received()
         _row, created = await db(services.update_store)(raw=raw, claim=True)
         if not created:
             return Outcome.DUPLICATE
@@ -165,6 +180,21 @@ class StoringApplication(Application):
         caller marks handled updates done itself, for a whole batch in one query
         (until then they stay claimed under their lease)."""
         update = update or Update.de_json(raw, self.bot)
+        if _received_at.get() is None:
+            mark_received()
+        with log_context(update_id=update.update_id):
+            started = time.monotonic()
+            outcome = await self._process_stored(raw, update, claimed=claimed, done=done)
+        kind = services.update_kind(raw)
+        if outcome in (Outcome.DONE, Outcome.FAILED):
+            UPDATE_SECONDS.labels(kind=kind, outcome=outcome).observe(time.monotonic() - started)
+        if outcome == Outcome.FAILED:
+            UPDATE_FAILURES.labels(kind=kind).inc()
+        return outcome
+
+    async def _process_stored(
+        self, raw: dict[str, Any], update: Update, *, claimed: bool, done: list[int] | None
+    ) -> str:
         kind = services.update_kind(raw)
         user_id = services.update_user_id(raw)
         if claimed:
@@ -201,6 +231,8 @@ class StoringApplication(Application):
                 done.append(update.update_id)
             return Outcome.DONE
         error = failures[0]
+        if retry_after_seconds(error) is not None:
+            TELEGRAM_RATE_LIMITED.labels(where="bot reply").inc()
         logger.error("update %s (%s) failed on attempt %s: %s", update.update_id, kind, attempts, error, exc_info=error)
         await db(services.update_mark_failed)(
             update_id=update.update_id, error=describe(error), retry_after=retry_after_seconds(error)
@@ -227,5 +259,6 @@ class StoringApplication(Application):
         """Run the stored updates whose retry time has come. Returns how many ran."""
         due = await db(services.updates_due)(limit=limit)
         for _update_id, raw in due:
+            mark_received()
             await self.process_stored(raw)
         return len(due)

@@ -1,0 +1,1 @@
+"""Operations door: health probes, Prometheus metrics, the release command."""
