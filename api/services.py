@@ -140,10 +140,14 @@ def purchase_for_caller(*, user: User, purchase_id: uuid.UUID) -> Payment:
     return payment if payment is not None else payment_get_for_user(user=user, purchase_id=purchase_id)
 
 
-def mock_pay_owner_complete(*, purchase_id: uuid.UUID) -> CompletionResult:
-    """The mock pay page: whoever holds the link pays the owner's purchase (mock money only)."""
+def mock_payments_ensure_enabled() -> None:
     if not settings.MOCK_PAYMENTS:
         raise MockPaymentsDisabled()
+
+
+def mock_pay_owner_complete(*, purchase_id: uuid.UUID) -> CompletionResult:
+    """The mock pay page: whoever holds the link pays the owner's purchase (mock money only)."""
+    mock_payments_ensure_enabled()
     payment = Payment.objects.select_related("user").filter(purchase_id=purchase_id).first()
     if payment is None:
         raise ApplicationError("Purchase not found.", code="not_found", status=404)

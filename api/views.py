@@ -22,6 +22,7 @@ from api.schema import IDEMPOTENCY_KEY, errors, post_errors
 from api.services import (
     invoice_create,
     mock_pay_owner_complete,
+    mock_payments_ensure_enabled,
     pay_url_for,
     payments_ensure_available,
     purchase_for_caller,
@@ -311,14 +312,16 @@ MOCK_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Mock paym
 
 @csrf_exempt
 def mock_pay(request, purchase_id: uuid.UUID):
-    """GET: a page with a Pay button; POST: completes the purchase (MOCK_PAYMENTS only)."""
-    if request.method == "GET":
-        if not Payment.objects.filter(purchase_id=purchase_id).exists():
-            return JsonResponse(error_body(code="not_found", message="Purchase not found."), status=404)
-        return HttpResponse(MOCK_PAGE.format(purchase_id=escape(str(purchase_id))))
-    if request.method != "POST":
+    """GET: a page with a Pay button; POST: completes the purchase (MOCK_PAYMENTS only:
+    otherwise neither the page nor the payment exists, whatever the purchase)."""
+    if request.method not in ("GET", "POST"):
         return JsonResponse(error_body(code="method_not_allowed", message="Use GET or POST."), status=405)
     try:
+        mock_payments_ensure_enabled()
+        if request.method == "GET":
+            if not Payment.objects.filter(purchase_id=purchase_id).exists():
+                raise ApplicationError("Purchase not found.", code="not_found", status=404)
+            return HttpResponse(MOCK_PAGE.format(purchase_id=escape(str(purchase_id))))
         result = mock_pay_owner_complete(purchase_id=purchase_id)
     except ApplicationError as exc:
         return JsonResponse(error_body(code=exc.code, message=exc.message, details=exc.details), status=exc.status)

@@ -37,6 +37,8 @@ from telegram import error as ptb_error
 from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
+from core.metrics import TELEGRAM_RATE_LIMITED
+
 __all__ = [
     "Button",
     "ChargeAlreadyRefunded",
@@ -275,6 +277,17 @@ def _markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
     )
 
 
+class _CountingRateLimiter(AIORateLimiter):
+    """AIORateLimiter that counts every 429 it meets (each is waited out and retried)."""
+
+    async def _run_request(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super()._run_request(*args, **kwargs)
+        except ptb_error.RetryAfter:
+            TELEGRAM_RATE_LIMITED.labels(where="client").inc()
+            raise
+
+
 class TelegramClient:
     """Use `client()`, not this constructor: one client per process shares the pool and the limits."""
 
@@ -298,7 +311,7 @@ class TelegramClient:
             base_file_url=config.base_file_url,
             request=self._request,
             get_updates_request=self._updates_request,
-            rate_limiter=AIORateLimiter(
+            rate_limiter=_CountingRateLimiter(
                 overall_max_rate=max(config.max_per_second, 0),
                 overall_time_period=1,
                 max_retries=config.max_retries,

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from core.metrics import TELEGRAM_RATE_LIMITED
-from integrations.telegram import TelegramRateLimited, client
+from integrations.telegram import client
 from notifications.messages import Notice
 
 
 def notify(*, chat_id: int, notice: Notice) -> int:
     """Send it; returns Telegram's message id. Raises the integration's typed
     errors (TelegramBlocked, TelegramRateLimited, TelegramUnavailable ...)."""
-    try:
-        return client().send_message(chat_id=chat_id, text=notice.text, buttons=notice.buttons, parse_mode="HTML")
-    except TelegramRateLimited:
-        TELEGRAM_RATE_LIMITED.labels(where="notification").inc()
-        raise
+    return client().send_message(chat_id=chat_id, text=notice.text, buttons=notice.buttons, parse_mode="HTML")
