@@ -5,28 +5,39 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install install-dev demo clean
+# Development runs in debug (the settings default to production and fail closed).
+DEV := DJANGO_DEBUG=true
+# The locks are compiled for the image's and CI's platform (hashes cover every platform's files).
+LOCK := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header --annotation-style line
+
+.PHONY: run test lint install install-dev lock demo clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
+## install: the hashed lock (every transitive package pinned and its download checked).
 install: $(VENV)/bin/python
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.txt
 
 install-dev: $(VENV)/bin/python
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements-dev.txt
 	bash scripts/install_test_deps.sh
+
+## make lock: recompile requirements.txt and requirements-dev.txt from the .in files.
+lock: install-dev
+	$(VENV)/bin/uv pip compile requirements.in $(LOCK) -o requirements.txt
+	$(VENV)/bin/uv pip compile requirements-dev.in $(LOCK) -o requirements-dev.txt
 
 ## make run: virtualenv, pins, migrations, demo data, then the server on 127.0.0.1 (SQLite, mock payments).
 run: install
-	$(PY) manage.py migrate --no-input
-	$(PY) manage.py seed_demo
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(DEV) $(PY) manage.py migrate --no-input
+	$(DEV) $(PY) manage.py seed_demo
+	$(DEV) $(PY) manage.py runserver $(HOST):$(PORT)
 
 ## make test: virtualenv, pins and test tools, then the whole suite (DATABASE_URL picks the database).
 test: install-dev
-	$(PY) manage.py makemigrations --check --dry-run
+	$(DEV) $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest selected no test"; rc=0; fi; exit $$rc
 
 lint: install-dev

@@ -40,6 +40,9 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 # The proxy in front sets X-Forwarded-*; Django reads them (SECURE_PROXY_SSL_HEADER,
 # TRUSTED_PROXY_COUNT), so gunicorn itself need not trust any peer for them.
 forwarded_allow_ips = ""
+# No control socket: nothing here uses gunicornc, and it would live in $HOME, shared
+# by every gunicorn of the user (and a container's home may be read-only).
+control_socket_disable = True
 
 # --- Logs: gunicorn's own lines in the same format as the application's --------------
 _level = os.environ.get("LOG_LEVEL", "INFO").upper()
@@ -59,6 +62,7 @@ logconfig_dict = {
         # Their own handler, not the root's: Django replaces the root's in each worker.
         "gunicorn.error": {"level": _level, "handlers": ["console"], "propagate": False},
         "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        "environ": {"level": "WARNING"},  # "no .env file" is normal when the environment is set
     },
 }
 

@@ -8,6 +8,7 @@ development key, mock payments when no bot token is configured.
 Every variable read here is listed, with a comment, in `.env.example`.
 """
 
+import logging
 import os
 from pathlib import Path
 
@@ -243,6 +244,8 @@ try:
     _log_formatter = formatter_config(LOG_FORMAT)
 except ValueError as exc:
     raise ImproperlyConfigured(str(exc))
+if LOG_FORMAT == "json":
+    logging.captureWarnings(True)  # a library's warning becomes a log line, not raw stderr
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -251,6 +254,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "httpx": {"level": "WARNING"},
+        "environ": {"level": "WARNING"},  # "no .env file" is normal when the environment is set
         # Celery's own lines go to the root handler (with its formatter), not to a second one.
         "celery": {"level": LOG_LEVEL},
         # It logs every 429 retry, and a traceback when it gives up; the caller logs the typed error.

@@ -82,6 +82,13 @@ def _access_fields(atoms: dict[str, Any]) -> dict[str, Any]:
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
+def json_line(*, logger: str, level: int, message: str) -> str:
+    """One JSON log line, for code that must write without the logging machinery
+    (a library printing from a signal handler)."""
+    record = logging.LogRecord(logger, level, __file__, 0, message, None, None)
+    return JsonFormatter().format(record)
+
+
 def formatter_config(log_format: str) -> dict[str, Any]:
     """The dictConfig entry of the formatter named by LOG_FORMAT (plain or json)."""
     if log_format == "json":

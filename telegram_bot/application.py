@@ -138,6 +138,8 @@ async def poll(application: StoringApplication, stop: asyncio.Event, *, timeout:
     offset: int | None = None
     failures = 0
     try:
+        # Telegram answered getMe and deleteWebhook: alive before the first long poll returns.
+        await db(heartbeat_record)(name=BOT_POLLING)
         while not stop.is_set():
             try:
                 updates = await _fetch(application, stop, offset, timeout)

@@ -39,7 +39,7 @@ class Command(BaseCommand):
         retries_only = options["retries_only"]
         worker = start_embedded_worker() if not retries_only else None
         if worker is not None:
-            self.stdout.write("no CELERY_BROKER_URL: running the background work in this process")
+            logger.info("no CELERY_BROKER_URL: running the background work in this process")
         try:
             asyncio.run(
                 self.main(
@@ -50,7 +50,7 @@ class Command(BaseCommand):
             )
         finally:
             stop_embedded_worker()
-        self.stdout.write("bot stopped")
+        logger.info("bot process stopped")
 
     async def main(self, *, poll_timeout: int, retry_interval: float | None, polling: bool) -> None:
         stop = asyncio.Event()
