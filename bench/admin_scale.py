@@ -37,6 +37,7 @@ def main() -> int:
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_DEBUG", "true")  # the benchmark's own admin session over plain HTTP
     import django
 
     ensure_database(os.environ["DATABASE_URL"])

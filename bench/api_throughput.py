@@ -45,7 +45,8 @@ def server_env(database_url: str) -> dict[str, str]:
         "DJANGO_SECRET_KEY": "bench-" + "x" * 60,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "MOCK_PAYMENTS": "true",
+        # The benchmark pays with mock payments (loopback only, a throwaway database).
+        "DANGEROUSLY_ENABLE_MOCK_PAYMENTS_IN_PRODUCTION": "true",
         "TELEGRAM_BOT_TOKEN": "",
         "API_THROTTLE_USER": "100000000/min",
         "API_THROTTLE_API_KEY": "100000000/min",

@@ -34,6 +34,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("DJANGO_DEBUG", "false")  # like production: no query log
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1")
 
 import django  # noqa: E402
 

@@ -85,6 +85,15 @@ def test_the_example_leaves_the_secrets_empty_so_a_copy_refuses_to_start():
     assert "DJANGO_SECRET_KEY=\n" in ENV_EXAMPLE.read_text()
 
 
+def test_the_readme_configuration_table_names_every_variable():
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+
+    named = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
+
+    assert variables_read_by_settings() | NOT_SETTINGS <= named
+
+
 # --- Procfile and compose.yaml ------------------------------------------------------------------
 
 
