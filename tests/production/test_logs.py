@@ -99,3 +99,18 @@ def test_the_release_command_migrates_and_creates_no_demo_data(caplog):
 
     assert "release: done" in caplog.text
     assert not PromoCode.objects.exists()
+
+
+def test_sentry_is_set_up_only_when_a_dsn_is_given():
+    code = "import django; django.setup(); import sentry_sdk; print(sentry_sdk.get_client().is_active())"
+    base = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_DEBUG": "true"}
+
+    def active(**env) -> str:
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert active() == "False"
+    assert active(SENTRY_DSN="http://public@127.0.0.1:9/1") == "True"  # loopback: nothing listens
