@@ -255,8 +255,6 @@ LOGGING = {
     "loggers": {
         "httpx": {"level": "WARNING"},
         "environ": {"level": "WARNING"},  # "no .env file" is normal when the environment is set
-        # Celery's own lines go to the root handler (with its formatter), not to a second one.
-        "celery": {"level": LOG_LEVEL},
         # It logs every 429 retry, and a traceback when it gives up; the caller logs the typed error.
         "telegram.ext.AIORateLimiter": {"level": "CRITICAL"},
         # One line per finished task (the sweeper runs every few seconds); failures still show.
