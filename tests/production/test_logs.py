@@ -62,7 +62,10 @@ def test_gunicorns_access_line_gets_fields_of_its_own():
 
 
 def test_log_format_json_switches_the_settings_formatter(monkeypatch):
-    values = load_settings(monkeypatch, {"DJANGO_DEBUG": "true", "LOG_FORMAT": "json"})
+    try:
+        values = load_settings(monkeypatch, {"DJANGO_DEBUG": "true", "LOG_FORMAT": "json"})
+    finally:
+        logging.captureWarnings(False)  # the settings turned it on for this whole process
 
     assert values["LOGGING"]["formatters"]["console"] == {"()": "core.logs.JsonFormatter"}
 
