@@ -8,3 +8,13 @@ import os
 os.environ.setdefault("DJANGO_DEBUG", "true")
 
 from config.settings import *  # noqa: E402,F403
+
+# SQLite: the test database is a file, like the embedded default, so that the bot's
+# database threads, the embedded worker and the test share it through WAL and the busy
+# timeout (an in-memory database's shared cache raises "table is locked" instead of waiting).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    import tempfile
+
+    DATABASES["default"]["TEST"]["NAME"] = os.path.join(  # noqa: F405
+        tempfile.gettempdir(), f"stars-shop-test-{os.getpid()}.sqlite3"
+    )
