@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ import pytest
 import redis
 from django.db import connections
 
+from subscriptions.models import ClientApp
 from tests.subscriptions.factories import TariffFactory
 
 # The fake Telegram Bot API server and the fake Remnawave panel, shared by every test.
@@ -69,6 +71,16 @@ def run_concurrently(fn: Callable[[int], Any], count: int, *, workers: int | Non
 
     with ThreadPoolExecutor(max_workers=workers or count) as pool:
         return list(pool.map(call, range(count)))
+
+
+@pytest.fixture
+def client_apps(db):
+    """The default client apps of the data migration (a transactional test's flush removes them)."""
+    defaults = importlib.import_module("subscriptions.migrations.0009_russian_tariff_titles_default_client_apps")
+    ClientApp.objects.all().delete()
+    return ClientApp.objects.bulk_create(
+        [ClientApp(platform=p, name=n, url=u, sort_order=o) for p, n, u, o in defaults.DEFAULT_APPS]
+    )
 
 
 @pytest.fixture
