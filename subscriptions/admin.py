@@ -122,6 +122,11 @@ class ClientAppAdmin(admin.ModelAdmin):
     list_filter = ("platform", "is_active")
     ordering = ("platform", "sort_order", "pk")
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "url":
+            kwargs["assume_scheme"] = "https"  # a bare host is an https page
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
 
 @admin.register(ShopSettings)
 class ShopSettingsAdmin(admin.ModelAdmin):

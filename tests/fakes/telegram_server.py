@@ -1238,7 +1238,8 @@ class _Handler(BaseHTTPRequestHandler):
                         data=part.get_payload(decode=True) or b"",
                     )
                 else:
-                    raw[name] = part.get_content() if part.get_content_maintype() == "text" else part.get_payload()
+                    # Form fields are UTF-8 text (python-telegram-bot names no charset): decode them as such.
+                    raw[name] = (part.get_payload(decode=True) or b"").decode("utf-8")
             return {**decode_params(raw), **uploads}
         return decode_params(dict(parse_qsl(body.decode(), keep_blank_values=True)))
 
