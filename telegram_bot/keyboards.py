@@ -92,6 +92,10 @@ def summary(offer: Offer, *, balance: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
+def from_notice(notice_rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(from_buttons(notice_rows))
+
+
 def connect(notice_rows: Sequence[Sequence[Button]], *, renew: bool = False) -> InlineKeyboardMarkup:
     """The connect screen's buttons (from notifications), then Renew and Back."""
     rows = from_buttons(notice_rows)
@@ -127,8 +131,11 @@ def cancel(data: str = CANCEL) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[button(texts.button_cancel(), data)]])
 
 
-def menu_only() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[button(texts.button_menu(), MENU)]])
+def after_purchase() -> InlineKeyboardMarkup:
+    """Under a confirmation that does not carry the link: where to find it, and the menu."""
+    return InlineKeyboardMarkup(
+        [[button(texts.button_subscription(), SUBSCRIPTION)], [button(texts.button_menu(), MENU)]]
+    )
 
 
 def back_to_menu() -> InlineKeyboardMarkup:

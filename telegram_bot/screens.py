@@ -287,11 +287,13 @@ def text_message(user: User, text: str) -> list[Reply]:
     return [_tariff_list(user, note=note)]
 
 
-def _connect_notice(user: User, subscription: Subscription, *, header: str = "", platform: str = "", expiry=True):
+def _connect_notice(
+    user: User, subscription: Subscription, *, header: str = "", platform: str = "", expiry=True, apps=None
+) -> messages.Notice:
     return messages.connect_screen(
         language=user.language,
         url=subscription.subscription_url,
-        apps=client_apps(),
+        apps=client_apps() if apps is None else apps,
         expires_at=subscription.expires_at if expiry else None,
         platform=platform,
         header=header,
@@ -315,7 +317,7 @@ def _granted(user: User, *, header: str, resend: bool = False, fresh: bool = Tru
                 link = texts.LINK_COMING
             expires_at = subscription.expires_at if subscription is not None else None
             text = header + "\n\n" + texts.link_note(link, expires_at=expires_at)
-            return Say(text, keyboards.menu_only(), fresh=fresh)
+            return Say(text, keyboards.after_purchase(), fresh=fresh)
     notice = _connect_notice(user, subscription, header=header)
     return Say(notice.text, keyboards.connect(notice.buttons), fresh=fresh)
 
@@ -394,7 +396,10 @@ def connect(user: User, platform: str = "") -> list[Reply]:
     subscription = _connectable(user)
     if subscription is None:
         return [_subscription_screen(user)]
-    notice = _connect_notice(user, subscription, platform=platform)
+    apps = client_apps()
+    notice = _connect_notice(user, subscription, platform=platform, apps=apps)
+    if platform in apps:  # one platform's apps: its own Back leads to the connect screen
+        return [Say(notice.text, keyboards.from_notice(notice.buttons))]
     return [Say(notice.text, keyboards.connect(notice.buttons, renew=True))]
 
 

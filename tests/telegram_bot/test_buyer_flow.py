@@ -282,3 +282,11 @@ def test_refunded_payment_books_the_refund_once(bot, fake_telegram, tariffs):
 def test_refund_of_an_unknown_charge_is_stored_and_done(bot):
     assert said(bot("inject_refunded_payment", EN, "unknown", 10, "nobody-knows")) == ""
     assert TelegramUpdate.objects.get(kind="refunded_payment").status == TelegramUpdate.Status.DONE
+
+
+def test_names_and_texts_with_html_characters_are_escaped(bot):
+    user = dict(EN, id=700_304, first_name="<Bob & Co>")
+
+    [welcome] = bot("inject_command", user, "start")  # the fake refuses unescaped HTML like Telegram
+
+    assert "Hello, <Bob & Co>!" in message_text(welcome)
