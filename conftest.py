@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ import pytest
 import redis
 from django.db import connections
 
+from subscriptions.models import ClientApp
 from tests.subscriptions.factories import TariffFactory
 
 # The fake Telegram Bot API server and the fake Remnawave panel, shared by every test.
@@ -72,15 +74,31 @@ def run_concurrently(fn: Callable[[int], Any], count: int, *, workers: int | Non
 
 
 @pytest.fixture
+def client_apps(db):
+    """The default client apps of the data migration (a transactional test's flush removes them)."""
+    defaults = importlib.import_module("subscriptions.migrations.0009_russian_tariff_titles_default_client_apps")
+    ClientApp.objects.all().delete()
+    return ClientApp.objects.bulk_create(
+        [ClientApp(platform=p, name=n, url=u, sort_order=o) for p, n, u, o in defaults.DEFAULT_APPS]
+    )
+
+
+@pytest.fixture
 def tariff_1m(db):
-    return TariffFactory(code="1m", title="1 month", months=1, days=30, price_stars=100, sort_order=0)
+    return TariffFactory(code="1m", title="1 month", title_ru="1 месяц", months=1, days=30, price_stars=100)
 
 
 @pytest.fixture
 def tariffs(db):
     return {
-        "1m": TariffFactory(code="1m", title="1 month", months=1, days=30, price_stars=100, sort_order=0),
-        "3m": TariffFactory(code="3m", title="3 months", months=3, days=90, price_stars=250, sort_order=1),
-        "6m": TariffFactory(code="6m", title="6 months", months=6, days=180, price_stars=450, sort_order=2),
-        "12m": TariffFactory(code="12m", title="12 months", months=12, days=360, price_stars=800, sort_order=3),
+        "1m": TariffFactory(code="1m", title="1 month", title_ru="1 месяц", months=1, days=30, price_stars=100),
+        "3m": TariffFactory(
+            code="3m", title="3 months", title_ru="3 месяца", months=3, days=90, price_stars=250, sort_order=1
+        ),
+        "6m": TariffFactory(
+            code="6m", title="6 months", title_ru="6 месяцев", months=6, days=180, price_stars=450, sort_order=2
+        ),
+        "12m": TariffFactory(
+            code="12m", title="12 months", title_ru="12 месяцев", months=12, days=360, price_stars=800, sort_order=3
+        ),
     }

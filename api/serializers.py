@@ -41,12 +41,25 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class TariffSerializer(serializers.ModelSerializer):
+    """Title and description in the buyer's language (context "language": ru or en)."""
+
     item_id = serializers.CharField(source="code")
+    title = serializers.SerializerMethodField()
+    description = serializers.SerializerMethodField()
     price_per_month = serializers.IntegerField()
 
     class Meta:
         model = Tariff
-        fields = ["item_id", "title", "months", "days", "price_stars", "price_per_month"]
+        fields = ["item_id", "title", "description", "months", "days", "price_stars", "price_per_month"]
+
+    def _language(self) -> str:
+        return self.context.get("language", "ru")
+
+    def get_title(self, tariff: Tariff) -> str:
+        return tariff.title_for(self._language())
+
+    def get_description(self, tariff: Tariff) -> str:
+        return tariff.description_for(self._language())
 
 
 class QuoteRequestSerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ import dataclasses
 import uuid
 
 from django.http import HttpResponse, JsonResponse
+from django.utils import translation
 from django.utils.html import escape
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiExample, extend_schema
@@ -38,6 +39,7 @@ from payments.services import (
 )
 from promos.services import promo_quote
 from subscriptions.selectors import subscription_view, tariffs_on_sale
+from users.models import language_of
 
 INVOICE_EXAMPLE = {
     "purchase_id": "3f2b8c1e-5a7d-4c1b-9a51-0d4c2f7e9b10",
@@ -75,6 +77,14 @@ class PingView(APIView):
         return Response({"pong": True})
 
 
+def buyer_language(request) -> str:
+    """The Telegram buyer's language (their choice in the bot wins), else the request's (Accept-Language)."""
+    user = request.user
+    if getattr(user, "is_authenticated", False) and getattr(user, "telegram_id", None):
+        return user.language
+    return language_of(language_code=translation.get_language())
+
+
 class TariffListView(APIView):
     permission_classes = [AllowAny]
 
@@ -90,6 +100,7 @@ class TariffListView(APIView):
                     {
                         "item_id": "1m",
                         "title": "1 month",
+                        "description": "",
                         "months": 1,
                         "days": 30,
                         "price_stars": 100,
@@ -101,7 +112,8 @@ class TariffListView(APIView):
         ],
     )
     def get(self, request):
-        return Response(s.TariffSerializer(tariffs_on_sale(), many=True).data)
+        context = {"language": buyer_language(request)}
+        return Response(s.TariffSerializer(tariffs_on_sale(), many=True, context=context).data)
 
 
 class PromoQuoteView(APIView):

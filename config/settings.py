@@ -10,6 +10,7 @@ Every variable read here is listed, with a comment, in `.env.example`.
 
 import logging
 import os
+import zoneinfo
 from pathlib import Path
 
 import environ
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
     "users",
     "subscriptions",
     "promos",
+    "referrals",
     "payments",
     "telegram_bot",
     "api",
@@ -343,6 +345,22 @@ if PROVISIONING_BACKEND == "remnawave" and not (REMNAWAVE_URL and REMNAWAVE_TOKE
     raise ImproperlyConfigured("PROVISIONING_BACKEND=remnawave needs REMNAWAVE_URL and REMNAWAVE_TOKEN")
 
 SUPPORT_CONTACT = env.str("SUPPORT_CONTACT", default="@support")
+
+# --- The buyer's journey --------------------------------------------------------
+# Dates shown to buyers (expiry, reminders) are in this zone; the database and the
+# admin stay in UTC. Moscow by default: the bot speaks Russian first.
+SHOP_TIME_ZONE = env.str("SHOP_TIME_ZONE", default="Europe/Moscow")
+try:
+    zoneinfo.ZoneInfo(SHOP_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+    raise ImproperlyConfigured(f"SHOP_TIME_ZONE {SHOP_TIME_ZONE!r} is not a time zone (e.g. Europe/Moscow)") from exc
+# Free trial length in days (0 = no trial) and the referrer's bonus days for an
+# invited buyer's first paid purchase (0 = no bonus). These are the defaults:
+# admins override both in the admin (Shop settings) without a restart.
+TRIAL_DAYS = env.int("TRIAL_DAYS", default=0)
+REFERRAL_BONUS_DAYS = env.int("REFERRAL_BONUS_DAYS", default=7)
+if TRIAL_DAYS < 0 or REFERRAL_BONUS_DAYS < 0:
+    raise ImproperlyConfigured("TRIAL_DAYS and REFERRAL_BONUS_DAYS must not be negative")
 
 # --- Background work ------------------------------------------------------------
 # With a broker, Celery workers run the background tasks and Celery beat the

@@ -29,7 +29,7 @@ from core.admin import (
 )
 from core.errors import ApplicationError
 from payments import dashboard
-from payments.models import LedgerEntry, Payment, PurchaseEvent
+from payments.models import LedgerEntry, Payment, PurchaseEvent, TrialClaim
 from payments.refunds import refund_payment
 from payments.services import payments_expire_stale, pending_ttl
 from promos.models import PromoCode
@@ -62,6 +62,23 @@ class PromoListFilter(admin.SimpleListFilter):
             return queryset.filter(promo__isnull=True)
         if value and value.isdigit():
             return queryset.filter(promo_id=int(value))
+        return queryset
+
+
+class TrialListFilter(admin.SimpleListFilter):
+    """Free trials (their payments are free purchases of type "trial"); fixed choices, no DISTINCT scan."""
+
+    title = "free trial"
+    parameter_name = "trial"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "free trials"), ("no", "everything else")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(purchase_type=Payment.TRIAL)
+        if self.value() == "no":
+            return queryset.exclude(purchase_type=Payment.TRIAL)
         return queryset
 
 
@@ -99,7 +116,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "paid_at",
         "needs_review",
     )
-    list_filter = ("status", "tariff", PromoListFilter, "source", "method", "kind", "needs_review")
+    list_filter = ("status", "tariff", PromoListFilter, TrialListFilter, "source", "method", "kind", "needs_review")
     list_select_related = ("user", "tariff", "promo")
     date_hierarchy = "created_at"
     search_fields = ("=telegram_payment_charge_id",)  # shows the box; get_search_results does the work
@@ -111,7 +128,22 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     inlines = (PurchaseEventInline, LedgerEntryInline)
     actions = ("refund_selected", "retry_provisioning")
     fieldsets = (
-        (None, {"fields": ("purchase_id", "user", "kind", "method", "source", "status", "tariff", "promo")}),
+        (
+            None,
+            {
+                "fields": (
+                    "purchase_id",
+                    "user",
+                    "kind",
+                    "purchase_type",
+                    "method",
+                    "source",
+                    "status",
+                    "tariff",
+                    "promo",
+                )
+            },
+        ),
         ("Money (copied at invoice time)", {"fields": ("base_price", "discount", "amount", "currency")}),
         ("Days", {"fields": ("days", "bonus_days", "days_granted")}),
         (
@@ -317,3 +349,22 @@ class PurchaseEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         except ValueError:
             return (queryset.none(), False) if search_term.strip() else (queryset, False)
         return queryset.filter(payment__purchase_id=purchase_id), False
+
+
+@admin.register(TrialClaim)
+class TrialClaimAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Who took the free trial (once per Telegram account); its payment is in Payments (free trials)."""
+
+    list_display = ("created_at", "telegram_id", "user", "days", "purchase_id")
+    list_select_related = ("user",)
+    search_fields = ("=telegram_id",)
+    search_help_text = "Exact: Telegram id."
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = BoundedCountPaginator
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return (queryset.filter(telegram_id=int(term)) if term.isdigit() else queryset.none()), False

@@ -18,13 +18,13 @@ from datetime import date, datetime, timedelta
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from core.background import enqueue
 from integrations.telegram import TelegramError, client, telegram_configured
-from payments.models import LedgerEntry, Payment, ReconciliationRun
+from payments.models import LedgerEntry, Payment, ReconciliationRun, TrialClaim
 from promos.models import PromoCode
 from subscriptions.models import Subscription, Tariff
 
@@ -57,6 +57,16 @@ class Funnel:
 
 
 @dataclass(frozen=True)
+class Trials:
+    started: int
+    converted: int  # of those, buyers who paid for a subscription after their trial
+
+    @property
+    def conversion_percent(self) -> float | None:
+        return round(100 * self.converted / self.started, 1) if self.started else None
+
+
+@dataclass(frozen=True)
 class Dashboard:
     days: int
     since: datetime
@@ -66,6 +76,7 @@ class Dashboard:
     by_promo: list[dict]
     refunds: dict
     funnel: Funnel
+    trials: Trials
     pending_payments: int
     active_subscriptions: int
     star_balance: int | None
@@ -161,6 +172,19 @@ def invoice_funnel(*, since: datetime) -> Funnel:
     )
 
 
+def trials_in_window(*, since: datetime) -> Trials:
+    """Free trials started in the window, and how many of those buyers paid afterwards."""
+    claims = TrialClaim.objects.filter(created_at__gte=since)
+    paid_later = Payment.objects.filter(
+        user_id=OuterRef("user_id"),
+        kind=Payment.Kind.SUBSCRIPTION,
+        status__in=PAID_STATUSES,
+        method__in=(Payment.Method.STARS, Payment.Method.BALANCE),
+        paid_at__gt=OuterRef("created_at"),
+    )
+    return Trials(started=claims.count(), converted=claims.filter(Exists(paid_later)).count())
+
+
 def active_subscriptions() -> int:
     return (
         Subscription.objects.filter(expires_at__gt=timezone.now()).exclude(status=Subscription.Status.DISABLED).count()
@@ -213,6 +237,7 @@ def dashboard_build(*, days: int = 30) -> Dashboard:
         by_promo=sales_by_promo(since=since),
         refunds=refunds_in_window(since=since),
         funnel=invoice_funnel(since=since),
+        trials=trials_in_window(since=since),
         pending_payments=pending_payments(),
         active_subscriptions=active_subscriptions(),
         star_balance=star_balance(),

@@ -46,3 +46,21 @@ class InvalidAmount(ApplicationError):
 
 class RefundNotAllowed(Conflict):
     code = "refund_not_allowed"
+
+
+class TrialUnavailable(ApplicationError):
+    """The free trial cannot be started; `reason` is a stable machine code."""
+
+    code = "trial_unavailable"
+    status = 409
+
+    MESSAGES = {
+        "off": _("There is no free trial at the moment."),
+        "used": _("You have already used your free trial."),
+        "paid_before": _("The free trial is for new customers only."),
+        "no_telegram": _("The free trial needs a Telegram account."),
+    }
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(self.MESSAGES[reason], details={"reason": reason})

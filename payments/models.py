@@ -24,7 +24,10 @@ class Payment(models.Model):
     class Method(models.TextChoices):
         STARS = "stars", "Telegram Stars invoice"
         BALANCE = "balance", "internal balance"
-        FREE = "free", "free (100 % promo)"
+        FREE = "free", "free (100 % promo or trial)"
+
+    # purchase_type of the free trial's payment.
+    TRIAL = "trial"
 
     class Source(models.TextChoices):
         BOT = "bot", "bot"
@@ -88,6 +91,7 @@ class Payment(models.Model):
             # The admin's list filters, newest first.
             models.Index(fields=["promo", "created_at"], name="payment_promo_created_idx"),
             models.Index(fields=["source", "created_at"], name="payment_source_created_idx"),
+            models.Index(fields=["created_at"], condition=Q(purchase_type="trial"), name="payment_trial_created_idx"),
         ]
         permissions = [
             ("refund_payment", "Can refund payments (admin)"),
@@ -111,6 +115,24 @@ class Payment(models.Model):
     @property
     def total_days(self) -> int:
         return self.days + self.bonus_days
+
+
+class TrialClaim(models.Model):
+    """The free trial, once per Telegram account: the unique id is the claim,
+    so concurrent taps (or two processes) grant one trial. Its payment is a free
+    Payment with purchase_type "trial", so reports and refunds see it like any purchase."""
+
+    telegram_id = models.BigIntegerField(unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trial_claims")
+    purchase_id = models.UUIDField(unique=True)
+    days = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"trial of {self.telegram_id} ({self.days} days)"
 
 
 class LedgerEntry(models.Model):

@@ -17,6 +17,7 @@ from payments.ledger import ledger_book
 from payments.models import LedgerEntry, Payment, PurchaseEvent
 from payments.services import payment_lock
 from promos.services import promo_release
+from referrals.services import referral_bonus_revoke
 from subscriptions.models import ProvisioningTask
 from subscriptions.services import subscription_lock, subscription_shorten
 from users.models import User
@@ -33,7 +34,8 @@ def refund_book(
     *, payment: Payment, reason: str = "", actor: User | None = None, source: str = "admin"
 ) -> RefundResult:
     """Book a refund once: status refunded, a negative ledger row, the days the
-    payment granted taken back, the promo use released.
+    payment granted taken back, the promo use released, the referral bonus it
+    earned taken back.
 
     A second call (or a concurrent one) changes nothing and says so.
     """
@@ -58,6 +60,7 @@ def refund_book(
                     purchase_id=locked.purchase_id,
                 )
             promo_release(purchase_id=locked.purchase_id)
+            referral_bonus_revoke(purchase_id=locked.purchase_id)  # the referrer's bonus goes with it
             previous_status = locked.status
             locked.status = Payment.Status.REFUNDED
             locked.refunded_at = timezone.now()

@@ -15,16 +15,26 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError
-from payments.errors import InvalidAmount, MockPaymentsDisabled, PaymentNotFound, PurchaseConflict, TariffUnavailable
+from payments.errors import (
+    InvalidAmount,
+    MockPaymentsDisabled,
+    PaymentNotFound,
+    PurchaseConflict,
+    TariffUnavailable,
+    TrialUnavailable,
+)
 from payments.events import event_record
 from payments.ledger import ledger_book
-from payments.models import LedgerEntry, Payment, PurchaseEvent
+from payments.models import LedgerEntry, Payment, PurchaseEvent, TrialClaim
 from promos.services import PromoInvalid, Quote, promo_check, promo_consume, promo_quote
+from referrals.services import referral_bonus_grant
 from subscriptions.models import Subscription, Tariff
+from subscriptions.selectors import trial_days
 from subscriptions.services import subscription_extend
 from users.models import User
 from users.services import user_get_or_create_from_telegram, user_lock, user_lock_row
@@ -32,6 +42,7 @@ from users.services import user_get_or_create_from_telegram, user_lock, user_loc
 logger = logging.getLogger(__name__)
 
 CURRENCY = "XTR"
+PAID_METHODS = (Payment.Method.STARS, Payment.Method.BALANCE)
 OPEN_STATUSES = (Payment.Status.PENDING, Payment.Status.DRAFT)
 # A successful payment for these is still granted: the buyer paid.
 COMPLETABLE_STATUSES = (Payment.Status.PENDING, Payment.Status.DRAFT, Payment.Status.EXPIRED, Payment.Status.FAILED)
@@ -403,6 +414,9 @@ def _grant(
         subscription = subscription_extend(
             user=user, days=payment.days_granted, purchase_id=payment.purchase_id, tariff=payment.tariff
         )
+        if payment.method in PAID_METHODS and payment.amount > 0:
+            # The invited buyer paid: their referrer's bonus, once (referrals keeps the rule).
+            referral_bonus_grant(invited=user, purchase_id=payment.purchase_id)
     event_record(
         name=PurchaseEvent.Name.SUCCEEDED,
         payment=payment,
@@ -567,6 +581,67 @@ def purchase_pay_from_balance(
         return _purchase_instant(user=user, quote=quote, source=source, method=method)
 
 
+# --- The free trial -------------------------------------------------------------
+
+
+def has_paid_before(*, user: User) -> bool:
+    """Any money from this buyer: a paid purchase or top-up (refunded ones count too)."""
+    paid = Q(status__in=(Payment.Status.SUCCEEDED, Payment.Status.REFUNDED), amount__gt=0, method__in=PAID_METHODS)
+    return Payment.objects.filter(paid | Q(telegram_payment_charge_id__isnull=False), user=user).exists()
+
+
+def trial_refusal(*, user: User) -> str | None:
+    """Why this buyer cannot start the free trial (a TrialUnavailable reason), or None when they can."""
+    if trial_days() <= 0:
+        return "off"
+    if not user.telegram_id:
+        return "no_telegram"
+    if TrialClaim.objects.filter(telegram_id=user.telegram_id).exists():
+        return "used"
+    if has_paid_before(user=user):
+        return "paid_before"
+    return None
+
+
+def trial_start(*, user: User, source: str = Payment.Source.BOT) -> Payment:
+    """Grant the free trial: TRIAL_DAYS (or the admin's value) without an invoice,
+    at most once per Telegram account and never to someone who has paid.
+
+    It is a free Payment (purchase_type "trial") granted like a purchase, so the
+    subscription is extended and provisioned through the outbox and its link is
+    sent once. The unique TrialClaim row is the guarantee under concurrent taps."""
+    with transaction.atomic(durable=True):
+        user = user_lock(user_id=user.pk)
+        reason = trial_refusal(user=user)
+        if reason is not None:
+            raise TrialUnavailable(reason)
+        days = trial_days()
+        payment = Payment(
+            user=user,
+            kind=Payment.Kind.SUBSCRIPTION,
+            method=Payment.Method.FREE,
+            source=source,
+            status=Payment.Status.PENDING,
+            base_price=0,
+            amount=0,
+            days=days,
+            purchase_type=Payment.TRIAL,
+            invoice_payload=new_invoice_payload(),
+        )
+        payment.save()
+        event_record(
+            name=PurchaseEvent.Name.INVOICE_CREATED, payment=payment, metadata={"source": source, "method": "trial"}
+        )
+        try:
+            with transaction.atomic():
+                TrialClaim.objects.create(
+                    telegram_id=user.telegram_id, user=user, purchase_id=payment.purchase_id, days=days
+                )
+        except IntegrityError:
+            raise TrialUnavailable("used") from None  # rolls the payment back with it
+        return _grant(user, payment, charge_id=None, count_promo=False).payment
+
+
 # --- Failing, expiring, mock completion -------------------------------------
 
 
@@ -665,8 +740,11 @@ def invoice_params(*, payment: Payment) -> InvoiceParams:
             title = str(_("Balance top-up"))
             description = str(_("%(amount)s Stars to your shop balance") % {"amount": payment.amount})
         else:
-            title = str(_("VPN: %(tariff)s") % {"tariff": payment.tariff.title})
-            description = str(_("VPN subscription for %(days)s days") % {"days": payment.days})
+            language = translation.get_language()
+            title = str(_("VPN: %(tariff)s") % {"tariff": payment.tariff.title_for(language)})
+            description = payment.tariff.description_for(language)
+            description = description.rstrip(". ") + ". " if description else ""
+            description += str(_("VPN subscription for %(days)s days") % {"days": payment.days})
             if payment.bonus_days:
                 description += str(_(" + %(bonus)s bonus days") % {"bonus": payment.bonus_days})
             if payment.discount:

@@ -1,16 +1,20 @@
-"""Admin for tariffs (editable), subscriptions and the provisioning outbox (read-only)."""
+"""Admin for tariffs, client apps and the shop settings (editable), subscriptions and the
+provisioning outbox (read-only)."""
 
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 
 from core.admin import TELEGRAM_ID, BoundedCountPaginator, ReadOnlyAdminMixin
 from subscriptions import provisioning
-from subscriptions.models import ProvisioningTask, Subscription, Tariff
+from subscriptions.models import ClientApp, ProvisioningTask, ShopSettings, Subscription, Tariff
+from subscriptions.selectors import referral_bonus_days, trial_days
 
 MAX_TASKS_PER_ACTION = 100
 
@@ -19,11 +23,33 @@ MAX_TASKS_PER_ACTION = 100
 class TariffAdmin(admin.ModelAdmin):
     """Payments copy price and days at invoice time, so editing a tariff never changes a past payment."""
 
-    list_display = ("code", "title", "months", "days", "price_stars", "price_per_month", "is_active", "sort_order")
+    list_display = (
+        "code",
+        "title",
+        "title_ru",
+        "months",
+        "days",
+        "price_stars",
+        "price_per_month",
+        "is_active",
+        "sort_order",
+    )
     list_editable = ("is_active", "sort_order")
     list_filter = ("is_active",)
     ordering = ("sort_order", "days")
     readonly_fields = ("created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("code", "months", "days", "price_stars", "is_active", "sort_order")}),
+        (
+            "What buyers read (bot, invoice, API) in their language",
+            {
+                "fields": (("title", "title_ru"), ("description", "description_ru")),
+                "description": "An empty Russian text shows the English one.",
+            },
+        ),
+        ("Panel limits", {"fields": ("traffic_limit_bytes", "device_limit")}),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
 
     def has_delete_permission(self, request, obj=None):
         return False  # past payments point at their tariff; switch it off instead
@@ -84,4 +110,47 @@ class ProvisioningTaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             request,
             f"{retried} task(s) queued to run now; {skipped} skipped (only failed or retrying tasks are re-run).",
             messages.SUCCESS if retried else messages.WARNING,
+        )
+
+
+@admin.register(ClientApp)
+class ClientAppAdmin(admin.ModelAdmin):
+    """The apps on the connect screen, per platform (buttons open the https page)."""
+
+    list_display = ("name", "platform", "url", "sort_order", "is_active")
+    list_editable = ("sort_order", "is_active")
+    list_filter = ("platform", "is_active")
+    ordering = ("platform", "sort_order", "pk")
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "url":
+            kwargs["assume_scheme"] = "https"  # a bare host is an https page
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+@admin.register(ShopSettings)
+class ShopSettingsAdmin(admin.ModelAdmin):
+    """One row: the list leads straight to it, and it is never deleted."""
+
+    fields = ("trial_days", "referral_bonus_days", "effective", "updated_at")
+    readonly_fields = ("effective", "updated_at")
+
+    def changelist_view(self, request, extra_context=None):
+        ShopSettings.objects.get_or_create(pk=ShopSettings.SINGLETON_PK)
+        return redirect(reverse("admin:subscriptions_shopsettings_change", args=[ShopSettings.SINGLETON_PK]))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="in force now")
+    def effective(self, obj: ShopSettings):
+        trial = trial_days()
+        bonus = referral_bonus_days()
+        return (
+            f"free trial: {f'{trial} days' if trial else 'off'} (environment: TRIAL_DAYS={settings.TRIAL_DAYS}); "
+            f"referral bonus: {f'{bonus} days' if bonus else 'off'} "
+            f"(environment: REFERRAL_BONUS_DAYS={settings.REFERRAL_BONUS_DAYS})"
         )

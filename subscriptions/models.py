@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -9,7 +10,12 @@ class Tariff(models.Model):
     tariff never changes a past payment."""
 
     code = models.SlugField(max_length=32, unique=True)
-    title = models.CharField(max_length=64)
+    # Buyers read the title and description in their language (bot, invoice, API);
+    # an empty Russian text falls back to the English one.
+    title = models.CharField("title (English)", max_length=64)
+    title_ru = models.CharField("title (Russian)", max_length=64, blank=True)
+    description = models.CharField("description (English)", max_length=200, blank=True)
+    description_ru = models.CharField("description (Russian)", max_length=200, blank=True)
     months = models.PositiveSmallIntegerField(default=1)
     days = models.PositiveIntegerField(help_text="Days of access the tariff grants.")
     price_stars = models.PositiveIntegerField(help_text="Price in Telegram Stars.")
@@ -34,6 +40,12 @@ class Tariff(models.Model):
     @property
     def price_per_month(self) -> int:
         return self.price_stars // max(self.months, 1)
+
+    def title_for(self, language: str) -> str:
+        return (self.title_ru if language == "ru" else "") or self.title
+
+    def description_for(self, language: str) -> str:
+        return (self.description_ru if language == "ru" else "") or self.description
 
 
 class Subscription(models.Model):
@@ -113,12 +125,14 @@ class ProvisioningTask(models.Model):
     class Kind(models.TextChoices):
         SYNC = "sync", "make the panel match the subscription"
         LINK = "link", "send the subscription link in Telegram"
+        BONUS = "bonus", "tell the user about bonus days in Telegram"
 
     class Reason(models.TextChoices):
         PURCHASE = "purchase", "purchase"
         REFUND = "refund", "refund"
         ADMIN = "admin", "admin change"
         PANEL = "panel", "panel sync"
+        REFERRAL = "referral", "referral bonus"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="provisioning_tasks")
     # The purchase that caused the task, if any (a reference, not a foreign key:
@@ -126,6 +140,8 @@ class ProvisioningTask(models.Model):
     purchase_id = models.UUIDField(null=True, blank=True, db_index=True)
     reason = models.CharField(max_length=16, choices=Reason.choices)
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.SYNC)
+    # A bonus notice says how many days were given (the subscription says until when).
+    days = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
@@ -185,3 +201,62 @@ class ExpiryReminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} reminder for {self.user_id} ({self.status})"
+
+
+class ClientApp(models.Model):
+    """A VPN client app offered on the connect screen, per platform. The button
+    opens `url`, an https page (a store page or a download page): Telegram
+    refuses app schemes such as happ:// in inline buttons."""
+
+    class Platform(models.TextChoices):
+        IOS = "ios", "iOS"
+        ANDROID = "android", "Android"
+        WINDOWS = "windows", "Windows"
+        MACOS = "macos", "macOS"
+        LINUX = "linux", "Linux"
+
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    name = models.CharField(max_length=40)
+    url = models.URLField(
+        max_length=500,
+        validators=[URLValidator(schemes=["https"])],
+        help_text="An https page (a store or download page); Telegram refuses app schemes like happ:// in buttons.",
+    )
+    sort_order = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["platform", "sort_order", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(url__startswith="https://"), name="client_app_url_https"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_platform_display()})"
+
+
+class ShopSettings(models.Model):
+    """Settings admins change while the shop runs (one row). An empty field
+    follows the environment (TRIAL_DAYS, REFERRAL_BONUS_DAYS), so the
+    environment stays the default until an admin decides otherwise."""
+
+    SINGLETON_PK = 1
+
+    trial_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Free trial length in days; 0 switches the trial off; empty = TRIAL_DAYS."
+    )
+    referral_bonus_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Days a referrer gets for an invited buyer's first paid purchase; 0 = none; "
+        "empty = REFERRAL_BONUS_DAYS.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "shop settings"
+        verbose_name_plural = "shop settings"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="shop_settings_singleton")]
+
+    def __str__(self) -> str:
+        return "shop settings"

@@ -33,6 +33,7 @@ from notifications import messages
 from notifications.delivery import notify
 from subscriptions.backends import NoneBackend, get_backend, subscription_state
 from subscriptions.models import ProvisioningTask, Subscription
+from subscriptions.selectors import client_apps
 from subscriptions.services import RUN_PROVISIONING_TASK, provisioning_enqueue
 from users.models import User
 from users.services import user_lock_row
@@ -136,6 +137,8 @@ def execute_task(*, task: ProvisioningTask) -> bool:
         try:
             if task.kind == ProvisioningTask.Kind.LINK:
                 _send_link(task)
+            elif task.kind == ProvisioningTask.Kind.BONUS:
+                _send_bonus(task)
             else:
                 _sync(task)
         except Exception as exc:  # noqa: BLE001 - recorded on the task and retried
@@ -225,7 +228,12 @@ def _send_link(task: ProvisioningTask) -> None:
     try:
         notify(
             chat_id=user.telegram_id,
-            notice=messages.link_ready(language=user.language, url=subscription.subscription_url),
+            notice=messages.link_ready(
+                language=user.language,
+                url=subscription.subscription_url,
+                apps=client_apps(),
+                expires_at=subscription.expires_at,
+            ),
         )
     except Exception:
         Subscription.objects.filter(pk=subscription.pk, link_state=Subscription.LinkState.SENDING).update(
@@ -237,6 +245,22 @@ def _send_link(task: ProvisioningTask) -> None:
             link_state=Subscription.LinkState.SENT, link_sent_at=timezone.now()
         )
         _finish(task, note="link sent")
+
+
+def _send_bonus(task: ProvisioningTask) -> None:
+    """Tell the user about bonus days they were given (a referral). A run that
+    died after the send sends it again: a repeated note beats a lost one."""
+    subscription = Subscription.objects.select_related("user").filter(user_id=task.user_id).first()
+    user = subscription.user if subscription is not None else None
+    if user is None or not user.telegram_id:
+        _finish(task, note="no Telegram user to tell")
+        return
+    if not telegram_configured():
+        _finish(task, note="Telegram is not configured: bonus note not sent")
+        return
+    notice = messages.referral_bonus(language=user.language, days=task.days, expires_at=subscription.expires_at)
+    notify(chat_id=user.telegram_id, notice=notice)
+    _finish(task, note="bonus note sent")
 
 
 def _finish(task: ProvisioningTask, *, note: str) -> None:

@@ -1,14 +1,17 @@
-"""Reads shared by the bot and the API: what is on sale, and a user's subscription as a buyer sees it."""
+"""Reads shared by the bot and the API: what is on sale, a user's subscription as a buyer sees it,
+and the settings admins change at run time (trial, referral bonus, client apps)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from subscriptions.models import ProvisioningTask, Subscription, Tariff
+from notifications.messages import AppLink
+from subscriptions.models import ClientApp, ProvisioningTask, ShopSettings, Subscription, Tariff
 from users.models import User
 
 
@@ -78,3 +81,33 @@ def outbox_backlog() -> OutboxBacklog:
         due=due["count"],
         oldest_due_age_seconds=max((now - oldest).total_seconds(), 0.0) if oldest else 0.0,
     )
+
+
+# --- Settings admins change at run time ------------------------------------------
+
+
+def shop_settings() -> ShopSettings:
+    """The settings row (unsaved defaults when an admin never saved it)."""
+    return ShopSettings.objects.filter(pk=ShopSettings.SINGLETON_PK).first() or ShopSettings(
+        pk=ShopSettings.SINGLETON_PK
+    )
+
+
+def trial_days() -> int:
+    """The free trial's length (0: no trial): the admin's value, else TRIAL_DAYS."""
+    value = shop_settings().trial_days
+    return settings.TRIAL_DAYS if value is None else value
+
+
+def referral_bonus_days() -> int:
+    """A referrer's bonus days per invited buyer (0: none): the admin's value, else REFERRAL_BONUS_DAYS."""
+    value = shop_settings().referral_bonus_days
+    return settings.REFERRAL_BONUS_DAYS if value is None else value
+
+
+def client_apps() -> dict[str, list[AppLink]]:
+    """Active client apps by platform, in the admin's order (platforms without apps are left out)."""
+    apps: dict[str, list[AppLink]] = {}
+    for platform, name, url in ClientApp.objects.filter(is_active=True).values_list("platform", "name", "url"):
+        apps.setdefault(platform, []).append(AppLink(name=name, url=url))
+    return {platform: apps[platform] for platform in ClientApp.Platform.values if platform in apps}

@@ -92,10 +92,16 @@ def subscription_adjust(*, user: User, days: int) -> Subscription:
 
 
 def provisioning_enqueue(
-    *, user: User | int, reason: str, purchase_id: uuid.UUID | None = None, kind: str = ProvisioningTask.Kind.SYNC
+    *,
+    user: User | int,
+    reason: str,
+    purchase_id: uuid.UUID | None = None,
+    kind: str = ProvisioningTask.Kind.SYNC,
+    days: int = 0,
 ) -> ProvisioningTask:
     """Write the outbox row in the caller's transaction; once it commits, a
-    background task claims the row and makes the panel match the database."""
+    background task claims the row and makes the panel match the database
+    (or sends the message the row stands for)."""
     user_id = user if isinstance(user, int) else user.pk
     run_now = settings.PROVISIONING_RUN_AFTER_COMMIT
     task = ProvisioningTask.objects.create(
@@ -103,11 +109,29 @@ def provisioning_enqueue(
         purchase_id=purchase_id,
         reason=reason,
         kind=kind,
+        days=days,
         enqueued_at=timezone.now() if run_now else None,
     )
     if run_now:
         enqueue_on_commit(RUN_PROVISIONING_TASK, task.pk)
     return task
+
+
+def subscription_grant_bonus(*, user: User, days: int, purchase_id: uuid.UUID | None = None) -> Subscription:
+    """Bonus days (a referral): extended and provisioned like a purchase, and the
+    user is told by a message of its own from the worker. Runs in the caller's
+    transaction; the caller holds the user lock."""
+    subscription = subscription_extend(
+        user=user, days=days, reason=ProvisioningTask.Reason.REFERRAL, purchase_id=purchase_id
+    )
+    provisioning_enqueue(
+        user=user,
+        reason=ProvisioningTask.Reason.REFERRAL,
+        purchase_id=purchase_id,
+        kind=ProvisioningTask.Kind.BONUS,
+        days=days,
+    )
+    return subscription
 
 
 def link_claim_for_reply(*, user: User) -> Subscription | None:

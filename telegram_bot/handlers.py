@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from telegram import LabeledPrice, Update
+from telegram import InputFile, LabeledPrice, LinkPreviewOptions, Message, Update
+from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import (
     Application,
@@ -21,15 +22,73 @@ from telegram.ext import (
 from core.metrics import PRECHECKOUT_SECONDS
 from telegram_bot import keyboards, screens
 from telegram_bot.pipeline import current_attempt, db, seconds_since_received
-from telegram_bot.screens import Profile, Reply, Say, SendInvoice
+from telegram_bot.screens import Profile, Reply, Retire, Say, SendInvoice, SendPhoto
 
 logger = logging.getLogger(__name__)
 
 
-async def send(bot, chat_id: int, replies: list[Reply]) -> None:
+NOT_MODIFIED = "message is not modified"
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+async def edit_or_send(bot, chat_id: int, message_id: int, reply: Say) -> None:
+    """Show the reply in place of the pressed message. Unchanged content is fine as
+    it is; a message that cannot be edited (deleted, too old, a photo) gets a new one."""
+    try:
+        await bot.edit_message_text(
+            chat_id=chat_id,
+            message_id=message_id,
+            text=reply.text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=reply.markup,
+            link_preview_options=NO_PREVIEW,
+        )
+    except BadRequest as exc:
+        if NOT_MODIFIED in str(exc).lower():
+            return
+        logger.info("could not edit message %s in chat %s (%s): sending a new one", message_id, chat_id, exc)
+        await send_text(bot, chat_id, reply)
+
+
+async def send_text(bot, chat_id: int, reply: Say) -> None:
+    await bot.send_message(
+        chat_id=chat_id,
+        text=reply.text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=reply.markup,
+        link_preview_options=NO_PREVIEW,
+    )
+
+
+async def retire_buttons(bot, chat_id: int, message_id: int) -> None:
+    try:
+        await bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=None)
+    except BadRequest as exc:  # gone or unchanged: nothing left to press either way
+        logger.info("could not remove the buttons of message %s: %s", message_id, exc)
+
+
+async def send(bot, chat_id: int, replies: list[Reply], *, message_id: int | None = None) -> None:
+    """Send a screen's replies. With `message_id` (a button press on that message)
+    the first Say that is not `fresh` edits it; everything else is a new message."""
+    editable = message_id
     for reply in replies:
         if isinstance(reply, Say):
-            await bot.send_message(chat_id=chat_id, text=reply.text, reply_markup=reply.markup)
+            if editable is not None and not reply.fresh:
+                await edit_or_send(bot, chat_id, editable, reply)
+                editable = None
+            else:
+                await send_text(bot, chat_id, reply)
+        elif isinstance(reply, Retire):
+            if message_id is not None:
+                await retire_buttons(bot, chat_id, message_id)
+                editable = None
+        elif isinstance(reply, SendPhoto):
+            await bot.send_photo(
+                chat_id=chat_id,
+                photo=InputFile(reply.photo, filename="qr.png"),
+                caption=reply.caption or None,
+                parse_mode=ParseMode.HTML,
+            )
         elif isinstance(reply, SendInvoice):
             params = reply.params
             await bot.send_invoice(
@@ -42,9 +101,16 @@ async def send(bot, chat_id: int, replies: list[Reply]) -> None:
             )
 
 
+def pressed_message_id(update: Update) -> int | None:
+    """The message a button press came from, when the bot can still edit it."""
+    query = update.callback_query
+    message = query.message if query is not None else None
+    return message.message_id if isinstance(message, Message) else None
+
+
 async def show(update: Update, context: ContextTypes.DEFAULT_TYPE, screen: Callable, *args, **kwargs) -> None:
     replies = await db(screen)(Profile.of(update.effective_user), *args, **kwargs)
-    await send(context.bot, update.effective_chat.id, replies)
+    await send(context.bot, update.effective_chat.id, replies, message_id=pressed_message_id(update))
 
 
 # --- Commands and text ------------------------------------------------------------
@@ -73,16 +139,22 @@ EXACT = {
     keyboards.MENU: screens.menu,
     keyboards.BUY: screens.buy,
     keyboards.SUBSCRIPTION: screens.subscription,
+    keyboards.CONNECT: screens.connect,
+    keyboards.QR: screens.qr_code,
     keyboards.BALANCE: screens.balance,
     keyboards.PROMO: screens.promo_prompt,
     keyboards.HELP: screens.help_screen,
     keyboards.CANCEL: screens.promo_cancel,
+    keyboards.TRIAL: screens.trial,
+    keyboards.LANGUAGE: screens.language_choice,
 }
 PREFIXED = [
     (keyboards.TARIFF, screens.tariff),
     (keyboards.PAY_BALANCE, screens.pay_from_balance),
     (keyboards.PAY, screens.pay),
     (keyboards.PROMO_FOR, screens.promo_prompt),
+    (keyboards.APPS, screens.connect),
+    (keyboards.SET_LANGUAGE, screens.language_set),
 ]
 
 
@@ -104,6 +176,9 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer()
     except BadRequest as exc:  # too old (e.g. a retried update): the spinner is cosmetic
         logger.info("could not answer callback query %s: %s", query.id, exc)
+    if query.data == keyboards.INVITE:  # the invitation link names the bot
+        await show(update, context, screens.invite, context.bot.username)
+        return
     screen, args = route(query.data or "")
     await show(update, context, screen, *args)
 
@@ -157,6 +232,7 @@ def register_handlers(application: Application) -> None:
     application.add_handler(CommandHandler("buy", command(screens.buy)))
     application.add_handler(CommandHandler("menu", command(screens.menu)))
     application.add_handler(CommandHandler("help", command(screens.help_screen)))
+    application.add_handler(CommandHandler("language", command(screens.language_choice)))
     application.add_handler(CommandHandler("paysupport", command(screens.paysupport)))
     application.add_handler(CommandHandler("terms", command(screens.terms)))
     application.add_handler(CommandHandler("privacy", command(screens.privacy)))

@@ -2,41 +2,82 @@
 
 from __future__ import annotations
 
-from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
+from collections.abc import Sequence
+from urllib.parse import urlencode
 
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from integrations.telegram import Button
+from notifications import messages
 from promos.selectors import Offer
 from telegram_bot import texts
 
-MENU = "menu"
-BUY = "buy"
-SUBSCRIPTION = "sub"
+MENU = messages.MENU_CALLBACK
+BUY = messages.BUY_CALLBACK
+SUBSCRIPTION = messages.SUBSCRIPTION_CALLBACK
+CONNECT = messages.CONNECT_CALLBACK
+APPS = messages.APPS_CALLBACK  # apps:<platform>
+QR = messages.QR_CALLBACK
 BALANCE = "bal"
 PROMO = "promo"
 HELP = "help"
 CANCEL = "cancel"
+TRIAL = "trial"
+INVITE = "ref"
+LANGUAGE = "lang"
+SET_LANGUAGE = "lang:"  # lang:<ru|en>
 TARIFF = "t:"  # t:<tariff code> — the summary
 PAY = "pay:"  # pay:<tariff code> — send the invoice
 PAY_BALANCE = "bpay:"  # bpay:<tariff code>
 PROMO_FOR = "pr:"  # pr:<tariff code> — enter a promo code for this tariff
 TOPUP = "top:"  # top:<amount>
 
+LANGUAGE_BUTTONS = (("ru", "🇷🇺 Русский"), ("en", "🇬🇧 English"))
+
 
 def button(text: str, data: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data)
 
 
-def main_menu() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
+def from_buttons(rows: Sequence[Sequence[Button]]) -> list[list[InlineKeyboardButton]]:
+    """Rows of the notifications' plain buttons (a Notice) as inline keyboard rows."""
+    return [
         [
-            [button(texts.button_buy(), BUY)],
-            [button(texts.button_subscription(), SUBSCRIPTION), button(texts.button_balance(), BALANCE)],
-            [button(texts.button_promo(), PROMO), button(texts.button_help(), HELP)],
+            InlineKeyboardButton(text=b.text, url=b.url) if b.url else button(b.text, b.callback_data or MENU)
+            for b in row
         ]
-    )
+        for row in rows
+    ]
 
 
-def tariffs(offers: list[Offer]) -> InlineKeyboardMarkup:
-    rows = [[button(texts.button_tariff(offer.quote), TARIFF + offer.tariff.code)] for offer in offers]
+def main_menu(*, trial_days: int = 0) -> InlineKeyboardMarkup:
+    """`trial_days` > 0 only for a buyer who may still start the free trial."""
+    rows = [[button(texts.button_trial(trial_days), TRIAL)]] if trial_days else []
+    rows += [
+        [button(texts.button_buy(), BUY)],
+        [button(texts.button_subscription(), SUBSCRIPTION), button(texts.button_balance(), BALANCE)],
+        [button(texts.button_promo(), PROMO), button(texts.button_invite(), INVITE)],
+        [button(texts.button_language(), LANGUAGE), button(texts.button_help(), HELP)],
+    ]
+    return InlineKeyboardMarkup(rows)
+
+
+def language(current: str) -> InlineKeyboardMarkup:
+    choices = [
+        button(("✓ " if code == current else "") + label, SET_LANGUAGE + code) for code, label in LANGUAGE_BUTTONS
+    ]
+    return InlineKeyboardMarkup([choices, [button(texts.button_back(), MENU)]])
+
+
+def tariffs(offers: list[Offer], savings: dict[str, int]) -> InlineKeyboardMarkup:
+    rows = [
+        [
+            button(
+                texts.button_tariff(offer.quote, savings=savings.get(offer.tariff.code, 0)), TARIFF + offer.tariff.code
+            )
+        ]
+        for offer in offers
+    ]
     rows.append([button(texts.button_back(), MENU)])
     return InlineKeyboardMarkup(rows)
 
@@ -51,8 +92,23 @@ def summary(offer: Offer, *, balance: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
-def subscription(*, can_buy: bool) -> InlineKeyboardMarkup:
-    rows = [[button(texts.button_renew(), BUY)]] if can_buy else []
+def from_notice(notice_rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(from_buttons(notice_rows))
+
+
+def connect(notice_rows: Sequence[Sequence[Button]], *, renew: bool = False) -> InlineKeyboardMarkup:
+    """The connect screen's buttons (from notifications), then Renew and Back."""
+    rows = from_buttons(notice_rows)
+    if renew:
+        rows.append([button(texts.button_renew(), BUY)])
+    rows.append([button(texts.button_back(), MENU)])
+    return InlineKeyboardMarkup(rows)
+
+
+def subscription(*, has_one: bool, trial_days: int = 0) -> InlineKeyboardMarkup:
+    """No connect screen to show: Buy (or Renew), the trial when offered, Back."""
+    rows = [[button(texts.button_trial(trial_days), TRIAL)]] if trial_days else []
+    rows.append([button(texts.button_renew() if has_one else texts.button_buy(), BUY)])
     rows.append([button(texts.button_back(), MENU)])
     return InlineKeyboardMarkup(rows)
 
@@ -64,12 +120,22 @@ def balance(amounts: list[int]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
-def cancel() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[button(texts.button_cancel(), CANCEL)]])
+def invite(*, link: str) -> InlineKeyboardMarkup:
+    share = "https://t.me/share/url?" + urlencode({"url": link, "text": texts.referral_share_text()})
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text=texts.button_share(), url=share)], [button(texts.button_back(), MENU)]]
+    )
 
 
-def promo_reply() -> ForceReply:
-    return ForceReply(selective=True, input_field_placeholder="PROMO10")
+def cancel(data: str = CANCEL) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[button(texts.button_cancel(), data)]])
+
+
+def after_purchase() -> InlineKeyboardMarkup:
+    """Under a confirmation that does not carry the link: where to find it, and the menu."""
+    return InlineKeyboardMarkup(
+        [[button(texts.button_subscription(), SUBSCRIPTION)], [button(texts.button_menu(), MENU)]]
+    )
 
 
 def back_to_menu() -> InlineKeyboardMarkup:

@@ -246,12 +246,12 @@ class StoringApplication(Application):
         user = update.effective_user
         language_code = user.language_code if user else None
         try:
+            # In the language the buyer chose in the bot (one indexed read).
+            text = await db(render)(language_code, user.id if user else None)
             if update.pre_checkout_query is not None:
-                await self.bot.answer_pre_checkout_query(
-                    update.pre_checkout_query.id, ok=False, error_message=render(language_code)
-                )
+                await self.bot.answer_pre_checkout_query(update.pre_checkout_query.id, ok=False, error_message=text)
             elif update.effective_chat is not None:
-                await self.bot.send_message(chat_id=update.effective_chat.id, text=render(language_code))
+                await self.bot.send_message(chat_id=update.effective_chat.id, text=text)
         except Exception as exc:  # noqa: BLE001 - the update is already recorded; the note is a courtesy
             logger.warning("could not notify about update %s: %s", update.update_id, exc)
 

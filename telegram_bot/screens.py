@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import translation
-from telegram import ForceReply, InlineKeyboardMarkup
+from django.utils.html import escape
+from telegram import InlineKeyboardMarkup
 
 from core.errors import ApplicationError
+from notifications import messages
 from payments.models import Payment
 from payments.refunds import refund_book
 from payments.services import (
@@ -26,14 +28,19 @@ from payments.services import (
     purchase_pay_from_balance,
     tariff_for_sale,
     topup_create_invoice,
+    trial_refusal,
+    trial_start,
 )
-from promos.selectors import offer_for, offers_for
+from promos.selectors import Offer, offer_for, offers_for
 from promos.services import PromoInvalid
+from referrals.selectors import referral_stats
+from referrals.services import DEEP_LINK_PREFIX as DEEP_LINK_REFERRAL
+from referrals.services import Attach, referral_attach, referral_code_for, referral_link
 from subscriptions.backends import provisioning_enabled
 from subscriptions.models import Subscription
-from subscriptions.selectors import subscription_view
+from subscriptions.selectors import client_apps, referral_bonus_days, subscription_view, trial_days
 from subscriptions.services import link_claim_for_reply
-from telegram_bot import keyboards, texts
+from telegram_bot import keyboards, qr, texts
 from telegram_bot.models import BotSession
 from telegram_bot.services import (
     promo_apply,
@@ -42,8 +49,9 @@ from telegram_bot.services import (
     session_for,
     session_update,
 )
-from users.models import User
-from users.services import user_get_or_create_from_telegram
+from users.models import LANGUAGE_CODES, User
+from users.selectors import language_for_telegram_id
+from users.services import user_get_or_create_from_telegram, user_set_language
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +60,12 @@ DEEP_LINK_PROMO = "promo_"
 
 @dataclass(frozen=True)
 class Say:
+    """A text message (HTML). For a button press the first Say edits the message
+    the button belongs to; `fresh` ones (confirmations) are always new messages."""
+
     text: str
-    markup: InlineKeyboardMarkup | ForceReply | None = None
+    markup: InlineKeyboardMarkup | None = None
+    fresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,7 +73,18 @@ class SendInvoice:
     params: InvoiceParams
 
 
-Reply = Say | SendInvoice
+@dataclass(frozen=True)
+class SendPhoto:
+    photo: bytes  # PNG
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Retire:
+    """The pressed message's buttons are spent (a purchase was made from it): remove them."""
+
+
+Reply = Say | SendInvoice | SendPhoto | Retire
 
 
 @dataclass(frozen=True)
@@ -102,40 +125,69 @@ def screen(fn: Callable[..., list[Reply]]) -> Callable[..., list[Reply]]:
             try:
                 return fn(user, *args, **kwargs)
             except ApplicationError as exc:
-                return [Say(str(exc.message), keyboards.back_to_menu())]
+                return [Say(escape(str(exc.message)), keyboards.back_to_menu())]
 
     return wrapper
-
-
-def in_language(language_code: str | None, fn: Callable[[], str]) -> str:
-    with translation.override(texts.language_for(language_code)):
-        return fn()
 
 
 # --- Menu ---------------------------------------------------------------------
 
 
-@screen
-def start(user: User, argument: str = "") -> list[Reply]:
-    replies: list[Reply] = []
+def trial_offer(user: User) -> int:
+    """The trial's days when this buyer may start it (the button shows), else 0."""
+    return trial_days() if trial_refusal(user=user) is None else 0
+
+
+def _main_menu(user: User, *, note: str = "", text: str = "") -> Say:
+    return Say(texts.with_note(note, text or texts.main_menu()), keyboards.main_menu(trial_days=trial_offer(user)))
+
+
+def _deep_link_note(user: User, argument: str) -> str:
+    """What a /start argument did: a promo code (and what it gives), or an invitation."""
     if argument.startswith(DEEP_LINK_PROMO) and len(argument) > len(DEEP_LINK_PROMO):
         try:
-            code = promo_apply(user=user, code=argument[len(DEEP_LINK_PROMO) :])
-            replies.append(Say(texts.promo_applied(code)))
+            return texts.promo_applied(promo_apply(user=user, code=argument[len(DEEP_LINK_PROMO) :]))
         except PromoInvalid as exc:
-            replies.append(Say(str(exc.message)))
-    replies.append(Say(texts.welcome(), keyboards.main_menu()))
-    return replies
+            return escape(str(exc.message))
+    if argument.startswith(DEEP_LINK_REFERRAL) and len(argument) > len(DEEP_LINK_REFERRAL):
+        outcome = referral_attach(invited=user, code=argument[len(DEEP_LINK_REFERRAL) :])
+        notes = {
+            Attach.ATTACHED: texts.referral_welcome,
+            Attach.OWN_LINK: texts.referral_own_link,
+            Attach.UNKNOWN: texts.referral_unknown,
+        }
+        return notes[outcome]() if outcome in notes else ""
+    return ""
+
+
+@screen
+def start(user: User, argument: str = "") -> list[Reply]:
+    note = _deep_link_note(user, argument)
+    return [_main_menu(user, note=note, text=texts.welcome(user.first_name))]
 
 
 @screen
 def menu(user: User) -> list[Reply]:
-    return [Say(texts.main_menu(), keyboards.main_menu())]
+    return [_main_menu(user)]
+
+
+@screen
+def language_choice(user: User) -> list[Reply]:
+    return [Say(texts.language_prompt(), keyboards.language(user.language))]
+
+
+@screen
+def language_set(user: User, language: str) -> list[Reply]:
+    if language not in LANGUAGE_CODES:
+        return [_main_menu(user)]
+    user_set_language(user=user, language=language)
+    with translation.override(language):
+        return [_main_menu(user, note=texts.language_set())]
 
 
 @screen
 def help_screen(user: User) -> list[Reply]:
-    return [Say(texts.help_text(), keyboards.main_menu())]
+    return [Say(texts.help_text(), keyboards.back_to_menu())]
 
 
 @screen
@@ -156,82 +208,129 @@ def privacy(user: User) -> list[Reply]:
 # --- Buying -----------------------------------------------------------------------
 
 
-def _tariff_list(user: User) -> list[Reply]:
+def savings_percent(offers: list[Offer]) -> dict[str, int]:
+    """What each longer tariff saves against the 1-month tariff's price per month
+    (whole percent, rounded half up): 250 for 3 months against 100 a month is 17."""
+    monthly = next((offer.tariff.price_stars for offer in offers if offer.tariff.months == 1), None)
+    if not monthly:
+        return {}
+    savings = {}
+    for offer in offers:
+        full = monthly * offer.tariff.months
+        if offer.tariff.months > 1 and offer.tariff.price_stars < full:
+            savings[offer.tariff.code] = (200 * (full - offer.tariff.price_stars) + full) // (2 * full)
+    return {code: value for code, value in savings.items() if value > 0}
+
+
+def _tariff_list(user: User, *, note: str = "") -> Say:
     promo_code = session_for(user=user).promo_code
     offers = offers_for(user=user, promo_code=promo_code)
     if not offers:
-        return [Say(texts.no_tariffs(), keyboards.back_to_menu())]
-    lines = [texts.tariff_list(promo_code=promo_code), *(texts.tariff_line(offer.quote) for offer in offers)]
-    return [Say("\n".join(lines), keyboards.tariffs(offers))]
+        return Say(texts.with_note(note, texts.no_tariffs()), keyboards.back_to_menu())
+    savings = savings_percent(offers)
+    lines = [
+        texts.tariff_list(promo_code=promo_code),
+        "",
+        *(texts.tariff_line(offer.quote, savings=savings.get(offer.tariff.code, 0)) for offer in offers),
+    ]
+    return Say(texts.with_note(note, "\n".join(lines)), keyboards.tariffs(offers, savings))
 
 
-def _summary(user: User, tariff_code: str) -> list[Reply]:
+def _summary(user: User, tariff_code: str, *, note: str = "") -> Say:
     tariff = tariff_for_sale(tariff=tariff_code)
     session = session_update(user=user, tariff_code=tariff.code)
     offer = offer_for(user=user, tariff=tariff, promo_code=session.promo_code)
     text = texts.summary(offer.quote, promo_note=offer.promo_refused)
-    return [Say(text, keyboards.summary(offer, balance=user.stars_balance))]
+    return Say(texts.with_note(note, text), keyboards.summary(offer, balance=user.stars_balance))
 
 
 @screen
 def buy(user: User) -> list[Reply]:
-    return _tariff_list(user)
+    return [_tariff_list(user)]
 
 
 @screen
 def tariff(user: User, tariff_code: str) -> list[Reply]:
-    return _summary(user, tariff_code)
+    return [_summary(user, tariff_code)]
 
 
 @screen
 def promo_prompt(user: User, tariff_code: str = "") -> list[Reply]:
     session_await_promo(user=user, tariff_code=tariff_code)
-    return [Say(texts.promo_prompt(), keyboards.promo_reply())]
+    return [Say(texts.promo_prompt(), keyboards.cancel())]
 
 
 @screen
 def promo_cancel(user: User) -> list[Reply]:
-    session_update(user=user, awaiting=BotSession.Awaiting.NOTHING)
-    return [Say(texts.promo_cancelled(), keyboards.main_menu())]
+    session = session_update(user=user, awaiting=BotSession.Awaiting.NOTHING)
+    note = texts.promo_cancelled()
+    if session.tariff_code:
+        try:
+            return [_summary(user, session.tariff_code, note=note)]
+        except ApplicationError:
+            pass  # the tariff went off sale meanwhile: the menu instead
+    return [_main_menu(user, note=note)]
 
 
 @screen
 def text_message(user: User, text: str) -> list[Reply]:
     session = session_for(user=user)
     if session.awaiting != BotSession.Awaiting.PROMO:
-        return [Say(texts.help_text(), keyboards.main_menu())]
+        return [Say(texts.help_text(), keyboards.main_menu(trial_days=trial_offer(user)))]
     try:
-        code = promo_apply(user=user, code=text, tariff_code=session.tariff_code)
+        promo = promo_apply(user=user, code=text, tariff_code=session.tariff_code)
     except PromoInvalid as exc:
         return [Say(texts.promo_refused(str(exc.message)), keyboards.cancel())]
-    applied = Say(texts.promo_applied(code))
+    note = texts.promo_applied(promo)
     if session.tariff_code:
-        return [applied, *_summary(user, session.tariff_code)]
-    return [applied, *_tariff_list(user)]
+        return [_summary(user, session.tariff_code, note=note)]
+    return [_tariff_list(user, note=note)]
+
+
+def _connect_notice(
+    user: User, subscription: Subscription, *, header: str = "", platform: str = "", expiry=True, apps=None
+) -> messages.Notice:
+    return messages.connect_screen(
+        language=user.language,
+        url=subscription.subscription_url,
+        apps=client_apps() if apps is None else apps,
+        expires_at=subscription.expires_at if expiry else None,
+        platform=platform,
+        header=header,
+    )
+
+
+def _granted(user: User, *, header: str, resend: bool = False, fresh: bool = True) -> Say:
+    """What a purchase (or the trial) gave, with the subscription link exactly when
+    this reply takes the purchase's one link message: the link is known and no
+    other message took it (else the worker sends it, once, or already did). A
+    resend after a failed send carries it again."""
+    subscription = link_claim_for_reply(user=user)
+    if subscription is None:
+        subscription = Subscription.objects.filter(user=user).first()
+        if not (resend and subscription is not None and subscription.subscription_url):
+            if not provisioning_enabled():
+                link = texts.LINK_NONE
+            elif subscription is not None and subscription.link_state == Subscription.LinkState.SENT:
+                link = texts.LINK_SENT
+            else:
+                link = texts.LINK_COMING
+            expires_at = subscription.expires_at if subscription is not None else None
+            text = header + "\n\n" + texts.link_note(link, expires_at=expires_at)
+            return Say(text, keyboards.after_purchase(), fresh=fresh)
+    notice = _connect_notice(user, subscription, header=header)
+    return Say(notice.text, keyboards.connect(notice.buttons), fresh=fresh)
 
 
 def _paid(user: User, payment: Payment, *, resend: bool = False) -> list[Reply]:
-    """The payment confirmation. It carries the subscription link when the link
-    is known and no other message took this purchase's link (the worker sends it
-    otherwise, once); a resend after a failed send carries it again."""
+    """The payment confirmation: a new message, carrying the connect screen when it
+    takes the purchase's link message."""
     if payment.kind == Payment.Kind.TOPUP:
         user.refresh_from_db(fields=["stars_balance"])
-        return [Say(texts.topped_up(amount=payment.amount, balance=user.stars_balance), keyboards.main_menu())]
+        text = texts.topped_up(amount=payment.amount, balance=user.stars_balance)
+        return [Say(text, keyboards.main_menu(trial_days=trial_offer(user)), fresh=True)]
     session_clear_promo(user=user)
-    subscription = link_claim_for_reply(user=user)
-    if subscription is not None:
-        link = texts.LINK_HERE
-    else:
-        subscription = Subscription.objects.filter(user=user).first()
-        if resend and subscription is not None and subscription.subscription_url:
-            link = texts.LINK_HERE
-        elif not provisioning_enabled():
-            link = texts.LINK_NONE
-        elif subscription is not None and subscription.link_state == Subscription.LinkState.SENT:
-            link = texts.LINK_SENT
-        else:
-            link = texts.LINK_COMING
-    return [Say(texts.paid(subscription=subscription, link=link), keyboards.main_menu())]
+    return [_granted(user, header=texts.paid_header(), resend=resend)]
 
 
 @screen
@@ -242,9 +341,9 @@ def pay(user: User, tariff_code: str) -> list[Reply]:
     except PromoInvalid as exc:
         # The promo stopped working since it was applied: say why, show the full price.
         session_update(user=user, promo_code="")
-        return [Say(str(exc.message)), *_summary(user, tariff_code)]
+        return [_summary(user, tariff_code, note=escape(str(exc.message)))]
     if result.payment.status == Payment.Status.SUCCEEDED:  # a 100 % promo: nothing to pay
-        return _paid(user, result.payment)
+        return [Retire(), *_paid(user, result.payment)]
     return [SendInvoice(invoice_params(payment=result.payment))]
 
 
@@ -252,12 +351,68 @@ def pay(user: User, tariff_code: str) -> list[Reply]:
 def pay_from_balance(user: User, tariff_code: str) -> list[Reply]:
     promo_code = session_for(user=user).promo_code
     payment = purchase_pay_from_balance(user=user, tariff=tariff_code, promo_code=promo_code or None, source="bot")
-    return _paid(user, payment)
+    return [Retire(), *_paid(user, payment)]
+
+
+@screen
+def trial(user: User) -> list[Reply]:
+    payment = trial_start(user=user, source="bot")
+    return [_granted(user, header=texts.trial_header(payment.days), fresh=False)]
+
+
+# --- My subscription and connecting ------------------------------------------------------
+
+
+def _subscription_screen(user: User) -> Say:
+    view = subscription_view(user=user)
+    status = texts.subscription_status(view)
+    if view.expires_at is None:
+        return Say(status, keyboards.subscription(has_one=False, trial_days=trial_offer(user)))
+    if view.is_active and view.subscription_url:
+        subscription = Subscription.objects.get(user=user)
+        notice = _connect_notice(user, subscription, header=status, expiry=False)
+        return Say(notice.text, keyboards.connect(notice.buttons, renew=True))
+    if view.is_active:
+        note = texts.subscription_link_coming() if provisioning_enabled() else texts.no_links()
+    else:
+        note = texts.renew_hint()
+    return Say(status + "\n\n" + note, keyboards.subscription(has_one=True))
+
+
+def _connectable(user: User) -> Subscription | None:
+    subscription = Subscription.objects.filter(user=user).first()
+    return (
+        subscription if subscription is not None and subscription.is_active and subscription.subscription_url else None
+    )
 
 
 @screen
 def subscription(user: User) -> list[Reply]:
-    return [Say(texts.subscription_status(subscription_view(user=user)), keyboards.subscription(can_buy=True))]
+    return [_subscription_screen(user)]
+
+
+@screen
+def connect(user: User, platform: str = "") -> list[Reply]:
+    subscription = _connectable(user)
+    if subscription is None:
+        return [_subscription_screen(user)]
+    apps = client_apps()
+    notice = _connect_notice(user, subscription, platform=platform, apps=apps)
+    if platform in apps:  # one platform's apps: its own Back leads to the connect screen
+        return [Say(notice.text, keyboards.from_notice(notice.buttons))]
+    return [Say(notice.text, keyboards.connect(notice.buttons, renew=True))]
+
+
+@screen
+def qr_code(user: User) -> list[Reply]:
+    """The link as a QR code: an extra photo (the link's text stays in its one message)."""
+    subscription = _connectable(user)
+    if subscription is None:
+        return [_subscription_screen(user)]
+    return [SendPhoto(photo=qr.png(subscription.subscription_url), caption=messages.qr_caption(language=user.language))]
+
+
+# --- Balance -------------------------------------------------------------------------------
 
 
 @screen
@@ -271,6 +426,16 @@ def topup(user: User, amount: int) -> list[Reply]:
     return [SendInvoice(invoice_params(payment=result.payment))]
 
 
+# --- Referrals -------------------------------------------------------------------------------
+
+
+@screen
+def invite(user: User, bot_username: str) -> list[Reply]:
+    link = referral_link(bot_username=bot_username, code=referral_code_for(user=user))
+    text = texts.referral_screen(link=link, stats=referral_stats(user=user), bonus_days=referral_bonus_days())
+    return [Say(text, keyboards.invite(link=link))]
+
+
 # --- Payments ---------------------------------------------------------------------
 
 
@@ -278,7 +443,8 @@ def precheckout(
     *, language_code: str | None, payload: str, from_user_id: int, total_amount: int, currency: str
 ) -> PrecheckoutResult:
     """Validated in the buyer's language, so a refusal reads right in Telegram."""
-    with translation.override(texts.language_for(language_code)):
+    language = language_for_telegram_id(telegram_id=from_user_id, language_code=language_code)
+    with translation.override(language):
         return precheckout_validate(
             payload=payload, from_user_id=from_user_id, total_amount=total_amount, currency=currency
         )
@@ -306,7 +472,7 @@ def payment_received(
         from_user_id=user.telegram_id,
     )
     if result.outcome == "needs_review":
-        return [Say(texts.payment_needs_review())]
+        return [Say(texts.payment_needs_review(), fresh=True)]
     resend = is_retry and result.payment.status == Payment.Status.SUCCEEDED and result.payment.user_id == user.pk
     if result.created or resend:
         return _paid(user, result.payment, resend=resend and not result.created)
@@ -320,15 +486,24 @@ def payment_refunded(user: User, *, charge_id: str, amount: int) -> list[Reply]:
         logger.warning("refunded_payment for unknown charge %s (user %s)", charge_id, user.telegram_id)
         return []
     result = refund_book(payment=payment, reason="refunded_payment from Telegram", source="telegram")
-    return [Say(texts.refunded(amount=amount))] if result.created else []
+    return [Say(texts.refunded(amount=amount), fresh=True)] if result.created else []
 
 
 # --- Errors -------------------------------------------------------------------------
 
 
-def apology(language_code: str | None) -> str:
-    return in_language(language_code, texts.apology)
+def _in_language_of(telegram_id: int | None, language_code: str | None, fn: Callable[[], str]) -> str:
+    if telegram_id is None:
+        language = texts.language_for(language_code)
+    else:
+        language = language_for_telegram_id(telegram_id=telegram_id, language_code=language_code)
+    with translation.override(language):
+        return fn()
 
 
-def slow_down(language_code: str | None) -> str:
-    return in_language(language_code, texts.slow_down)
+def apology(language_code: str | None, telegram_id: int | None = None) -> str:
+    return _in_language_of(telegram_id, language_code, texts.apology)
+
+
+def slow_down(language_code: str | None, telegram_id: int | None = None) -> str:
+    return _in_language_of(telegram_id, language_code, texts.slow_down)

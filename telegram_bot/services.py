@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from core.backoff import backoff_delay
 from core.ratelimit import window_hit
+from promos.models import PromoCode
 from promos.services import PromoInvalid, promo_find, promo_quote
 from subscriptions.selectors import tariffs_on_sale
 from telegram_bot.models import BotSession, TelegramUpdate
@@ -266,10 +267,11 @@ def session_clear_promo(*, user: User) -> BotSession:
     return session_update(user=user, promo_code="", awaiting=BotSession.Awaiting.NOTHING)
 
 
-def promo_apply(*, user: User, code: str, tariff_code: str = "") -> str:
+def promo_apply(*, user: User, code: str, tariff_code: str = "") -> PromoCode:
     """Remember a promo code for the buyer once the promos service accepts it:
     for the tariff they are looking at, else for at least one tariff on sale.
-    Raises PromoInvalid with the service's reason otherwise."""
+    Returns the promo (so the bot can say what it gives); raises PromoInvalid
+    with the service's reason otherwise."""
     tariffs = [t for t in tariffs_on_sale() if not tariff_code or t.code == tariff_code] or tariffs_on_sale()
     first_error: PromoInvalid | None = None
     for tariff in tariffs:
@@ -278,9 +280,10 @@ def promo_apply(*, user: User, code: str, tariff_code: str = "") -> str:
         except PromoInvalid as exc:
             first_error = first_error or exc
             continue
-        promo_code = quote.promo.code if quote.promo else ""
-        session_update(user=user, promo_code=promo_code, awaiting=BotSession.Awaiting.NOTHING)
-        return promo_code
+        if quote.promo is None:  # a blank code: nothing to remember
+            raise PromoInvalid("unknown", promo_code=code.strip()[:64])
+        session_update(user=user, promo_code=quote.promo.code, awaiting=BotSession.Awaiting.NOTHING)
+        return quote.promo
     if first_error is None:  # no tariff on sale at all: say what the code itself is worth
         if promo_find(code=code) is None:
             raise PromoInvalid("unknown", promo_code=code.strip()[:64])

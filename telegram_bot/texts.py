@@ -1,6 +1,8 @@
 """Everything the bot says, in English msgids translated by Django i18n.
 
-Call these inside `translation.override(language)`; Russian is the default.
+Texts are HTML (the bot sends with parse_mode=HTML): every dynamic value is
+escaped here. Call these inside `translation.override(language)`; Russian is
+the default.
 """
 
 from __future__ import annotations
@@ -8,24 +10,58 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.html import escape
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
+from notifications.formatting import format_date, format_number, format_stars
+from promos.models import PromoCode
 from promos.services import Quote
-from subscriptions.models import Subscription
+from referrals.selectors import ReferralStats
+from subscriptions.models import Tariff
 from subscriptions.selectors import SubscriptionView
+from users.models import language_of
+
+MINUS = "−"  # U+2212, as in "−17 %"
 
 
 def language_for(language_code: str | None) -> str:
-    """Same rule as User.language: English when Telegram says so, else Russian."""
-    return "en" if (language_code or "").lower().startswith("en") else "ru"
+    """The language for a Telegram language_code alone (no stored choice known)."""
+    return language_of(language_code=language_code)
+
+
+def bold(text: str) -> str:
+    return f"<b>{escape(text)}</b>"
 
 
 def stars(amount: int) -> str:
-    return f"{amount} ⭐"
+    return format_stars(amount)
 
 
 def date(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+    return format_date(value)
+
+
+def days(count: int) -> str:
+    return ngettext("%(count)s day", "%(count)s days", count) % {"count": format_number(count)}
+
+
+def title(tariff: Tariff) -> str:
+    """The tariff's title in the active language (escaped)."""
+    return escape(tariff.title_for(translation.get_language() or "ru"))
+
+
+def description(tariff: Tariff) -> str:
+    return escape(tariff.description_for(translation.get_language() or "ru"))
+
+
+def percent(value: int) -> str:
+    return f"{value} %"
+
+
+def support() -> str:
+    return escape(settings.SUPPORT_CONTACT)
 
 
 # --- Buttons ------------------------------------------------------------------
@@ -51,12 +87,28 @@ def button_help() -> str:
     return _("❓ Help")
 
 
+def button_invite() -> str:
+    return _("👥 Invite friends")
+
+
+def button_language() -> str:
+    return _("🌐 Language")
+
+
+def button_trial(trial_days: int) -> str:
+    return _("🎁 Free trial: %(days)s") % {"days": days(trial_days)}
+
+
 def button_back() -> str:
     return _("« Back")
 
 
+def button_menu() -> str:
+    return _("« Menu")
+
+
 def button_cancel() -> str:
-    return _("Cancel")
+    return _("✖️ Cancel")
 
 
 def button_pay(amount: int) -> str:
@@ -72,65 +124,116 @@ def button_enter_promo() -> str:
 
 
 def button_renew() -> str:
-    return _("Renew")
+    return _("🔄 Renew")
 
 
 def button_topup(amount: int) -> str:
     return _("Top up %(amount)s") % {"amount": stars(amount)}
 
 
-def button_tariff(quote: Quote) -> str:
-    label = f"{quote.tariff.title} — {stars(quote.amount)}"
-    if quote.discount:
-        label += f" (−{quote.discount})"
+def button_share() -> str:
+    return _("📤 Share the link")
+
+
+def button_tariff(quote: Quote, *, savings: int) -> str:
+    label = f"{quote.tariff.title_for(translation.get_language() or 'ru')} — {stars(quote.amount)}"
+    if savings:
+        label += f" · {MINUS}{percent(savings)}"
     return label
 
 
-# --- Messages -------------------------------------------------------------------
+# --- Menu -----------------------------------------------------------------------
 
 
-def welcome() -> str:
-    return _("Hello! Here you can buy a VPN subscription with Telegram Stars.\nChoose an action:")
+def welcome(first_name: str = "") -> str:
+    greeting = _("👋 Hello, %(name)s!") % {"name": first_name} if first_name else _("👋 Hello!")
+    return (
+        bold(greeting)
+        + "\n"
+        + _("Here you can buy a VPN subscription with Telegram Stars.")
+        + "\n\n"
+        + _("Choose an action:")
+    )
 
 
 def main_menu() -> str:
-    return _("Main menu:")
+    return bold(_("Main menu")) + "\n" + _("Choose an action:")
 
 
-def promo_applied(code: str) -> str:
-    return _("Promo code %(code)s applied.") % {"code": code}
+def with_note(note: str, text: str) -> str:
+    """A short note (already HTML) above a screen's text."""
+    return f"{note}\n\n{text}" if note else text
+
+
+def language_prompt() -> str:
+    # Both languages at once: whoever cannot read the current one still finds the switch.
+    return "🌐 <b>Выберите язык</b> · <b>Choose your language</b>"
+
+
+def language_set() -> str:
+    return _("✅ The bot now speaks English.")
+
+
+# --- Promo codes ------------------------------------------------------------------
+
+
+def promo_gives(promo: PromoCode) -> str:
+    """What a promo code gives, in words."""
+    if promo.discount_percent >= 100:
+        return _("a free subscription")
+    parts = []
+    if promo.discount_percent:
+        parts.append(_("%(percent)s off") % {"percent": f"{MINUS}{percent(promo.discount_percent)}"})
+    if promo.bonus_days:
+        parts.append(
+            ngettext("+%(count)s bonus day", "+%(count)s bonus days", promo.bonus_days) % {"count": promo.bonus_days}
+        )
+    return _(" and ").join(parts) or _("nothing extra")
+
+
+def promo_applied(promo: PromoCode) -> str:
+    return _("✅ Promo code %(code)s applied: %(gives)s.") % {
+        "code": bold(promo.code),
+        "gives": escape(promo_gives(promo)),
+    }
 
 
 def promo_refused(reason: str) -> str:
-    return _("%(reason)s Send another code or press Cancel.") % {"reason": reason}
+    return _("%(reason)s Send another code or press Cancel.") % {"reason": escape(reason)}
 
 
 def promo_prompt() -> str:
-    return _("Send the promo code in reply to this message.")
+    return bold(_("🎟 Promo code")) + "\n" + _("Send the promo code as a message, or press Cancel.")
 
 
 def promo_cancelled() -> str:
     return _("Promo code entry cancelled.")
 
 
+# --- Buying ---------------------------------------------------------------------------
+
+
 def tariff_list(*, promo_code: str) -> str:
-    text = _("Choose a tariff:")
+    text = bold(_("🛒 Choose a tariff"))
     if promo_code:
-        text += "\n" + _("Promo code %(code)s is applied.") % {"code": promo_code}
+        text += "\n" + _("Promo code %(code)s is applied.") % {"code": bold(promo_code)}
     return text
 
 
-def tariff_line(quote: Quote) -> str:
+def tariff_line(quote: Quote, *, savings: int) -> str:
     months = max(quote.tariff.months, 1)
-    line = _("%(title)s: %(amount)s (%(per_month)s per month)") % {
-        "title": quote.tariff.title,
-        "amount": stars(quote.amount),
-        "per_month": stars(quote.amount // months),
-    }
+    price = stars(quote.amount)
     if quote.discount:
-        line += ", " + _("discount %(discount)s") % {"discount": stars(quote.discount)}
+        price = f"<s>{stars(quote.base_price)}</s> {price}"
+    line = f"<b>{title(quote.tariff)}</b> — {price}"
+    if months > 1:
+        line += " · " + _("%(per_month)s per month") % {"per_month": stars(quote.amount // months)}
+    if savings:
+        line += f" · {MINUS}{percent(savings)}"
     if quote.bonus_days:
-        line += ", " + _("+%(bonus)s bonus days") % {"bonus": quote.bonus_days}
+        line += " · " + ngettext("+%(count)s bonus day", "+%(count)s bonus days", quote.bonus_days) % {
+            "count": quote.bonus_days
+        }
     return line
 
 
@@ -139,54 +242,70 @@ def no_tariffs() -> str:
 
 
 def summary(quote: Quote, *, promo_note: str = "") -> str:
-    lines = [
-        _("Tariff: %(title)s") % {"title": quote.tariff.title},
-        _("Price: %(price)s") % {"price": stars(quote.base_price)},
-    ]
+    lines = [bold(_("Tariff: %(title)s") % {"title": quote.tariff.title_for(translation.get_language() or "ru")})]
+    if description(quote.tariff):
+        lines.append(description(quote.tariff))
+    lines.append("")
+    lines.append(_("Price: %(price)s") % {"price": stars(quote.base_price)})
     if quote.discount:
         lines.append(_("Discount: %(discount)s") % {"discount": stars(quote.discount)})
     if quote.bonus_days:
         lines.append(_("Bonus days: %(bonus)s") % {"bonus": quote.bonus_days})
-    lines.append(_("Total: %(amount)s for %(days)s days") % {"amount": stars(quote.amount), "days": quote.total_days})
+    lines.append(
+        "<b>"
+        + _("Total: %(amount)s for %(days)s") % {"amount": stars(quote.amount), "days": days(quote.total_days)}
+        + "</b>"
+    )
     if promo_note:
-        lines.append(promo_note)
+        lines.append(escape(promo_note))
     return "\n".join(lines)
 
 
-# What the payment confirmation says about the subscription link.
-LINK_HERE = "here"  # it carries the link
+# What the payment confirmation says about the subscription link when it does not carry it.
 LINK_COMING = "coming"  # provisioning is under way: the link follows in its own message
 LINK_SENT = "sent"  # the worker sent it already
 LINK_NONE = "none"  # no provisioning backend: there is no link
 
 
-def paid(*, subscription: Subscription | None, link: str) -> str:
-    text = _("Payment received, thank you!")
-    if subscription is not None and subscription.expires_at:
-        text += "\n" + _("Your subscription is active until %(expires)s.") % {"expires": date(subscription.expires_at)}
-    if link == LINK_HERE and subscription is not None:
-        text += "\n" + _("Your subscription link: %(url)s") % {"url": subscription.subscription_url}
-    elif link == LINK_SENT:
-        text += "\n" + _("We have sent you the subscription link in a separate message.")
+def paid_header() -> str:
+    return bold(_("✅ Payment received, thank you!"))
+
+
+def trial_header(trial_days: int) -> str:
+    return bold(_("🎁 Your free trial is on: %(days)s.") % {"days": days(trial_days)})
+
+
+def link_note(link: str, *, expires_at: datetime | None) -> str:
+    lines = []
+    if expires_at is not None:
+        lines.append(_("Your subscription is active until %(date)s.") % {"date": bold(date(expires_at))})
+    if link == LINK_SENT:
+        lines.append(_("We have sent you the connection details in a separate message."))
     elif link == LINK_NONE:
-        text += "\n" + _("This shop does not issue connection links automatically; support will help: %(contact)s") % {
-            "contact": settings.SUPPORT_CONTACT
-        }
+        lines.append(no_links())
     else:
-        text += "\n" + _("Your subscription link is being prepared; it will arrive in a separate message.")
-    return text
+        lines.append(_("Your connection link is being prepared; it will arrive in a separate message in a moment."))
+    return "\n".join(lines)
+
+
+def no_links() -> str:
+    return _(
+        "This shop does not hand out connection links automatically: write to %(contact)s and support will connect you."
+    ) % {"contact": support()}
 
 
 def topped_up(*, amount: int, balance: int) -> str:
-    return _("Your balance has been topped up by %(amount)s. Balance: %(balance)s.") % {
-        "amount": stars(amount),
-        "balance": stars(balance),
-    }
+    return (
+        bold(_("✅ Balance topped up"))
+        + "\n"
+        + _("Your balance has been topped up by %(amount)s. Balance: %(balance)s.")
+        % {"amount": stars(amount), "balance": stars(balance)}
+    )
 
 
 def payment_needs_review() -> str:
     return _("We received your payment, but it needs a manual check. Support will contact you: %(contact)s") % {
-        "contact": settings.SUPPORT_CONTACT
+        "contact": support()
     }
 
 
@@ -194,63 +313,139 @@ def refunded(*, amount: int) -> str:
     return _("A refund of %(amount)s has been processed.") % {"amount": stars(amount)}
 
 
+# --- My subscription -----------------------------------------------------------------
+
+
 def subscription_status(subscription: SubscriptionView) -> str:
+    title_line = bold(_("📅 My subscription"))
     if subscription.expires_at is None:
-        return _("You have no subscription yet.")
+        return title_line + "\n" + _("You have no subscription yet.")
     if subscription.status == "disabled":
-        status = _("disabled")
+        status = _("⛔ disabled")
     elif subscription.is_active:
-        status = _("active")
+        status = _("✅ active")
     else:
-        status = _("expired")
-    lines = [
-        _("Status: %(status)s") % {"status": status},
-        _("Active until: %(expires)s") % {"expires": date(subscription.expires_at)},
-        _("Days left: %(days)s") % {"days": subscription.days_left},
-    ]
-    if subscription.subscription_url:
-        lines.append(_("Your subscription link: %(url)s") % {"url": subscription.subscription_url})
-    elif subscription.is_active:
-        lines.append(_("Your subscription link is being prepared; we will send it shortly."))
+        status = _("⌛ expired")
+    lines = [title_line, _("Status: %(status)s") % {"status": status}]
+    if subscription.is_active:
+        lines.append(
+            _("Active until %(date)s (%(left)s left)")
+            % {"date": bold(date(subscription.expires_at)), "left": days(subscription.days_left)}
+        )
+    else:
+        lines.append(_("Ended on %(date)s.") % {"date": bold(date(subscription.expires_at))})
     return "\n".join(lines)
 
 
+def subscription_link_coming() -> str:
+    return _("Your connection link is being prepared; we will send it in a separate message in a moment.")
+
+
+def renew_hint() -> str:
+    return _("Renew it to connect again.")
+
+
+# --- Balance ------------------------------------------------------------------------
+
+
 def balance(amount: int) -> str:
-    return _("Your balance: %(balance)s.\nTop it up with Stars and pay for tariffs from it.") % {
-        "balance": stars(amount)
-    }
+    return (
+        bold(_("💰 Balance"))
+        + "\n"
+        + _("Your balance: %(balance)s.\nTop it up with Stars and pay for tariffs from it.")
+        % {"balance": stars(amount)}
+    )
+
+
+# --- Referrals ------------------------------------------------------------------------
+
+
+def referral_screen(*, link: str, stats: ReferralStats, bonus_days: int) -> str:
+    lines = [bold(_("👥 Invite friends"))]
+    if bonus_days:
+        lines.append(
+            ngettext(
+                "Share your link. When someone you invited makes their first purchase, you get +%(count)s day of VPN.",
+                "Share your link. When someone you invited makes their first purchase, you get +%(count)s days of VPN.",
+                bonus_days,
+            )
+            % {"count": bonus_days}
+        )
+    else:
+        lines.append(_("Share your link with friends who need a VPN."))
+    lines += [
+        "",
+        _("Your link:"),
+        f"<code>{escape(link)}</code>",
+        "",
+        _("Invited: %(count)s") % {"count": format_number(stats.invited)},
+        _("Made a purchase: %(count)s") % {"count": format_number(stats.paid)},
+        _("Bonus earned: %(days)s") % {"days": days(stats.bonus_days)},
+    ]
+    return "\n".join(lines)
+
+
+def referral_share_text() -> str:
+    return _("A fast VPN paid with Telegram Stars: try it with my link")
+
+
+def referral_welcome() -> str:
+    return _("🤝 You came with an invitation from a friend: welcome!")
+
+
+def referral_own_link() -> str:
+    return _("This is your own invitation link: share it with friends.")
+
+
+def referral_unknown() -> str:
+    return _("This invitation link is not valid, but you are welcome all the same.")
+
+
+# --- Help and legal ---------------------------------------------------------------
 
 
 def help_text() -> str:
-    return _(
-        "/start — main menu\n"
-        "/buy — buy a subscription\n"
-        "/paysupport — help with payments\n"
-        "/terms — terms of service\n"
-        "/privacy — privacy policy\n"
-        "Support: %(contact)s"
-    ) % {"contact": settings.SUPPORT_CONTACT}
+    return (
+        bold(_("❓ Help"))
+        + "\n"
+        + _(
+            "/start — main menu\n"
+            "/buy — buy a subscription\n"
+            "/language — change the language\n"
+            "/paysupport — help with payments\n"
+            "/terms — terms of service\n"
+            "/privacy — privacy policy\n"
+            "Support: %(contact)s"
+        )
+        % {"contact": support()}
+    )
 
 
 def paysupport() -> str:
-    return settings.PAYSUPPORT_TEXT or _(
+    if settings.PAYSUPPORT_TEXT:
+        return escape(settings.PAYSUPPORT_TEXT)
+    return _(
         "Payment problems? Write to %(contact)s with the date and amount of the payment. "
         "Refunds are made in Telegram Stars."
-    ) % {"contact": settings.SUPPORT_CONTACT}
+    ) % {"contact": support()}
 
 
 def terms() -> str:
-    return settings.TERMS_TEXT or _(
+    if settings.TERMS_TEXT:
+        return escape(settings.TERMS_TEXT)
+    return _(
         "Terms of service: you buy access to a VPN service for the paid period. Payments are made in Telegram Stars. "
         "Unused paid periods can be refunded on request to %(contact)s."
-    ) % {"contact": settings.SUPPORT_CONTACT}
+    ) % {"contact": support()}
 
 
 def privacy() -> str:
-    return settings.PRIVACY_TEXT or _(
+    if settings.PRIVACY_TEXT:
+        return escape(settings.PRIVACY_TEXT)
+    return _(
         "Privacy policy: we store your Telegram id, name, language and payment history only to provide the service. "
         "We do not log your traffic. Questions: %(contact)s"
-    ) % {"contact": settings.SUPPORT_CONTACT}
+    ) % {"contact": support()}
 
 
 def apology() -> str:
@@ -266,6 +461,7 @@ def commands() -> list[tuple[str, str]]:
     return [
         ("start", _("Main menu")),
         ("buy", _("Buy a subscription")),
+        ("language", _("Change the language")),
         ("paysupport", _("Help with payments")),
         ("terms", _("Terms of service")),
         ("privacy", _("Privacy policy")),

@@ -14,6 +14,8 @@ from core.admin import TELEGRAM_ID, BoundedCountPaginator, ReadOnlyInline, actio
 from core.errors import ApplicationError
 from payments.ledger import balance_adjust
 from payments.models import LedgerEntry, Payment
+from referrals.models import Referral
+from referrals.selectors import referral_stats
 from subscriptions.services import subscription_adjust
 from users.models import User
 
@@ -99,11 +101,18 @@ class ShopUserAdmin(UserAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = BoundedCountPaginator
-    readonly_fields = ("stars_balance", "subscription_summary", "panel_link", "last_login", "date_joined")
+    readonly_fields = (
+        "stars_balance",
+        "subscription_summary",
+        "panel_link",
+        "referral_summary",
+        "last_login",
+        "date_joined",
+    )
     fieldsets = (
         *UserAdmin.fieldsets,
-        ("Telegram", {"fields": ("telegram_id", "telegram_username", "language_code")}),
-        ("Shop", {"fields": ("stars_balance", "subscription_summary", "panel_link")}),
+        ("Telegram", {"fields": ("telegram_id", "telegram_username", "language_code", "bot_language")}),
+        ("Shop", {"fields": ("stars_balance", "subscription_summary", "panel_link", "referral_summary")}),
     )
     actions = ("adjust_balance", "adjust_subscription")
 
@@ -138,6 +147,15 @@ class ShopUserAdmin(UserAdmin):
         if subscription is None or not subscription.subscription_url:
             return "—"
         return format_html('<a href="{}" rel="noopener" target="_blank">{}</a>', *[subscription.subscription_url] * 2)
+
+    @admin.display(description="referrals")
+    def referral_summary(self, user):
+        stats = referral_stats(user=user)
+        referral = Referral.objects.filter(invited=user).select_related("referrer").first()
+        invited_by = f"; invited by {referral.referrer}" if referral else ""
+        return (
+            f"invited {stats.invited}, of whom {stats.paid} bought; bonus earned: {stats.bonus_days} days{invited_by}"
+        )
 
     # --- Actions -----------------------------------------------------------------------
 

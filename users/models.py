@@ -2,6 +2,9 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 
+LANGUAGES = [("ru", "Русский"), ("en", "English")]
+LANGUAGE_CODES = frozenset(code for code, _name in LANGUAGES)
+
 
 class User(AbstractUser):
     """A shop user: a Telegram buyer, an admin (is_staff), or both.
@@ -13,7 +16,9 @@ class User(AbstractUser):
 
     telegram_id = models.BigIntegerField(unique=True, null=True, blank=True)
     telegram_username = models.CharField(max_length=64, blank=True, db_index=True)
-    language_code = models.CharField(max_length=16, blank=True)
+    language_code = models.CharField(max_length=16, blank=True, help_text="As Telegram reports it.")
+    # The language the buyer chose in the bot (🌐); it wins over Telegram's language_code.
+    bot_language = models.CharField(max_length=2, choices=LANGUAGES, blank=True)
     stars_balance = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
@@ -30,5 +35,13 @@ class User(AbstractUser):
 
     @property
     def language(self) -> str:
-        """The bot's language for this user: English when Telegram says so, else Russian."""
-        return "en" if (self.language_code or "").lower().startswith("en") else "ru"
+        """The bot's language for this user: the one they chose, else English
+        when Telegram says so, else Russian."""
+        return language_of(bot_language=self.bot_language, language_code=self.language_code)
+
+
+def language_of(*, bot_language: str = "", language_code: str | None = "") -> str:
+    """The one rule for a buyer's language (also for callers holding only these two values)."""
+    if bot_language in LANGUAGE_CODES:
+        return bot_language
+    return "en" if (language_code or "").lower().startswith("en") else "ru"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Q
 
 from core.admin import TELEGRAM_ID
-from users.models import User
+from users.models import User, language_of
 
 
 def user_ids_for_search(term: str) -> list[int]:
@@ -15,3 +15,13 @@ def user_ids_for_search(term: str) -> list[int]:
     if TELEGRAM_ID.match(term):
         query |= Q(telegram_id=int(term))
     return list(User.objects.filter(query).values_list("pk", flat=True)[:50])
+
+
+def language_for_telegram_id(*, telegram_id: int, language_code: str | None = None) -> str:
+    """The buyer's language by Telegram id (one indexed read), for answers given
+    before the user row is loaded (pre-checkout, apologies)."""
+    row = User.objects.filter(telegram_id=telegram_id).values_list("bot_language", "language_code").first()
+    if row is None:
+        return language_of(language_code=language_code)
+    # The choice made in the bot wins; else what Telegram says now, else what it said before.
+    return language_of(bot_language=row[0], language_code=language_code or row[1])

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from users.models import User
+from users.models import LANGUAGE_CODES, User
 
 
 def telegram_username_for(telegram_id: int) -> str:
@@ -59,3 +59,13 @@ def user_lock(*, user_id: int) -> User:
 def user_lock_row(*, user_id: int) -> None:
     """user_lock for callers that only need the lock, not the user's fields."""
     User.objects.select_for_update(no_key=True).filter(pk=user_id).values_list("pk", flat=True).get()
+
+
+def user_set_language(*, user: User, language: str) -> User:
+    """Remember the language the buyer chose in the bot (ru or en); it wins over
+    Telegram's language_code from now on, notifications included."""
+    if language not in LANGUAGE_CODES:
+        raise ValueError(f"unsupported language {language!r}")
+    User.objects.filter(pk=user.pk).update(bot_language=language)
+    user.bot_language = language
+    return user

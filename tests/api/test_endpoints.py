@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from payments.ledger import dev_add_stars
 from payments.models import Payment
+from tests.api.conftest import make_init_data
 from tests.payments.factories import PaymentFactory
 from tests.promos.factories import PromoCodeFactory
 from tests.subscriptions.factories import SubscriptionFactory
@@ -34,7 +35,8 @@ def test_tariffs_lists_the_active_tariffs_in_order(tariffs, api):
     assert [t["item_id"] for t in response.json()] == ["1m", "3m", "12m"]
     assert response.json()[1] == {
         "item_id": "3m",
-        "title": "3 months",
+        "title": "3 месяца",  # the API key's buyer has no language: Russian, like the bot
+        "description": "",
         "months": 3,
         "days": 90,
         "price_stars": 250,
@@ -44,6 +46,32 @@ def test_tariffs_lists_the_active_tariffs_in_order(tariffs, api):
 
 def test_tariffs_are_public(tariffs):
     assert APIClient().get("/api/v1/tariffs").status_code == 200
+
+
+def mini_app_client(*, language_code: str) -> APIClient:
+    client = APIClient()
+    init_data = make_init_data(telegram_id=777_100 if language_code == "ru" else 777_101, language_code=language_code)
+    client.credentials(HTTP_AUTHORIZATION=f"tma {init_data}")
+    return client
+
+
+def test_tariffs_speak_the_buyers_language(tariffs):
+    tariffs["3m"].description_ru = "Выгоднее на 17 %"
+    tariffs["3m"].description = "Save 17 %"
+    tariffs["3m"].save()
+
+    russian = mini_app_client(language_code="ru").get("/api/v1/tariffs").json()[1]
+    english = mini_app_client(language_code="en").get("/api/v1/tariffs").json()[1]
+
+    assert (russian["title"], russian["description"]) == ("3 месяца", "Выгоднее на 17 %")
+    assert (english["title"], english["description"]) == ("3 months", "Save 17 %")
+
+
+def test_anonymous_callers_get_the_language_they_accept(tariffs):
+    russian = APIClient().get("/api/v1/tariffs", HTTP_ACCEPT_LANGUAGE="ru").json()
+    english = APIClient().get("/api/v1/tariffs", HTTP_ACCEPT_LANGUAGE="en").json()
+
+    assert (russian[0]["title"], english[0]["title"]) == ("1 месяц", "1 month")
 
 
 # --- promos/quote ----------------------------------------------------------------------

@@ -3,8 +3,9 @@
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from notifications.formatting import format_date
 from payments.models import LedgerEntry, Payment
 from subscriptions.models import Subscription
 from telegram_bot.models import TelegramUpdate
@@ -49,5 +50,6 @@ def test_new_user_buys_one_month_with_promo10_through_polling(fake_telegram, pol
     assert list(LedgerEntry.objects.filter(payment=payment).values_list("kind", "amount")) == [("purchase", 90)]
     subscription = Subscription.objects.get(user__telegram_id=buyer.id)
     assert abs(subscription.expires_at - (timezone.now() + timedelta(days=30))) < timedelta(minutes=1)
-    assert subscription.expires_at.strftime("%Y-%m-%d") in confirmation["text"]
+    with translation.override("en"):
+        assert format_date(subscription.expires_at) in confirmation["text"]
     assert set(TelegramUpdate.objects.values_list("status", flat=True)) == {"done"}

@@ -11,7 +11,7 @@ from payments.models import LedgerEntry, Payment
 from subscriptions.models import Subscription
 from telegram_bot.models import TelegramUpdate
 from tests.promos.factories import PromoCodeFactory
-from tests.telegram_bot.support import message_text
+from tests.telegram_bot.support import mark, message_text, shown
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,11 +23,12 @@ def texts_after(fake, since: int) -> list[str]:
 
 
 def send(fake, webhook, update) -> list[str]:
-    """POST one update; the view answers after the handlers ran. Returns what the bot said."""
-    since = len(fake.sent_messages(BUYER["id"]))
+    """POST one update; the view answers after the handlers ran. Returns what the bot
+    showed (messages it sent or edited)."""
+    since = mark(fake, BUYER["id"])
     response = webhook(update)
     assert response.status_code == 200, response.content
-    return texts_after(fake, since)
+    return [message_text(m) for m in shown(fake, BUYER["id"], since)]
 
 
 def buy_to_invoice(fake, webhook) -> dict:
@@ -35,8 +36,8 @@ def buy_to_invoice(fake, webhook) -> dict:
     assert "Choose a tariff" in send(fake, webhook, fake.inject_callback(BUYER, "buy", deliver=False))[-1]
     assert "Total: 100 ⭐" in send(fake, webhook, fake.inject_callback(BUYER, "t:1m", deliver=False))[-1]
     assert "promo code" in send(fake, webhook, fake.inject_callback(BUYER, "pr:1m", deliver=False))[-1]
-    said = send(fake, webhook, fake.inject_message(BUYER, "PROMO10", deliver=False))
-    assert "Promo code PROMO10 applied." in said[0] and "Total: 90 ⭐" in said[-1]
+    [said] = send(fake, webhook, fake.inject_message(BUYER, "PROMO10", deliver=False))
+    assert "Promo code PROMO10 applied" in said and "Total: 90 ⭐" in said
     send(fake, webhook, fake.inject_callback(BUYER, "pay:1m", deliver=False))
     [invoice] = fake.invoices(BUYER["id"])
     return invoice

@@ -29,7 +29,7 @@ def test_start_sets_the_command_menu_in_russian_and_english(fake_telegram, polli
     russian = {c["command"]: c["description"] for c in commands[("default", "ru")]}
     assert english["paysupport"] == "Help with payments"
     assert russian["terms"] == "Условия использования"
-    assert set(english) == {"start", "buy", "paysupport", "terms", "privacy", "help"}
+    assert set(english) == {"start", "buy", "language", "paysupport", "terms", "privacy", "help"}
 
 
 def test_polling_asks_for_the_update_types_it_handles(fake_telegram, polling_bot):

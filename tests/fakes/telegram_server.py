@@ -15,17 +15,22 @@ what python-telegram-bot sends) or a JSON body. Answers `{"ok": true, "result": 
 Methods: getMe, getUpdates (long poll; offset confirms earlier updates; allowed_updates kept like
 Telegram; 409 while a webhook is set), setWebhook (https only) / deleteWebhook / getWebhookInfo,
 setMyCommands / getMyCommands / deleteMyCommands, sendMessage, sendPhoto (an uploaded image,
-file_id or URL; caption <= 1024), editMessageText,
-editMessageReplyMarkup, deleteMessage, answerCallbackQuery, sendInvoice / createInvoiceLink (XTR
-rules: currency XTR, one price, title 1-32, description 1-255, payload 1-128 bytes, no provider
-token, subscription_period 2592000 only), answerPreCheckoutQuery (once per query),
-refundStarPayment (repeat -> "Bad Request: CHARGE_ALREADY_REFUNDED"), getStarTransactions
-(newest first, offset/limit <= 100), getMyStarBalance, editUserStarSubscription (the charge must
-be that user's payment, else "Bad Request: CHARGE_ID_INVALID"), logOut/close.
+file_id or URL; caption <= 1024), editMessageText / editMessageReplyMarkup (Telegram's errors:
+"Bad Request: message is not modified: ..." for the same content and keyboard, "Bad Request:
+message to edit not found", "Bad Request: there is no text in the message to edit"), deleteMessage,
+answerCallbackQuery, sendInvoice / createInvoiceLink (XTR rules: currency XTR, one price, title
+1-32, description 1-255, payload 1-128 bytes, no provider token, subscription_period 2592000 only),
+answerPreCheckoutQuery (once per query), refundStarPayment (repeat -> "Bad Request:
+CHARGE_ALREADY_REFUNDED"), getStarTransactions (newest first, offset/limit <= 100), getMyStarBalance,
+editUserStarSubscription (the charge must be that user's payment, else "Bad Request:
+CHARGE_ID_INVALID"), logOut/close. With parse_mode=HTML, texts and captions are checked like
+Telegram does (only its tags; every other "<" and "&" escaped; "Bad Request: can't parse
+entities: ...") and stored as sent.
 
 Inspect: `calls(method=None)` -> [Call(method, params, at, test_env, status)],
 `wait_for_call(method, timeout=5, predicate=None)`, `wait_for_calls(method, count)`,
 `sent_messages(chat_id=None)` (Message dicts the bot sent, invoices and photos too), `sent_texts(chat_id)`,
+`message(chat_id, message_id)` (one of them as edited since),
 `sent_photos(chat_id=None)` (SentPhoto: chat_id, the uploaded bytes, filename, content type, caption,
 message), `subscription_edits` (editUserStarSubscription calls that succeeded),
 `wait_for_message(chat_id, predicate=None | contains="...")`, `invoices(chat_id=None)`,
@@ -193,6 +198,63 @@ def bad_request(text: str) -> ApiError:
     return ApiError(400, f"Bad Request: {text}")
 
 
+# Telegram's own words for the two edit failures a bot must expect.
+NOT_MODIFIED = (
+    "message is not modified: specified new message content and reply markup are exactly the same as a current "
+    "content and reply markup of the message"
+)
+EDIT_NOT_FOUND = "message to edit not found"
+NO_TEXT_TO_EDIT = "there is no text in the message to edit"
+
+# parse_mode=HTML as Telegram reads it: these tags only, every other "<" and "&" escaped.
+HTML_TAGS = frozenset(
+    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "code", "pre"}
+    | {"blockquote", "tg-emoji"}
+)
+HTML_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)((?:\s+[A-Za-z-]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*)\s*>")
+HTML_ENTITY = re.compile(r"&(?:lt|gt|amp|quot|#\d{1,7}|#x[0-9A-Fa-f]{1,6});")
+
+
+def check_html(text: str) -> None:
+    """Raise Telegram's "can't parse entities" for text it would refuse with parse_mode=HTML."""
+    open_tags: list[str] = []
+    at = 0
+    while at < len(text):
+        char = text[at]
+        if char == "<":
+            tag = HTML_TAG.match(text, at)
+            offset = len(text[:at].encode())
+            if tag is None or tag.group(2).lower() not in HTML_TAGS:
+                name = tag.group(2) if tag else text[at + 1 : at + 2]
+                raise bad_request(f'can\'t parse entities: Unsupported start tag "{name}" at byte offset {offset}')
+            closing, name = tag.group(1) == "/", tag.group(2).lower()
+            if closing:
+                if not open_tags or open_tags[-1] != name:
+                    raise bad_request(
+                        f'can\'t parse entities: Unmatched end tag at byte offset {offset}, expected "</{name}>"'
+                    )
+                open_tags.pop()
+            else:
+                open_tags.append(name)
+            at = tag.end()
+        elif char == "&":
+            entity = HTML_ENTITY.match(text, at)
+            if entity is None:
+                offset = len(text[:at].encode())
+                raise bad_request(f"can't parse entities: Unsupported HTML entity at byte offset {offset}")
+            at = entity.end()
+        else:
+            at += 1
+    if open_tags:
+        raise bad_request(f"can't parse entities: Can't find end tag corresponding to start tag \"{open_tags[-1]}\"")
+
+
+def check_parse_mode(params: dict, key: str = "text") -> None:
+    mode = params.get("parse_mode")
+    if mode and str(mode).upper() == "HTML" and params.get(key):
+        check_html(str(params[key]))
+
+
 @dataclass
 class _State:
     calls: list[Call] = field(default_factory=list)
@@ -309,6 +371,11 @@ class FakeTelegramServer:
 
     def sent_texts(self, chat_id: int | None = None) -> list[str]:
         return [m["text"] for m in self.sent_messages(chat_id) if "text" in m]
+
+    def message(self, chat_id: int, message_id: int) -> dict | None:
+        """A message the bot sent, as it reads now (after its edits); None once deleted."""
+        with self._cond:
+            return self._state.messages.get((int(chat_id), int(message_id)))
 
     def wait_for_message(
         self,
@@ -849,6 +916,7 @@ class FakeTelegramServer:
             raise bad_request("message text is empty")
         if len(str(text)) > 4096:
             raise bad_request("message is too long")
+        check_parse_mode(params)
         return self._bot_message(chat_id, text=str(text), reply_markup=params.get("reply_markup"))
 
     def _api_sendphoto(self, params: dict) -> dict:
@@ -863,6 +931,7 @@ class FakeTelegramServer:
         caption = params.get("caption")
         if caption is not None and len(str(caption)) > 1024:
             raise bad_request("message caption is too long")
+        check_parse_mode(params, "caption")
         size = len(photo.data) if isinstance(photo, Upload) else 0
         unique = secrets.token_hex(8)
         sizes = [
@@ -892,6 +961,7 @@ class FakeTelegramServer:
         return message
 
     def _edited_message(self, params: dict) -> dict | bool:
+        """The message an edit names, like Telegram: an unknown (or deleted) one is an error."""
         if params.get("inline_message_id"):
             return True
         chat_id = self._chat_id(params)
@@ -901,32 +971,47 @@ class FakeTelegramServer:
             raise bad_request("message identifier is not specified")
         with self._cond:
             message = self._state.messages.get((chat_id, message_id))
-            if message is None:
-                # Lenient: a message injected by a test (inject_callback) that the fake never sent.
-                message = self._bot_message(chat_id, message_id=message_id, text="(message)")
-            return message
+        if message is None:
+            raise bad_request(EDIT_NOT_FOUND)
+        return message
+
+    @staticmethod
+    def _markup_of(params: dict) -> dict | None:
+        markup = params.get("reply_markup")
+        return markup if isinstance(markup, dict) and markup.get("inline_keyboard") else None
 
     def _api_editmessagetext(self, params: dict) -> dict | bool:
         text = params.get("text")
-        if not text:
+        if not text or not str(text).strip():
             raise bad_request("message text is empty")
+        if len(str(text)) > 4096:
+            raise bad_request("message is too long")
+        check_parse_mode(params)
         message = self._edited_message(params)
         if isinstance(message, dict):
             with self._cond:
+                if "text" not in message:
+                    raise bad_request(NO_TEXT_TO_EDIT)
+                markup = self._markup_of(params)
+                if message["text"] == str(text) and message.get("reply_markup") == markup:
+                    raise bad_request(NOT_MODIFIED)
                 message["text"] = str(text)
                 message["edit_date"] = int(time.time())
                 message.pop("reply_markup", None)
-                if params.get("reply_markup"):
-                    message["reply_markup"] = params["reply_markup"]
+                if markup:
+                    message["reply_markup"] = markup
         return message
 
     def _api_editmessagereplymarkup(self, params: dict) -> dict | bool:
         message = self._edited_message(params)
         if isinstance(message, dict):
             with self._cond:
+                markup = self._markup_of(params)
+                if message.get("reply_markup") == markup:
+                    raise bad_request(NOT_MODIFIED)
                 message.pop("reply_markup", None)
-                if params.get("reply_markup"):
-                    message["reply_markup"] = params["reply_markup"]
+                if markup:
+                    message["reply_markup"] = markup
                 message["edit_date"] = int(time.time())
         return message
 
@@ -1153,7 +1238,8 @@ class _Handler(BaseHTTPRequestHandler):
                         data=part.get_payload(decode=True) or b"",
                     )
                 else:
-                    raw[name] = part.get_content() if part.get_content_maintype() == "text" else part.get_payload()
+                    # Form fields are UTF-8 text (python-telegram-bot names no charset): decode them as such.
+                    raw[name] = (part.get_payload(decode=True) or b"").decode("utf-8")
             return {**decode_params(raw), **uploads}
         return decode_params(dict(parse_qsl(body.decode(), keep_blank_values=True)))
 

@@ -13,6 +13,7 @@ class TariffFactory(factory.django.DjangoModelFactory):
 
     code = "1m"
     title = "1 month"
+    title_ru = "1 месяц"
     months = 1
     days = 30
     price_stars = 100

@@ -496,7 +496,7 @@ def test_link_text_speaks_english_to_english_users(
         buy(user)
 
     (text,) = fake_telegram.sent_texts(user.telegram_id)
-    assert text.startswith("Your VPN subscription is ready.")
+    assert text.startswith("<b>🎉 Your VPN subscription is ready.</b>")
 
 
 # --- the none backend ------------------------------------------------------------------------

@@ -9,9 +9,12 @@ bot is provably idle, e.g. after its last answer for a webhook call).
 from __future__ import annotations
 
 import asyncio
+import html
 import json
+import re
 import threading
 import time
+from dataclasses import dataclass
 
 import pytest
 from django.core.cache import cache
@@ -69,9 +72,51 @@ class PollingBot:
             raise self.error
 
 
+TAG = re.compile(r"<[^>]+>")
+
+
+def plain(text: str) -> str:
+    """What a user reads of an HTML text (parse_mode=HTML): tags gone, entities decoded."""
+    return html.unescape(TAG.sub("", text))
+
+
 def message_text(message: dict) -> str:
-    """A sent message's text, or an invoice's title."""
-    return message.get("text") or (message.get("invoice") or {}).get("title") or ""
+    """A sent message's text (as the user reads it), a photo's caption or an invoice's title."""
+    return plain(message.get("text") or message.get("caption") or (message.get("invoice") or {}).get("title") or "")
+
+
+def buttons_of(message: dict) -> list[dict]:
+    return [b for row in (message.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]
+
+
+def callbacks_of(message: dict) -> list[str]:
+    return [b["callback_data"] for b in buttons_of(message) if "callback_data" in b]
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where the chat stood: the fake's call count and this chat's message count."""
+
+    calls: int
+    messages: int
+
+
+def mark(fake, chat_id: int) -> Mark:
+    return Mark(calls=len(fake.calls()), messages=len(fake.sent_messages(chat_id)))
+
+
+def shown(fake, chat_id: int, since: Mark) -> list[dict]:
+    """What the bot showed this chat since the mark: the messages it edited (as they
+    read now), then the new ones, each once."""
+    edited: list[dict] = []
+    for call in fake.calls()[since.calls :]:
+        if call.method != "editMessageText" or call.status != 200 or int(call.params.get("chat_id", 0)) != chat_id:
+            continue
+        message = fake.message(chat_id, int(call.params["message_id"]))
+        if message is not None and message not in edited:
+            edited.append(message)
+    new = fake.sent_messages(chat_id)[since.messages :]
+    return [m for m in edited if m not in new] + new
 
 
 class Buyer:
@@ -96,20 +141,51 @@ class Buyer:
         texts = [message_text(m) for m in self.fake.sent_messages(self.id)]
         raise AssertionError(f"no message containing {contains!r} after #{since}; sent: {texts}")
 
+    def wait_shown(self, since: Mark, contains: str = "", *, timeout: float = 10.0) -> dict:
+        """The first message sent or edited after the mark that contains the text."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in shown(self.fake, self.id, since):
+                if contains in message_text(message):
+                    return message
+            time.sleep(0.01)
+        texts = [message_text(m) for m in shown(self.fake, self.id, since)]
+        raise AssertionError(f"nothing containing {contains!r} shown; shown: {texts}")
+
     def command(self, command: str, args: str = "", *, expect: str = "") -> dict:
-        since = self.seen()
+        since = mark(self.fake, self.id)
         self.fake.inject_command(self.user, command, args)
-        return self.wait_new(since, expect)
+        return self.wait_shown(since, expect)
 
     def say(self, text: str, *, expect: str = "") -> dict:
-        since = self.seen()
+        since = mark(self.fake, self.id)
         self.fake.inject_message(self.user, text)
-        return self.wait_new(since, expect)
+        return self.wait_shown(since, expect)
 
-    def press(self, data: str, *, expect: str = "") -> dict:
-        since = self.seen()
-        self.fake.inject_callback(self.user, data)
-        return self.wait_new(since, expect)
+    def press(self, data: str, *, expect: str = "", message_id: int | None = None) -> dict:
+        """Press a button on the bot's last message (or on `message_id`)."""
+        since = mark(self.fake, self.id)
+        self.fake.inject_callback(self.user, data, message_id=message_id)
+        return self.wait_shown(since, expect)
+
+
+def said(messages: list[dict]) -> str:
+    return "\n".join(message_text(m) for m in messages)
+
+
+@pytest.fixture
+def bot(fake_telegram, webhook):
+    """Send one update built by the fake server through the webhook view (it answers
+    after the handlers ran); returns the messages the bot showed for it: sent, or
+    edited in place."""
+
+    def send(builder: str, user: dict, *args, **kwargs) -> list[dict]:
+        update = getattr(fake_telegram, builder)(user, *args, deliver=False, **kwargs)
+        since = mark(fake_telegram, user["id"])  # after: a button press may add the message it is on
+        assert webhook(update).status_code == 200
+        return shown(fake_telegram, user["id"], since)
+
+    return send
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The buyer's screens, driven through the webhook view (the same handlers as runbot):
-each POST returns after the handlers ran, so the test reads what the bot said."""
+each POST returns after the handlers ran, so the test reads what the bot showed
+(the messages it sent, and the one a button press edited in place)."""
 
 from datetime import timedelta
 
@@ -11,30 +12,13 @@ from subscriptions.models import Subscription
 from telegram_bot.models import TelegramUpdate
 from tests.promos.factories import PromoCodeFactory
 from tests.subscriptions.factories import SubscriptionFactory
-from tests.telegram_bot.support import message_text
+from tests.telegram_bot.support import callbacks_of, message_text, said
 from tests.users.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EN = {"id": 700_301, "is_bot": False, "first_name": "Dan", "language_code": "en"}
 RU = {"id": 700_302, "is_bot": False, "first_name": "Иван", "language_code": "ru"}
-
-
-@pytest.fixture
-def bot(fake_telegram, webhook):
-    """Send one update built by the fake server; returns the messages the bot sent for it."""
-
-    def send(builder: str, user: dict, *args, **kwargs) -> list[dict]:
-        update = getattr(fake_telegram, builder)(user, *args, deliver=False, **kwargs)
-        since = len(fake_telegram.sent_messages(user["id"]))  # after: a button press may add the message it is on
-        assert webhook(update).status_code == 200
-        return fake_telegram.sent_messages(user["id"])[since:]
-
-    return send
-
-
-def said(messages: list[dict]) -> str:
-    return "\n".join(message_text(m) for m in messages)
 
 
 # --- Language ------------------------------------------------------------------------
@@ -53,10 +37,9 @@ def test_unknown_language_gets_russian(bot):
     assert "Выберите действие" in said(bot("inject_command", user, "start"))
 
 
-def test_main_menu_has_the_five_actions(bot):
+def test_main_menu_has_the_actions_and_no_trial_while_it_is_off(bot):
     [message] = bot("inject_command", EN, "start")
-    buttons = [b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row]
-    assert buttons == ["buy", "sub", "bal", "promo", "help"]
+    assert callbacks_of(message) == ["buy", "sub", "bal", "promo", "ref", "lang", "help"]
 
 
 # --- Promo codes --------------------------------------------------------------------
@@ -65,8 +48,10 @@ def test_main_menu_has_the_five_actions(bot):
 def test_deep_link_applies_the_promo(bot, tariffs):
     PromoCodeFactory(code="PROMO10", discount_percent=10)
 
-    assert "Promo code PROMO10 applied." in said(bot("inject_command", EN, "start", "promo_PROMO10"))
-    assert "1 month: 90 ⭐ (90 ⭐ per month), discount 10 ⭐" in said(bot("inject_callback", EN, "buy"))
+    welcome = said(bot("inject_command", EN, "start", "promo_PROMO10"))
+
+    assert "Promo code PROMO10 applied: −10 % off." in welcome  # it says what it gives
+    assert "1 month — 100 ⭐ 90 ⭐" in said(bot("inject_callback", EN, "buy"))  # the old price struck through
 
 
 def test_deep_link_with_an_unknown_promo_says_why(bot, tariffs):
@@ -81,7 +66,7 @@ def test_refused_promo_gives_the_service_reason_and_keeps_asking(bot, tariffs):
     reply = said(bot("inject_message", EN, "OLD10"))
 
     assert "This promo code is no longer active." in reply
-    assert "Promo code OLD20 applied." in said(bot("inject_message", EN, "OLD20"))
+    assert "Promo code OLD20 applied: −20 % off." in said(bot("inject_message", EN, "OLD20"))
 
 
 def test_promo_for_a_tariff_it_does_not_cover_is_refused(bot, tariffs):
@@ -97,8 +82,8 @@ def test_promo_from_the_main_menu_shows_discounted_tariffs(bot, tariffs):
 
     reply = said(bot("inject_message", EN, "bonus"))
 
-    assert "Promo code BONUS applied." in reply
-    assert "1 month: 100 ⭐ (100 ⭐ per month), +7 bonus days" in reply
+    assert "Promo code BONUS applied: +7 bonus days." in reply
+    assert "1 month — 100 ⭐ · +7 bonus days" in reply
 
 
 def test_cancel_stops_waiting_for_a_promo(bot, tariffs):
@@ -131,10 +116,13 @@ def test_a_100_percent_promo_completes_without_an_invoice(bot, fake_telegram, ta
 # --- Tariffs, subscription, balance ---------------------------------------------------
 
 
-def test_tariff_list_shows_price_and_per_month_price(bot, tariffs):
-    reply = said(bot("inject_callback", EN, "buy"))
+def test_tariff_list_shows_price_per_month_price_and_savings(bot, tariffs):
+    [message] = bot("inject_callback", EN, "buy")
 
-    assert "3 months: 250 ⭐ (83 ⭐ per month)" in reply
+    assert "3 months — 250 ⭐ · 83 ⭐ per month · −17 %" in message_text(message)
+    assert "1 month — 100 ⭐\n" in message_text(message)  # the reference saves nothing
+    labels = [b["text"] for row in message["reply_markup"]["inline_keyboard"] for b in row]
+    assert labels[:2] == ["1 month — 100 ⭐", "3 months — 250 ⭐ · −17 %"]
 
 
 def test_disabled_tariff_cannot_be_bought(bot, tariffs):
@@ -144,7 +132,8 @@ def test_disabled_tariff_cannot_be_bought(bot, tariffs):
     assert "This tariff is not on sale." in said(bot("inject_callback", EN, "pay:1m"))
 
 
-def test_my_subscription_shows_status_expiry_days_left_link_and_renew(bot):
+def test_my_subscription_shows_status_expiry_days_left_the_connect_screen_and_renew(bot, settings):
+    settings.PROVISIONING_BACKEND = "remnawave"
     user = UserFactory(telegram_id=EN["id"], language_code="en")
     SubscriptionFactory(
         user=user,
@@ -155,14 +144,21 @@ def test_my_subscription_shows_status_expiry_days_left_link_and_renew(bot):
 
     [message] = bot("inject_callback", EN, "sub")
 
-    assert "Status: active" in message["text"]
-    assert "Days left: 10" in message["text"]
-    assert "https://panel.example/sub/abc" in message["text"]
-    assert message["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "buy"
+    assert "Status: ✅ active" in message_text(message)
+    assert "(10 days left)" in message_text(message)
+    assert "<code>https://panel.example/sub/abc</code>" in message["text"]
+    assert message["reply_markup"]["inline_keyboard"][0][0] == {
+        "text": "🔗 Connect",
+        "url": "https://panel.example/sub/abc",
+    }
+    assert "buy" in callbacks_of(message)
 
 
-def test_my_subscription_without_one(bot):
-    assert "You have no subscription yet." in said(bot("inject_callback", EN, "sub"))
+def test_my_subscription_without_one_offers_buy_not_renew(bot):
+    [message] = bot("inject_callback", EN, "sub")
+
+    assert "You have no subscription yet." in message_text(message)
+    assert [b["text"] for row in message["reply_markup"]["inline_keyboard"] for b in row] == ["🛒 Buy", "« Back"]
 
 
 def test_balance_offers_the_configured_top_ups(bot, settings):
@@ -170,9 +166,8 @@ def test_balance_offers_the_configured_top_ups(bot, settings):
 
     [message] = bot("inject_callback", EN, "bal")
 
-    assert "Your balance: 0 ⭐" in message["text"]
-    data = [b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row]
-    assert data[:2] == ["top:50", "top:500"]
+    assert "Your balance: 0 ⭐" in message_text(message)
+    assert callbacks_of(message)[:2] == ["top:50", "top:500"]
 
 
 def test_top_up_sends_an_xtr_invoice_and_its_payment_fills_the_balance(bot, fake_telegram):
@@ -185,18 +180,20 @@ def test_top_up_sends_an_xtr_invoice_and_its_payment_fills_the_balance(bot, fake
     assert "Your balance has been topped up by 250 ⭐. Balance: 250 ⭐." in reply
 
 
-def test_pay_from_balance(bot, tariffs):
+def test_pay_from_balance(bot, fake_telegram, tariffs):
     UserFactory(telegram_id=EN["id"], language_code="en")
     bot("inject_callback", EN, "top:100")
     payload = Payment.objects.get(kind=Payment.Kind.TOPUP).invoice_payload
     bot("inject_successful_payment", EN, payload, 100, charge_id="topup-2")
 
-    summary = bot("inject_callback", EN, "t:1m")[0]
-    data = [b["callback_data"] for row in summary["reply_markup"]["inline_keyboard"] for b in row]
-    assert "bpay:1m" in data
-    reply = said(bot("inject_callback", EN, "bpay:1m"))
+    bot("inject_command", EN, "buy")
+    [summary] = bot("inject_callback", EN, "t:1m")
+    assert "bpay:1m" in callbacks_of(summary)
+    [confirmation] = bot("inject_callback", EN, "bpay:1m", message_id=summary["message_id"])
 
-    assert "Payment received" in reply
+    assert "Payment received" in message_text(confirmation)
+    assert confirmation["message_id"] != summary["message_id"]  # a confirmation is a new message
+    assert "reply_markup" not in fake_telegram.message(EN["id"], summary["message_id"])  # its Pay buttons are spent
     assert Payment.objects.get(method=Payment.Method.BALANCE).status == Payment.Status.SUCCEEDED
 
 
@@ -226,8 +223,8 @@ def test_commands_answer(bot, command, expected, settings):
 
 
 def test_texts_come_from_settings_when_set(bot, settings):
-    settings.TERMS_TEXT = "Our own terms."
-    assert said(bot("inject_command", EN, "terms")) == "Our own terms."
+    settings.TERMS_TEXT = "Our own terms <with brackets> & more."
+    assert said(bot("inject_command", EN, "terms")) == "Our own terms <with brackets> & more."
 
 
 def test_unknown_text_gets_the_help(bot):
@@ -285,3 +282,11 @@ def test_refunded_payment_books_the_refund_once(bot, fake_telegram, tariffs):
 def test_refund_of_an_unknown_charge_is_stored_and_done(bot):
     assert said(bot("inject_refunded_payment", EN, "unknown", 10, "nobody-knows")) == ""
     assert TelegramUpdate.objects.get(kind="refunded_payment").status == TelegramUpdate.Status.DONE
+
+
+def test_names_and_texts_with_html_characters_are_escaped(bot):
+    user = dict(EN, id=700_304, first_name="<Bob & Co>")
+
+    [welcome] = bot("inject_command", user, "start")  # the fake refuses unescaped HTML like Telegram
+
+    assert "Hello, <Bob & Co>!" in message_text(welcome)

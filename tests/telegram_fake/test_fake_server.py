@@ -95,6 +95,88 @@ def test_edit_message_text_changes_the_sent_message(fake_telegram):
     assert fake_telegram.sent_texts(42) == ["new"]
 
 
+def test_editing_to_the_same_text_and_keyboard_is_refused_as_not_modified(fake_telegram):
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("Buy", callback_data="buy")]])
+
+    async def flow(bot):
+        message = await bot.send_message(chat_id=42, text="Menu", reply_markup=markup)
+        with pytest.raises(BadRequest) as text_error:
+            await bot.edit_message_text(chat_id=42, message_id=message.message_id, text="Menu", reply_markup=markup)
+        with pytest.raises(BadRequest) as markup_error:
+            await bot.edit_message_reply_markup(chat_id=42, message_id=message.message_id, reply_markup=markup)
+        return text_error.value, markup_error.value
+
+    errors = with_bot(fake_telegram, flow)
+
+    for error in errors:
+        assert error.message == (
+            "Message is not modified: specified new message content and reply markup are exactly the same as a "
+            "current content and reply markup of the message"
+        )
+    # Telegram's own words on the wire
+    message_id = fake_telegram.sent_messages(42)[0]["message_id"]
+    status, body = fake_telegram.handle(
+        fake_telegram.token,
+        "editMessageText",
+        {"chat_id": 42, "message_id": message_id, "text": "Menu", "reply_markup": markup.to_dict()},
+        False,
+    )
+    assert (status, body["description"]) == (
+        400,
+        "Bad Request: message is not modified: specified new message content and reply markup are exactly the "
+        "same as a current content and reply markup of the message",
+    )
+
+
+def test_editing_a_message_the_bot_never_sent_or_deleted_is_not_found(fake_telegram):
+    async def flow(bot):
+        message = await bot.send_message(chat_id=42, text="gone soon")
+        await bot.delete_message(chat_id=42, message_id=message.message_id)
+        with pytest.raises(BadRequest) as deleted:
+            await bot.edit_message_text(chat_id=42, message_id=message.message_id, text="new")
+        with pytest.raises(BadRequest) as unknown:
+            await bot.edit_message_reply_markup(chat_id=42, message_id=999_999, reply_markup=None)
+        return deleted.value, unknown.value
+
+    for error in with_bot(fake_telegram, flow):
+        assert error.message == "Message to edit not found"
+    status, body = fake_telegram.handle(
+        fake_telegram.token, "editMessageText", {"chat_id": 42, "message_id": 999_999, "text": "x"}, False
+    )
+    assert (status, body["description"]) == (400, "Bad Request: message to edit not found")
+
+
+def test_editing_the_text_of_a_photo_is_refused(fake_telegram):
+    async def flow(bot):
+        photo = await bot.send_photo(chat_id=42, photo=PNG)
+        await bot.edit_message_text(chat_id=42, message_id=photo.message_id, text="text")
+
+    with pytest.raises(BadRequest, match="There is no text in the message to edit"):
+        with_bot(fake_telegram, flow)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('<b>bold</b> <i>it</i> <code>x &lt; y</code> <a href="https://e.example">link</a>', None),
+        ("<p>paragraph</p>", 'Unsupported start tag "p"'),
+        ("<b>never closed", 'Can\'t find end tag corresponding to start tag "b"'),
+        ("1 < 2", "Unsupported start tag"),
+        ("Tom & Jerry", "Unsupported HTML entity"),
+    ],
+)
+def test_html_texts_are_checked_like_telegram(fake_telegram, text, error):
+    send = lambda bot: bot.send_message(chat_id=42, text=text, parse_mode="HTML")  # noqa: E731
+
+    if error is None:
+        assert with_bot(fake_telegram, send).text == text
+    else:
+        with pytest.raises(BadRequest, match="Can't parse entities") as refused:
+            with_bot(fake_telegram, send)
+        assert error.lower() in refused.value.message.lower()  # PTB drops "Bad Request: " and recases
+    assert with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=42, text="1 < 2 & 3")).text == "1 < 2 & 3"
+
+
 def test_callback_press_carries_the_message_and_is_answered_once(fake_telegram):
     async def flow(bot):
         await bot.send_message(chat_id=42, text="Menu")
@@ -384,6 +466,12 @@ def test_send_photo_upload_is_recorded_with_caption_and_keyboard(fake_telegram):
     assert photo.message["reply_markup"]["inline_keyboard"][0][0]["url"] == "https://example.com/sub"
     assert fake_telegram.sent_messages(42) == [photo.message]
     assert isinstance(fake_telegram.calls("sendPhoto")[0].params["photo"], Upload)
+
+
+def test_send_photo_caption_in_cyrillic_arrives_intact(fake_telegram):
+    with_bot(fake_telegram, lambda bot: bot.send_photo(chat_id=42, photo=PNG, caption="Ваш QR-код", filename="qr.png"))
+
+    assert fake_telegram.sent_photos(42)[0].caption == "Ваш QR-код"
 
 
 def test_send_photo_by_file_id_is_recorded_without_bytes(fake_telegram):
