@@ -8,8 +8,9 @@ PATCH (2.x by uuid, 3.x by id or username) / enable / disable / delete (3.x:
 204 without body); username rules (3-36 chars of [A-Za-z0-9_-], unique);
 future-only expireAt; 3.x numeric ids (400 for non-numeric ones); every call
 recorded. Failure injection: fail_next (5xx N times), delay_next (slow or timed
-out answers), create_then_hang (the panel stores the user, then answers too
-late), down (503 for everything) and drop (connection closed without answer).
+out answers), set_latency (every matching call is slow until set back to 0),
+create_then_hang (the panel stores the user, then answers too late), down (503
+for everything until set back to False) and drop (connection closed without answer).
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class FakeRemnawavePanel:
         self._lock = threading.RLock()
         self._injections: list[_Injection] = []
         self._hang_after_create: float = 0.0
+        self._latency = _Injection(count=0, path_contains="", method="", status=0, delay=0.0)
         self._next_id = 1
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -135,6 +137,19 @@ class FakeRemnawavePanel:
             self._injections.append(
                 _Injection(count=count, path_contains=path_contains, method=method, status=0, delay=seconds)
             )
+
+    def set_latency(self, seconds: float, *, path_contains: str = "", method: str = "") -> None:
+        """From now on every matching call waits `seconds` before it is processed and
+        answered, until set_latency(0). (A call already waiting finishes its wait.)"""
+        with self._lock:
+            self._latency = _Injection(count=0, path_contains=path_contains, method=method, status=0, delay=seconds)
+
+    def _latency_for(self, method: str, path: str) -> float:
+        with self._lock:
+            rule = self._latency
+        if rule.path_contains in path and rule.method in ("", method):
+            return rule.delay
+        return 0.0
 
     def create_then_hang(self, seconds: float) -> None:
         """The next create stores the user, then answers only after `seconds` (the client times out)."""
@@ -363,6 +378,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Authorization") != f"Bearer {fake.token}":
             self._error(401, "Unauthorized", "")
             return
+        latency = fake._latency_for(self.command, split.path)
+        if latency:
+            time.sleep(latency)
         injection = fake._take_injection(self.command, split.path)
         if injection is not None and injection.delay:
             time.sleep(injection.delay)
