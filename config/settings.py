@@ -379,6 +379,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=2 * 3600),
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
+    # A hand-over (enqueue, on a serving thread) tries the broker once instead of
+    # retrying for CELERY_BROKER_CONNECTION_TIMEOUT: the row stays due for the
+    # sweeper. Workers and beat pass their own retry limits when they connect.
+    "max_retries": 0,
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
