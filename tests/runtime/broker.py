@@ -6,16 +6,19 @@ connection pools built for the old one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from kombu import pools
+
 from config import celery_app
+from tests.runtime.processes import wait_until
 
 
 def _drop_broker_connections() -> None:
-    # Celery caches one connection pool (and a producer pool on it) per app.
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    # kombu keeps its pools per broker URL; the app caches the ones it took.
+    pools.reset()
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
 
@@ -33,3 +36,24 @@ def celery_broker(url: str, settings) -> Iterator[str]:
     finally:
         celery_app.conf.broker_url = previous
         _drop_broker_connections()
+
+
+SWEEP_TASK = "subscriptions.sweep_outbox"
+SWEEP_EVERY = 0.5
+
+
+def sweep_until(predicate: Callable[[], object], *, timeout: float, message: str | Callable[[], str] = "") -> None:
+    """Stand in for Celery beat: send the outbox sweeper to the workers every
+    SWEEP_EVERY seconds until `predicate()` holds."""
+    last_sent = 0.0
+
+    def swept_enough() -> bool:
+        nonlocal last_sent
+        if predicate():
+            return True
+        if time.monotonic() - last_sent >= SWEEP_EVERY:
+            celery_app.send_task(SWEEP_TASK)
+            last_sent = time.monotonic()
+        return False
+
+    wait_until(swept_enough, timeout=timeout, message=message)
