@@ -60,6 +60,8 @@ class Subscription(models.Model):
         DUE = "due", "a purchase waits for its link message"
         SENDING = "sending", "a worker is sending the link"
         SENT = "sent", "sent"
+        # The payment confirmation carried it (so only a resend of that confirmation carries it again).
+        REPLIED = "replied", "sent in the payment confirmation"
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscription")
     # The tariff of the latest purchase: its traffic and device limits go to the panel.

@@ -137,10 +137,12 @@ def subscription_grant_bonus(*, user: User, days: int, purchase_id: uuid.UUID | 
 def link_claim_for_reply(*, user: User) -> Subscription | None:
     """The payment confirmation takes the purchase's link message when the link
     is known already: the subscription (with its URL) if this reply should carry
-    it, else None (the worker sends it once provisioning finishes, or already did)."""
+    it, else None (the worker sends it once provisioning finishes, or already did).
+    A claimed link is `replied`, not `sent`: a resend of this confirmation (its first
+    send failed) carries it again, a resend after the worker sent it does not."""
     claimed = (
         Subscription.objects.filter(user=user, link_state=Subscription.LinkState.DUE)
         .exclude(subscription_url="")
-        .update(link_state=Subscription.LinkState.SENT, link_sent_at=timezone.now())
+        .update(link_state=Subscription.LinkState.REPLIED, link_sent_at=timezone.now())
     )
     return Subscription.objects.filter(user=user).first() if claimed else None

@@ -304,11 +304,12 @@ def _granted(user: User, *, header: str, resend: bool = False, fresh: bool = Tru
     """What a purchase (or the trial) gave, with the subscription link exactly when
     this reply takes the purchase's one link message: the link is known and no
     other message took it (else the worker sends it, once, or already did). A
-    resend after a failed send carries it again."""
+    resend after a failed send carries it again only if the failed one had taken it."""
     subscription = link_claim_for_reply(user=user)
     if subscription is None:
         subscription = Subscription.objects.filter(user=user).first()
-        if not (resend and subscription is not None and subscription.subscription_url):
+        replied = subscription is not None and subscription.link_state == Subscription.LinkState.REPLIED
+        if not (resend and replied):
             if not provisioning_enabled():
                 link = texts.LINK_NONE
             elif subscription is not None and subscription.link_state == Subscription.LinkState.SENT:

@@ -12,6 +12,8 @@ from django.utils import timezone
 from payments.services import purchase_create_invoice
 from subscriptions.backends import reset_backend
 from subscriptions.models import ProvisioningTask, Subscription
+from telegram_bot import services as bot_services
+from telegram_bot.webhook import background_bot
 from tests.runtime.buyers import LINK_FOLLOWS, LINK_HERE, NO_LINK, TIMEOUT
 from tests.runtime.processes import wait_until
 from tests.subscriptions.factories import SubscriptionFactory
@@ -128,3 +130,51 @@ def test_without_a_panel_the_confirmation_says_there_is_no_link_and_nothing_foll
     assert [message_text(m) for m in fake_telegram.sent_messages(user.telegram_id)] == [confirmation]
     assert Subscription.objects.get(user=user).link_state == Subscription.LinkState.NONE
     reset_backend()
+
+
+def test_a_confirmation_resent_after_the_worker_sent_the_link_does_not_carry_it_again(
+    fake_telegram, fake_panel, webhook, embedded_worker, tariff_1m, monkeypatch
+):
+    # given Telegram refuses the bot's payment confirmation once
+    monkeypatch.setattr(bot_services, "RETRY_BASE_SECONDS", 0)
+    user = UserFactory()
+    payment = purchase_create_invoice(user=user, tariff="1m").payment
+    fake_telegram.fail_next("sendMessage", status=500)
+
+    # when the buyer pays, and the worker provisions and sends the link meanwhile
+    paid = fake_telegram.inject_successful_payment(user, payment.invoice_payload, payment.amount, deliver=False)
+    assert webhook(paid).status_code == 200
+    wait_until(lambda: link_messages(fake_telegram, fake_panel, user), timeout=TIMEOUT, message="no link")
+    background_settled(embedded_worker)
+
+    # and the failed update is run again, so the confirmation is sent after all
+    assert background_bot.retry_due() == 1
+    confirmation = fake_telegram.wait_for_message(user.telegram_id, contains="Payment received")
+
+    # then the link came once: the resent confirmation points to the message that has it
+    assert link_messages(fake_telegram, fake_panel, user) != [] and fake_panel.public_url not in confirmation["text"]
+    assert len(link_messages(fake_telegram, fake_panel, user)) == 1
+
+
+def test_a_confirmation_that_carried_the_link_but_failed_to_send_carries_it_when_resent(
+    fake_telegram, fake_panel, settings, webhook, embedded_worker, tariff_1m, monkeypatch
+):
+    # given a provisioned buyer, and Telegram refusing the bot's payment confirmation once
+    monkeypatch.setattr(bot_services, "RETRY_BASE_SECONDS", 0)
+    user = UserFactory()
+    subscription = provisioned_subscription(user, fake_panel)
+    slow_panel(fake_panel, settings, 0.3)
+    payment = purchase_create_invoice(user=user, tariff="1m").payment
+    fake_telegram.fail_next("sendMessage", status=500)
+
+    # when they renew, the confirmation (which took the link) fails, and the update is run again
+    paid = fake_telegram.inject_successful_payment(user, payment.invoice_payload, payment.amount, deliver=False)
+    assert webhook(paid).status_code == 200
+    background_settled(embedded_worker)
+    assert link_messages(fake_telegram, fake_panel, user) == []
+    assert background_bot.retry_due() == 1
+
+    # then the resent confirmation carries the link, and it is the only message that does
+    confirmation = fake_telegram.wait_for_message(user.telegram_id, contains="Payment received")
+    assert f"{LINK_HERE} {subscription.subscription_url}" in confirmation["text"]
+    assert link_messages(fake_telegram, fake_panel, user) == [confirmation["text"]]
