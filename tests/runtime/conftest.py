@@ -59,12 +59,13 @@ def process_database_url(request, transactional_db, tmp_path) -> str:
     return f"sqlite:///{copy}"
 
 
-def outbox(database_url: str) -> list[tuple[str, str]]:
-    """(kind, status) of every provisioning task, read from the processes' database."""
+def outbox(database_url: str, columns: tuple[str, ...] = ("kind", "status")) -> list[tuple]:
+    """These columns of every provisioning task, oldest first, read from the processes' database."""
     if database_url.startswith("sqlite:///"):
+        sql = f"SELECT {', '.join(columns)} FROM subscriptions_provisioningtask ORDER BY id"
         with sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=20) as db:
-            return list(db.execute("SELECT kind, status FROM subscriptions_provisioningtask ORDER BY id"))
-    return list(ProvisioningTask.objects.order_by("pk").values_list("kind", "status"))
+            return list(db.execute(sql))
+    return list(ProvisioningTask.objects.order_by("pk").values_list(*columns))
 
 
 def outbox_settled(database_url: str) -> bool:
