@@ -137,9 +137,13 @@ def broker(redis_url, settings):
 
 @pytest.fixture
 def embedded_worker(settings, transactional_db):
-    """This process's real embedded worker (not inline), stopped before the database is flushed."""
+    """This process's real embedded worker (not inline), with the outbox sweeper as its
+    only periodic task (a failed send is retried soon); stopped before the database is flushed."""
     settings.BACKGROUND_TASKS_INLINE = False
     settings.CELERY_BROKER_URL = ""
-    worker = start_embedded_worker(schedule=False)
+    settings.PROVISIONING_BACKOFF_SECONDS = 0.5
+    settings.PROVISIONING_BACKOFF_MAX_SECONDS = 1
+    settings.PERIODIC_TASKS = {"sweep": {"task": "subscriptions.sweep_outbox", "every": 0.5}}
+    worker = start_embedded_worker()
     yield worker
     stop_embedded_worker()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from subscriptions.models import ProvisioningTask, Subscription
+from tests.runtime.broker import sweep_until
 from tests.runtime.buyers import TIMEOUT
 from tests.runtime.conftest import outbox, outbox_settled
-from tests.runtime.processes import wait_until, worker_ready
+from tests.runtime.processes import worker_ready
 from tests.subscriptions.helpers import buy, panel_username
 from tests.users.factories import UserFactory
 
@@ -26,7 +27,7 @@ def test_a_celery_worker_on_redis_provisions_a_purchase_made_in_this_process(
     buy(user)
 
     # then the worker claims its outbox row, creates the panel user and sends the link
-    wait_until(
+    sweep_until(  # (beat's part: a failed step is handed over again)
         lambda: outbox_settled(process_database_url) and fake_telegram.sent_messages(user.telegram_id),
         timeout=TIMEOUT,
         message=lambda: f"outbox: {outbox(process_database_url)}\n{processes.describe()}",
