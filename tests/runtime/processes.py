@@ -24,10 +24,11 @@ START_TIMEOUT = 45.0  # Django's start-up in a fresh interpreter on a busy 2-cor
 STOP_TIMEOUT = 15.0  # a warm shutdown finishes the task in hand (a slow panel call)
 LOG_TAIL = 6000
 
-# The Procfile's commands (the worker with 4 threads, as on a small machine).
+# The Procfile's commands (this interpreter for `python`/`celery`; the worker with 4 threads, for 2 cores).
 RUNBOT = [sys.executable, "manage.py", "runbot"]
-WORKER = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "threads", "--concurrency", "4"]
-BEAT = [sys.executable, "-m", "celery", "-A", "config", "beat"]
+CELERY = [sys.executable, "-m", "celery", "--quiet", "-A", "config"]
+WORKER = [*CELERY, "worker", "--pool", "threads", "--concurrency", "4"]
+BEAT = [*CELERY, "beat"]
 
 T = TypeVar("T")
 
