@@ -199,7 +199,7 @@ def provisioning_runs(fake: FakeTelegramServer) -> dict[str, dict]:
             CELERY_BROKER_URL="",  # the embedded worker, whatever the environment says
         ):
             reset_backend()
-            start_embedded_worker(schedule=False)
+            worker = start_embedded_worker(schedule=False)
             bot = BotThread()
             bot.start(fake)
             try:
@@ -217,6 +217,7 @@ def provisioning_runs(fake: FakeTelegramServer) -> dict[str, dict]:
                     }
                 panel.set_latency(0)  # the backlog drains quickly now
                 runs["drain"] = {"all_provisioned": wait_provisioned(panel, 2 * per_run)}
+                worker.wait_idle(DRAIN_TIMEOUT)  # and the link messages are sent
             finally:
                 bot.stop()
                 stop_embedded_worker()
