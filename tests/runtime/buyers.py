@@ -17,13 +17,13 @@ def open_invoice(fake: FakeTelegramServer, buyer: Buyer) -> dict:
     return fake.invoices(buyer.id)[-1]
 
 
-def pay(fake: FakeTelegramServer, buyer: Buyer, invoice: dict) -> dict:
-    """Telegram asks the pre-checkout question, the payment succeeds: returns the bot's confirmation."""
+def pay(fake: FakeTelegramServer, buyer: Buyer, invoice: dict) -> str:
+    """Telegram asks the pre-checkout question, the payment succeeds: the text of the bot's confirmation."""
     query = fake.inject_pre_checkout(buyer.user, invoice["payload"], invoice["amount"])
     assert fake.wait_for_precheckout_answer(query, timeout=TIMEOUT).ok
     since = buyer.seen()
     fake.inject_successful_payment(buyer.user, invoice["payload"], invoice["amount"])
-    return buyer.wait_new(since, "Payment received", timeout=TIMEOUT)
+    return message_text(buyer.wait_new(since, "Payment received", timeout=TIMEOUT))
 
 
 def link_messages(fake: FakeTelegramServer, panel: FakeRemnawavePanel, buyer: Buyer) -> list[str]:
@@ -32,5 +32,4 @@ def link_messages(fake: FakeTelegramServer, panel: FakeRemnawavePanel, buyer: Bu
 
 
 LINK_FOLLOWS = "it will arrive in a separate message"
-LINK_HERE = "Your subscription link:"
-NO_LINK = "does not issue connection links"
+NO_LINK = "does not hand out connection links"
