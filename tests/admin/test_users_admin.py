@@ -130,9 +130,7 @@ def change_form_data(page) -> dict:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_saving_a_user_keeps_the_balance_booked_while_it_was_being_saved(
-    admin_client_for, superuser, monkeypatch
-):
+def test_saving_a_user_keeps_the_balance_booked_while_it_was_being_saved(admin_client_for, superuser, monkeypatch):
     # given a buyer with 50 Stars whose page an admin submits, and a top-up booked
     # after the admin's request read the row but before it saved it
     buyer = UserFactory()
