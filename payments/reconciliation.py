@@ -156,7 +156,7 @@ def _reconcile_payment(charge: StarCharge, report: ReconciliationReport) -> None
         currency="XTR",
         from_user_id=charge.user_id,
     )
-    if result.outcome == "granted":
+    if result.outcome in ("granted", "refunded"):
         logger.warning("reconciliation completed payment %s (charge %s)", result.payment.purchase_id, charge.charge_id)
         report.completed.append(
             {"charge_id": charge.charge_id, "purchase_id": str(result.payment.purchase_id), "amount": charge.amount}
@@ -175,7 +175,7 @@ def _reconcile_payment(charge: StarCharge, report: ReconciliationReport) -> None
 
 
 def _check_known_payment(payment: Payment, charge: StarCharge, report: ReconciliationReport) -> None:
-    if payment.needs_review:
+    if payment.review_open:
         report.mismatch("needs_review", charge.charge_id, payment.review_reason, purchase_id=str(payment.purchase_id))
     elif payment.amount != charge.amount:
         report.mismatch(
@@ -201,7 +201,12 @@ def _reconcile_refund(charge: StarCharge, report: ReconciliationReport) -> None:
     if payment.status == Payment.Status.REFUNDED:
         return
     try:
-        result = refund_book(payment=payment, reason="refunded in Telegram (reconciliation)", source="reconciliation")
+        result = refund_book(
+            payment=payment,
+            reason="refunded in Telegram (reconciliation)",
+            source="reconciliation",
+            returned_by_telegram=True,
+        )
     except ApplicationError as exc:
         report.mismatch("refund_not_booked", charge.charge_id, str(exc.message), purchase_id=str(payment.purchase_id))
         return
