@@ -106,6 +106,11 @@ class Subscription(models.Model):
         return max(int((seconds + 43200) // 86400), 0)
 
 
+# Notes the worker leaves on finished tasks, which the alert selector reads back.
+COALESCED_NOTE_PREFIX = "coalesced into #"  # + the id of the task that ran instead
+PANEL_NOTE_PREFIX = "panel: "  # + the panel's action: the state was pushed to the panel
+
+
 class ProvisioningTask(models.Model):
     """Outbox row: "make the panel match this user's subscription".
 

@@ -1,4 +1,5 @@
-"""Finance resolves payments flagged for review (the new payments.resolve_review)."""
+"""Finance resolves payments flagged for review (payments.resolve_review); both
+staff groups may view the refunds kept until their payment is recorded."""
 
 import importlib
 
@@ -9,19 +10,15 @@ groups = importlib.import_module("payments.migrations.0004_admin_groups")
 
 def grant(apps, schema_editor):
     groups._ensure_permissions(apps)
-    finance, _ = apps.get_model("auth", "Group").objects.get_or_create(name="Finance")
-    finance.permissions.add(*groups._permissions(apps, ["payments.resolve_review"]))
-
-
-def revoke(apps, schema_editor):
-    Permission = apps.get_model("auth", "Permission")
-    permission = Permission.objects.filter(content_type__app_label="payments", codename="resolve_review").first()
-    finance = apps.get_model("auth", "Group").objects.filter(name="Finance").first()
-    if permission and finance:
-        finance.permissions.remove(permission)
+    Group = apps.get_model("auth", "Group")
+    view = groups._permissions(apps, ["payments.view_pendingrefund"])
+    support, _ = Group.objects.get_or_create(name="Support")
+    support.permissions.add(*view)
+    finance, _ = Group.objects.get_or_create(name="Finance")
+    finance.permissions.add(*view, *groups._permissions(apps, ["payments.resolve_review"]))
 
 
 class Migration(migrations.Migration):
     dependencies = [("payments", "0008_review_resolution_refund_holds_pending_refunds")]
 
-    operations = [migrations.RunPython(grant, revoke)]
+    operations = [migrations.RunPython(grant, migrations.RunPython.noop)]

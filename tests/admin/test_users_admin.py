@@ -6,8 +6,11 @@ from django.urls import reverse
 
 from payments.ledger import balance_adjust, balances_verify
 from payments.models import LedgerEntry
+from payments.refunds import refund_from_telegram
+from payments.services import purchase_pay_from_balance
 from subscriptions.models import ProvisioningTask, Subscription
 from tests.admin.conftest import in_another_connection, paid_payment
+from tests.telegram_fake.helpers import paid_topup
 from tests.users.factories import UserFactory
 from users.admin import ShopUserAdmin
 
@@ -167,3 +170,16 @@ def test_a_stale_copy_of_a_user_never_writes_the_balance_back():
 
     buyer.refresh_from_db()
     assert (buyer.first_name, buyer.stars_balance) == ("Stale", 25)
+
+
+def test_user_page_shows_what_the_buyer_owes_from_a_refund_of_spent_stars(
+    admin_client_for, superuser, fake_telegram, tariff_1m
+):
+    buyer = UserFactory()
+    topup = paid_topup(fake_telegram, buyer, amount=100)
+    purchase_pay_from_balance(user=buyer, tariff="1m")
+    refund_from_telegram(user=buyer, charge_id=topup.telegram_payment_charge_id, amount=100)
+
+    page = admin_client_for(superuser).get(reverse("admin:users_user_change", args=[buyer.pk]))
+
+    assert "100 Stars (see the payments flagged for review)" in page.content.decode()
