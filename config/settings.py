@@ -82,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # One log line for every call an API key makes for a Telegram user.
+    "api.audit.ApiKeyAuditMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -193,7 +195,10 @@ REST_FRAMEWORK = {
         "api.authentication.ApiKeyAuthentication",
         "api.authentication.StaffSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "api.permissions.ApiKeyScopes",  # an API key does only what its scopes allow
+    ],
     "DEFAULT_PARSER_CLASSES": ["api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -208,6 +213,8 @@ REST_FRAMEWORK = {
         "user": env.str("API_THROTTLE_USER", default="120/min"),
         "api_key": env.str("API_THROTTLE_API_KEY", default="3000/min"),
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
+        # Failed API-key / init data attempts per client address (api.authentication).
+        "auth_failures": env.str("API_THROTTLE_AUTH_FAILURES", default="20/min"),
     },
     "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
 }
