@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -58,9 +60,13 @@ class IdempotencyKey(models.Model):
     class Status(models.TextChoices):
         IN_PROGRESS = "in_progress", "in progress"
         DONE = "done", "done"
+        RETRYABLE = "retryable", "failed with a server error: a retry runs it again"
 
     principal = models.CharField(max_length=64)
     key = models.CharField(max_length=255)
+    # Handed to the view, which keys its effect with it (a purchase_id, a ledger reference):
+    # a retry that takes this claim over after a crash finds that effect instead of repeating it.
+    reference = models.UUIDField(default=uuid.uuid4, editable=False)
     fingerprint = models.CharField(max_length=64, help_text="sha256 of method, path, acting user and body.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)

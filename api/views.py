@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from api import serializers as s
 from api.errors import error_body
-from api.idempotency import idempotent
+from api.idempotency import idempotent, reference_of
 from api.models import Scope
 from api.permissions import api_key_allows
 from api.schema import IDEMPOTENCY_KEY, errors, post_errors
@@ -178,7 +178,7 @@ class InvoiceCreateView(APIView):
             user=request.user,
             tariff=body["item_id"],
             promo_code=body["promo_code"],
-            purchase_id=body["purchase_id"],
+            purchase_id=body["purchase_id"] or reference_of(request),
             purchase_type=body["purchase_type"],
             source=body["source"],
         )
@@ -301,8 +301,13 @@ class PayFromBalanceView(APIView):
     @idempotent
     def post(self, request):
         body = _valid(s.PayFromBalanceRequestSerializer, request)
+        # Keyed by the Idempotency-Key: a retry after a crash finds this purchase instead of paying again.
         payment = purchase_pay_from_balance(
-            user=request.user, tariff=body["item_id"], promo_code=body["promo_code"], source=Payment.Source.API
+            user=request.user,
+            tariff=body["item_id"],
+            promo_code=body["promo_code"],
+            source=Payment.Source.API,
+            purchase_id=reference_of(request),
         )
         payment.user.refresh_from_db(fields=["stars_balance"])
         return Response(s.PayFromBalanceSerializer(payment).data, status=status.HTTP_201_CREATED)
@@ -322,7 +327,7 @@ class DevAddStarsView(APIView):
     @idempotent
     def post(self, request):
         body = _valid(s.StarsAmountRequestSerializer, request)
-        dev_add_stars(user=request.user, amount=body["amount"])
+        dev_add_stars(user=request.user, amount=body["amount"], reference=reference_of(request))
         request.user.refresh_from_db(fields=["stars_balance"])
         return Response({"balance_stars": request.user.stars_balance})
 

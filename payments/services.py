@@ -625,16 +625,32 @@ def _purchase_instant(*, user: User, quote: Quote, source: str, method: str, pur
 
 
 def purchase_pay_from_balance(
-    *, user: User, tariff: Tariff | str | int, promo_code: str | None = None, source: str = Payment.Source.BOT
+    *,
+    user: User,
+    tariff: Tariff | str | int,
+    promo_code: str | None = None,
+    source: str = Payment.Source.BOT,
+    purchase_id: uuid.UUID | None = None,
 ) -> Payment:
     """Buy a tariff with the internal Stars balance, in one transaction; the
-    balance never goes below zero (InsufficientBalance otherwise)."""
+    balance never goes below zero (InsufficientBalance otherwise).
+
+    With a `purchase_id` (a client's reference, e.g. derived from its
+    Idempotency-Key) the purchase happens once: a repeat returns it unchanged.
+    """
+    existing = _guard_foreign_purchase_id(user=user, purchase_id=purchase_id)
     with transaction.atomic(durable=True):
-        user_lock_row(user_id=user.pk)
+        user_lock_row(user_id=user.pk)  # a repeat with the same purchase_id waits here, then finds it
+        if existing is None and purchase_id is not None:
+            existing = Payment.objects.filter(purchase_id=purchase_id, user=user).first()
+        if existing is not None:
+            existing.refresh_from_db()
+            event_record(name=PurchaseEvent.Name.INVOICE_REUSED, payment=existing, previous_status=existing.status)
+            return existing
         tariff = tariff_for_sale(tariff=tariff)
         quote = promo_quote(tariff=tariff, user=user, code=promo_code)
         method = Payment.Method.FREE if quote.is_free else Payment.Method.BALANCE
-        return _purchase_instant(user=user, quote=quote, source=source, method=method)
+        return _purchase_instant(user=user, quote=quote, source=source, method=method, purchase_id=purchase_id)
 
 
 # --- The free trial -------------------------------------------------------------
