@@ -11,6 +11,7 @@ the buyer's debt (`refund_shortfall`) and the payment is flagged for review.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
@@ -32,6 +33,8 @@ from users.models import User
 from users.services import user_lock, user_lock_row
 
 HOLD_KINDS = (LedgerEntry.Kind.REFUND_HOLD, LedgerEntry.Kind.REFUND_RELEASE)
+# A hold older than this outlived any Telegram call: its refund died on the way.
+STALE_HOLD_AGE = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,28 @@ def _release_hold(payment: Payment) -> None:
         reason="Telegram refused the refund",
     )
     event_record(name=PurchaseEvent.Name.REFUND_RELEASED, payment=locked, metadata={"stars": held})
+
+
+def stale_refund_holds() -> list[Payment]:
+    """Payments whose Stars are still held for a refund that never got booked (the
+    refund's process died between the hold and the booking)."""
+    held = (
+        LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND_HOLD, created_at__lt=timezone.now() - STALE_HOLD_AGE)
+        .exclude(payment__status=Payment.Status.REFUNDED)
+        .values_list("payment_id", flat=True)
+        .distinct()
+    )
+    stale = []
+    for payment in Payment.objects.filter(pk__in=list(held)).select_related("user", "tariff"):
+        holds = LedgerEntry.objects.filter(payment=payment, kind__in=HOLD_KINDS)
+        if (holds.aggregate(total=Sum("balance_delta"))["total"] or 0) < 0:
+            stale.append(payment)
+    return stale
+
+
+def refund_hold_release(*, payment: Payment) -> None:
+    """Give back the Stars held for a refund Telegram never made (reconciliation: no refund listed)."""
+    _release_hold(payment)
 
 
 # --- Telegram's refunded_payment --------------------------------------------------------

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from conftest import run_concurrently
 from integrations.telegram import client
 from payments import refunds
 from payments.errors import InsufficientBalance, RefundNotAllowed
 from payments.models import LedgerEntry, Payment
+from payments.reconciliation import reconcile_star_transactions
 from payments.refunds import refund_from_telegram, refund_payment
 from payments.services import purchase_complete, purchase_pay_from_balance
 from promos.models import PromoCode, PromoRedemption
@@ -329,3 +331,39 @@ def test_concurrent_refunds_book_one_row(fake_telegram, tariff_1m):
     assert sum(r.created for r in results) == 1
     assert refund_rows(payment).count() == 1
     assert len(successful_refund_calls(fake_telegram)) == 1
+
+
+@pytest.mark.django_db
+def test_reconciliation_gives_back_the_stars_held_by_a_refund_that_died_before_telegram(fake_telegram):
+    # given a top-up whose refund process died after holding its Stars, before asking Telegram
+    user = UserFactory()
+    topup = paid_topup(fake_telegram, user, amount=100)
+    refunds._hold_balance(topup)
+    LedgerEntry.objects.filter(kind="refund_hold").update(created_at=timezone.now() - timedelta(hours=1))
+
+    # when reconciliation finds no refund of it at Telegram
+    report = reconcile_star_transactions()
+    again = reconcile_star_transactions()
+
+    # then the Stars are the buyer's again, once
+    assert [r["purchase_id"] for r in report.holds_released] == [str(topup.purchase_id)]
+    assert again.holds_released == []
+    user.refresh_from_db()
+    assert user.stars_balance == 100
+    assert Payment.objects.get(pk=topup.pk).status == Payment.Status.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_reconciliation_books_a_held_refund_that_telegram_made(fake_telegram):
+    user = UserFactory()
+    topup = paid_topup(fake_telegram, user, amount=100)
+    refunds._hold_balance(topup)
+    client().refund_star_payment(user_id=user.telegram_id, charge_id=topup.telegram_payment_charge_id)
+    LedgerEntry.objects.filter(kind="refund_hold").update(created_at=timezone.now() - timedelta(hours=1))
+
+    report = reconcile_star_transactions()
+
+    assert report.holds_released == [] and len(report.refunds_booked) == 1
+    assert Payment.objects.get(pk=topup.pk).status == Payment.Status.REFUNDED
+    user.refresh_from_db()
+    assert user.stars_balance == 0
