@@ -396,6 +396,10 @@ BACKGROUND_THREADS = env.int("BACKGROUND_THREADS", default=2)
 BACKGROUND_TASKS_INLINE = False
 # Handled Telegram updates are deleted after this many days (failed ones are kept).
 TELEGRAM_UPDATES_RETENTION_DAYS = env.int("TELEGRAM_UPDATES_RETENTION_DAYS", default=30)
+# A stored update whose handler has not finished after this long (its process died) is run again.
+TELEGRAM_UPDATE_LEASE_SECONDS = env.int("TELEGRAM_UPDATE_LEASE_SECONDS", default=120)
+# Failed updates are retried after this many seconds, doubling per attempt; also how often they are looked for.
+TELEGRAM_UPDATE_RETRY_SECONDS = env.float("TELEGRAM_UPDATE_RETRY_SECONDS", default=5.0)
 
 # --- Remnawave ---------------------------------------------------------------
 # Extra headers for every panel call (JSON object), e.g. a cookie or a key the
@@ -447,7 +451,10 @@ PERIODIC_TASKS = {
         "task": "subscriptions.sweep_outbox",
         "every": PROVISIONING_POLL_SECONDS,
     },
-    "bot: re-run stored updates whose handling failed": {"task": "telegram_bot.retry_due_updates", "every": 5},
+    "bot: re-run stored updates whose handling failed": {
+        "task": "telegram_bot.retry_due_updates",
+        "every": TELEGRAM_UPDATE_RETRY_SECONDS,
+    },
     "reminders: expiry reminders": {"task": "subscriptions.send_expiry_reminders", "every": 600},
     "payments: expire stale invoices": {"task": "payments.expire_stale_invoices", "every": 300},
     "payments: reconcile with Telegram's Star transactions": {"task": "payments.reconcile_stars", "every": 900},

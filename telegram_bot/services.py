@@ -24,12 +24,10 @@ from subscriptions.selectors import tariffs_on_sale
 from telegram_bot.models import BotSession, TelegramUpdate
 from users.models import User
 
-# A claimed update not finished within the lease is considered abandoned
-# (the worker died) and becomes due again.
-PROCESSING_LEASE = timedelta(minutes=2)
+# A claimed update not finished within the lease (settings.TELEGRAM_UPDATE_LEASE_SECONDS)
+# is considered abandoned (the worker died) and becomes due again.
 # Received but never claimed: give the receiving worker this long first.
 RECEIVED_GRACE = timedelta(seconds=30)
-RETRY_BASE_SECONDS = 5
 RETRY_MAX_SECONDS = 3600
 MAX_ATTEMPTS = 8
 
@@ -98,6 +96,10 @@ def storable(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
+def processing_lease() -> timedelta:
+    return timedelta(seconds=settings.TELEGRAM_UPDATE_LEASE_SECONDS)
+
+
 def _claimed_now() -> dict[str, Any]:
     """Fields of a row stored already claimed by the worker storing it: that
     worker handles it next, so no separate claim is needed (the lease still
@@ -105,7 +107,7 @@ def _claimed_now() -> dict[str, Any]:
     return {
         "status": TelegramUpdate.Status.PROCESSING,
         "attempts": 1,
-        "next_attempt_at": timezone.now() + PROCESSING_LEASE,
+        "next_attempt_at": timezone.now() + processing_lease(),
     }
 
 
@@ -203,7 +205,9 @@ def update_claim(*, update_id: int) -> bool:
     )
     return bool(
         TelegramUpdate.objects.filter(claimable, update_id=update_id).update(
-            status=TelegramUpdate.Status.PROCESSING, attempts=F("attempts") + 1, next_attempt_at=now + PROCESSING_LEASE
+            status=TelegramUpdate.Status.PROCESSING,
+            attempts=F("attempts") + 1,
+            next_attempt_at=now + processing_lease(),
         )
     )
 
@@ -228,7 +232,8 @@ def updates_mark_done(*, update_ids: list[int]) -> int:
 
 
 def retry_delay(*, attempts: int, retry_after: float | None = None) -> timedelta:
-    return backoff_delay(attempt=attempts, base=RETRY_BASE_SECONDS, cap=RETRY_MAX_SECONDS, at_least=retry_after or 0)
+    base = settings.TELEGRAM_UPDATE_RETRY_SECONDS
+    return backoff_delay(attempt=attempts, base=base, cap=RETRY_MAX_SECONDS, at_least=retry_after or 0)
 
 
 def update_mark_failed(*, update_id: int, error: str, retry_after: float | None = None) -> TelegramUpdate | None:

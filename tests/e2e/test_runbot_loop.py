@@ -18,8 +18,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def fast_retries(monkeypatch):
-    monkeypatch.setattr(services, "RETRY_BASE_SECONDS", 0)
+def fast_retries(settings):
+    settings.TELEGRAM_UPDATE_RETRY_SECONDS = 0
 
 
 def test_start_sets_the_command_menu_in_russian_and_english(fake_telegram, polling_bot):
