@@ -421,6 +421,8 @@ PROVISIONING_BACKOFF_MAX_SECONDS = env.float("PROVISIONING_BACKOFF_MAX_SECONDS",
 # A claimed task whose worker died is claimable again after this lease.
 PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=300)
 PROVISIONING_POLL_SECONDS = env.float("PROVISIONING_POLL_SECONDS", default=5.0)
+# A task handed to the queue is handed over again by the sweeper after this long if it is still due.
+PROVISIONING_REQUEUE_SECONDS = env.float("PROVISIONING_REQUEUE_SECONDS", default=60.0)
 # Run a task right after the commit that queued it (one try, no in-call retries);
 # false leaves everything to `process_provisioning`.
 PROVISIONING_RUN_AFTER_COMMIT = env.bool("PROVISIONING_RUN_AFTER_COMMIT", default=True)

@@ -322,9 +322,9 @@ def provisioning_retry_for_user(*, user: User) -> ProvisioningTask:
 
 # --- The sweeper ---------------------------------------------------------------------
 
-# A row handed to the queue is not handed over again for this long (it is probably
-# still waiting in the queue); after that, a row that is still due is handed over again.
-REQUEUE_AFTER = timedelta(seconds=60)
+# A row handed to the queue is not handed over again for PROVISIONING_REQUEUE_SECONDS
+# (it is probably still waiting in the queue, or the hand-over failed with the broker
+# down); after that, a row that is still due is handed over again.
 SWEEP_BATCH = 500
 
 
@@ -350,7 +350,8 @@ def sweep_due(*, now=None) -> list[int]:
     never handed over, rows whose worker died). Returns the ids handed over."""
     release_dead_claims()
     now = now or timezone.now()
-    fresh = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REQUEUE_AFTER)
+    requeue_after = timedelta(seconds=settings.PROVISIONING_REQUEUE_SECONDS)
+    fresh = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - requeue_after)
     ids = list(
         ProvisioningTask.objects.filter(_due(now))
         .filter(fresh)
