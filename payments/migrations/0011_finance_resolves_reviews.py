@@ -19,6 +19,6 @@ def grant(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("payments", "0008_review_resolution_refund_holds_pending_refunds")]
+    dependencies = [("payments", "0010_review_resolution_refund_holds_pending_refunds")]
 
     operations = [migrations.RunPython(grant, migrations.RunPython.noop)]

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0007_backfill_lower_layer_refs'),
+        ('payments', '0009_admin_groups_trial_referrals_settings'),
         ('promos', '0005_drop_redemption_payment_fk'),
         ('subscriptions', '0007_drop_outbox_payment_fk'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

@@ -9,7 +9,7 @@ def start_at_the_current_expiry(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("subscriptions", "0007_drop_outbox_payment_fk")]
+    dependencies = [("subscriptions", "0009_russian_tariff_titles_default_client_apps")]
 
     operations = [
         migrations.AddField(
