@@ -13,6 +13,9 @@ from subscriptions.models import ProvisioningTask
 pytestmark = pytest.mark.django_db
 
 MAX_QUERIES = 15
+# The dashboard also reads what needs attention: open reviews and refund debts (with the
+# pending count), kept refunds, and refunds the panel never got.
+PAGE_MAX_QUERIES = {"admin:payments_payment_dashboard": 17}
 
 
 def add_money_rows(payments: int) -> None:
@@ -67,7 +70,7 @@ def test_page_queries_do_not_grow_with_the_data(admin_client_for, superuser, nam
     add_money_rows(45)
     with_50 = queries_for(client, url)
 
-    assert with_5 == with_50 <= MAX_QUERIES
+    assert with_5 == with_50 <= PAGE_MAX_QUERIES.get(name, MAX_QUERIES)
 
 
 @pytest.mark.parametrize(
