@@ -1,7 +1,10 @@
 """Who is calling: a Mini App (`Authorization: tma <initData>`), a trusted backend
 (`Authorization: Api-Key <key>` + `X-Telegram-User-Id`) or a staff session.
 
-Nothing is written for a request that fails authentication.
+Nothing is written for a request that fails authentication. Failed attempts
+are counted per client address (core.clientip); past API_THROTTLE_AUTH_FAILURES
+an address gets 429 before its credentials are even looked at, so keys and
+init data cannot be guessed at the speed of the server.
 """
 
 from __future__ import annotations
@@ -16,12 +19,47 @@ from rest_framework import authentication, exceptions
 from api.initdata import InvalidInitData, TelegramInitData, init_data_verify
 from api.keys import api_key_check
 from api.models import ApiKey
+from core.clientip import client_address
+from core.ratelimit import parse_rate, window_hit, window_peek
 from users.services import user_get_or_create_from_telegram
 
 logger = logging.getLogger(__name__)
 
 TELEGRAM_USER_HEADER = "X-Telegram-User-Id"
 MAX_TELEGRAM_ID = 2**63 - 1
+
+
+AUTH_FAILURES_SCOPE = "auth_failures"
+
+
+def _failure_window(request) -> tuple[str, int, int] | None:
+    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(AUTH_FAILURES_SCOPE)
+    if not rate:
+        return None
+    limit, seconds = parse_rate(rate)
+    return f"throttle:{AUTH_FAILURES_SCOPE}:{client_address(request)}", limit, seconds
+
+
+def refuse_after_too_many_failures(request) -> None:
+    """429 for an address that failed authentication too often in this window."""
+    window = _failure_window(request)
+    if window is None:
+        return
+    key, limit, seconds = window
+    seen = window_peek(key=key, limit=limit, seconds=seconds)
+    if seen.count >= limit:
+        raise exceptions.Throttled(
+            wait=seen.retry_in, detail="Too many failed authentication attempts from this address; retry later."
+        )
+
+
+def authentication_failed(request, message: str) -> exceptions.AuthenticationFailed:
+    """Count the failure against the client address; the caller raises what this returns."""
+    window = _failure_window(request)
+    if window is not None:
+        key, limit, seconds = window
+        window_hit(key=key, limit=limit, seconds=seconds)
+    return exceptions.AuthenticationFailed(message)
 
 
 def _authorization(request, scheme: str) -> str | None:
@@ -40,6 +78,7 @@ class TelegramMiniAppAuthentication(authentication.BaseAuthentication):
         init_data = _authorization(request, self.keyword)
         if init_data is None:
             return None
+        refuse_after_too_many_failures(request)
         try:
             verified = init_data_verify(
                 init_data=init_data,
@@ -47,8 +86,8 @@ class TelegramMiniAppAuthentication(authentication.BaseAuthentication):
                 max_age_seconds=settings.TMA_AUTH_MAX_AGE_SECONDS,
             )
         except InvalidInitData as exc:
-            logger.info("rejected Mini App init data: %s", exc)
-            raise exceptions.AuthenticationFailed("Invalid or expired Telegram init data.")
+            logger.info("rejected Mini App init data from %s: %s", client_address(request), exc)
+            raise authentication_failed(request, "Invalid or expired Telegram init data.")
         user = user_get_or_create_from_telegram(
             telegram_id=verified.telegram_id,
             username=verified.username,
@@ -75,10 +114,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw_key = _authorization(request, self.keyword)
         if raw_key is None:
             return None
+        refuse_after_too_many_failures(request)
         telegram_id = self._telegram_id(request)
         api_key = api_key_check(raw_key=raw_key)
         if api_key is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+            logger.info("rejected API key from %s", client_address(request))
+            raise authentication_failed(request, "Invalid or revoked API key.")
         user = user_get_or_create_from_telegram(telegram_id=telegram_id)
         return user, ApiKeyCredentials(api_key=api_key, telegram_id=telegram_id)
 
@@ -86,8 +127,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     def _telegram_id(request) -> int:
         value = request.headers.get(TELEGRAM_USER_HEADER, "").strip()
         if not value.isascii() or not value.isdigit() or not 0 < int(value) <= MAX_TELEGRAM_ID:
-            raise exceptions.AuthenticationFailed(
-                f"An API key acts for a Telegram user: send a positive integer {TELEGRAM_USER_HEADER} header."
+            raise authentication_failed(
+                request, f"An API key acts for a Telegram user: send a positive integer {TELEGRAM_USER_HEADER} header."
             )
         return int(value)
 

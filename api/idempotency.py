@@ -5,7 +5,15 @@ The key is claimed with an INSERT in its own transaction (the unique
 is stored. Same key + same request → the stored response again
 (Idempotent-Replayed: true); same key + another request → 422
 idempotency_key_reused; while the first still runs → 409
-idempotency_key_in_progress. Server errors release the key so a retry can run.
+idempotency_key_in_progress. A server error releases the key so a retry can run.
+
+The key is marked done only after the view's own transaction committed, so a
+crash (or a server error) in between leaves an effect without a stored
+response, and a retry runs the view again. That is safe because the effect
+itself is keyed: each claim has a `reference` UUID, kept when a retry of the
+same request takes the claim over, which the view uses as the purchase_id or
+ledger reference it creates; the second run finds the first one's purchase
+instead of paying again. An expired key starts afresh (a new reference).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -69,27 +78,37 @@ def request_fingerprint(request) -> str:
     return digest.hexdigest()
 
 
-def _claim(*, principal: str, key: str, fingerprint: str) -> IdempotencyKey | None:
-    """None when this request claimed the key; else the existing claim."""
+def _claim(*, principal: str, key: str, fingerprint: str) -> tuple[IdempotencyKey, bool]:
+    """(the claim, True when this request holds it now). An abandoned claim (its
+    request died) or one released by a server error is taken over with its
+    reference when the request is the same; an expired one is replaced."""
     now = timezone.now()
     for _attempt in range(2):
         try:
             with transaction.atomic():
-                IdempotencyKey.objects.create(
+                claim = IdempotencyKey.objects.create(
                     principal=principal,
                     key=key,
                     fingerprint=fingerprint,
                     expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
                 )
-            return None
+            return claim, True
         except IntegrityError:
             existing = IdempotencyKey.objects.filter(principal=principal, key=key).first()
             if existing is None:
-                continue  # released in between: claim again
-            if existing.expires_at <= now or _abandoned(existing, now=now):
+                continue  # deleted in between: claim again
+            retryable = existing.status == IdempotencyKey.Status.RETRYABLE or _abandoned(existing, now=now)
+            if existing.expires_at <= now or (retryable and existing.fingerprint != fingerprint):
                 IdempotencyKey.objects.filter(pk=existing.pk, created_at=existing.created_at).delete()
                 continue
-            return existing
+            if retryable:
+                taken = IdempotencyKey.objects.filter(pk=existing.pk, created_at=existing.created_at).update(
+                    status=IdempotencyKey.Status.IN_PROGRESS, created_at=now
+                )
+                if taken:
+                    return existing, True
+                continue
+            return existing, False
     raise IdempotencyKeyInProgress()
 
 
@@ -121,24 +140,35 @@ def idempotent(view_method):
             )
         principal = principal_of(request)
         fingerprint = request_fingerprint(request)
-        existing = _claim(principal=principal, key=key, fingerprint=fingerprint)
-        if existing is not None:
-            return _replay(existing, fingerprint=fingerprint)
+        held, mine = _claim(principal=principal, key=key, fingerprint=fingerprint)
+        if not mine:
+            return _replay(held, fingerprint=fingerprint)
         claim = {"principal": principal, "key": key}
+        request.idempotency_reference = held.reference
         try:
             response = view_method(self, request, *args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - rendered (and stored) like DRF would
             response = api_exception_handler(exc, self.get_exception_handler_context())
         if response.status_code >= 500:
-            IdempotencyKey.objects.filter(**claim).delete()
+            # A retry may run (its effect may have committed: it keeps the reference).
+            IdempotencyKey.objects.filter(**claim).update(status=IdempotencyKey.Status.RETRYABLE)
             return response
-        body = json.loads(json.dumps(response.data, cls=JSONEncoder))
-        IdempotencyKey.objects.filter(**claim).update(
-            status=IdempotencyKey.Status.DONE, response_status=response.status_code, response_body=body
-        )
+        store_response(claim=claim, response=response)
         return response
 
     return wrapper
+
+
+def store_response(*, claim: dict, response: Response) -> None:
+    body = json.loads(json.dumps(response.data, cls=JSONEncoder))
+    IdempotencyKey.objects.filter(**claim).update(
+        status=IdempotencyKey.Status.DONE, response_status=response.status_code, response_body=body
+    )
+
+
+def reference_of(request) -> uuid.UUID | None:
+    """The request's idempotency reference, or None without an Idempotency-Key."""
+    return getattr(request, "idempotency_reference", None)
 
 
 def idempotency_keys_purge() -> int:

@@ -11,7 +11,8 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from api.models import ApiKey
+from api.models import DEFAULT_SCOPES, ApiKey, Scope
+from core.errors import ApplicationError
 from users.models import User
 
 # last_used_at is a hint for admins, not an audit log: one write a minute is enough.
@@ -29,11 +30,28 @@ class IssuedKey:
     raw_key: str  # shown once; never stored
 
 
-def api_key_create(*, name: str, created_by: User | None = None) -> IssuedKey:
+def _valid_scopes(scopes) -> list[str]:
+    unknown = sorted(set(scopes) - set(Scope.values))
+    if unknown:
+        raise ApplicationError(f"Unknown API key scopes: {', '.join(unknown)}.", code="validation_error")
+    return [scope for scope in Scope.values if scope in set(scopes)]  # in a stable order
+
+
+def api_key_create(*, name: str, scopes=None, created_by: User | None = None) -> IssuedKey:
+    """A new key; without `scopes`, DEFAULT_SCOPES (no VPN links, no balance spending)."""
+    scopes = _valid_scopes(DEFAULT_SCOPES if scopes is None else scopes)
     prefix = secrets.token_hex(6)
     raw_key = f"{prefix}{KEY_SEPARATOR}{secrets.token_urlsafe(32)}"
-    api_key = ApiKey.objects.create(name=name, prefix=prefix, secret_hash=_hash(raw_key), created_by=created_by)
+    api_key = ApiKey.objects.create(
+        name=name, prefix=prefix, secret_hash=_hash(raw_key), scopes=scopes, created_by=created_by
+    )
     return IssuedKey(api_key=api_key, raw_key=raw_key)
+
+
+def api_key_set_scopes(*, api_key: ApiKey, scopes) -> ApiKey:
+    api_key.scopes = _valid_scopes(scopes)
+    ApiKey.objects.filter(pk=api_key.pk).update(scopes=api_key.scopes)
+    return api_key
 
 
 def api_key_check(*, raw_key: str) -> ApiKey | None:

@@ -1,6 +1,27 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+
+class Scope(models.TextChoices):
+    """What an API key may do for the Telegram user it names (X-Telegram-User-Id)."""
+
+    PURCHASES_READ = "purchases:read", "read the user's purchases and account (not the VPN link)"
+    VPN_LINK_READ = "vpn_link:read", "read the user's VPN subscription link"
+    INVOICES_CREATE = "invoices:create", "quote prices and create invoices (subscriptions and top-ups)"
+    BALANCE_PAY = "balance:pay", "pay with the user's Stars balance"
+    MOCK_COMPLETE = "mock:complete", "complete purchases and add test Stars with mock payments"
+
+
+# A key made without choosing scopes (and every key that existed before scopes) can
+# neither read a user's VPN link nor spend their balance.
+DEFAULT_SCOPES = [Scope.PURCHASES_READ.value, Scope.INVOICES_CREATE.value]
+
+
+def default_scopes() -> list[str]:
+    return list(DEFAULT_SCOPES)
 
 
 class ApiKey(models.Model):
@@ -8,6 +29,7 @@ class ApiKey(models.Model):
     the whole key are stored; the key itself is shown once, at creation."""
 
     name = models.CharField(max_length=100)
+    scopes = models.JSONField(default=default_scopes, blank=True, help_text="What the key may do for a user.")
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     secret_hash = models.CharField(max_length=64, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -28,6 +50,9 @@ class ApiKey(models.Model):
     def is_active(self) -> bool:
         return self.revoked_at is None
 
+    def allows(self, scope: str) -> bool:
+        return scope in (self.scopes or [])
+
 
 class IdempotencyKey(models.Model):
     """One claimed Idempotency-Key of one principal, with the response it produced."""
@@ -35,9 +60,13 @@ class IdempotencyKey(models.Model):
     class Status(models.TextChoices):
         IN_PROGRESS = "in_progress", "in progress"
         DONE = "done", "done"
+        RETRYABLE = "retryable", "failed with a server error: a retry runs it again"
 
     principal = models.CharField(max_length=64)
     key = models.CharField(max_length=255)
+    # Handed to the view, which keys its effect with it (a purchase_id, a ledger reference):
+    # a retry that takes this claim over after a crash finds that effect instead of repeating it.
+    reference = models.UUIDField(default=uuid.uuid4, editable=False)
     fingerprint = models.CharField(max_length=64, help_text="sha256 of method, path, acting user and body.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)

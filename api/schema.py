@@ -9,7 +9,11 @@ from api.serializers import ErrorSerializer
 ERROR_EXAMPLES = {
     400: ("validation_error", "The request is invalid.", {"fields": {"item_id": ["This field is required."]}}),
     401: ("not_authenticated", "Invalid or expired Telegram init data.", {}),
-    403: ("mock_payments_disabled", "Mock payments are disabled on this server.", {}),
+    403: (
+        "scope_missing",
+        "This API key may not do this: it needs the balance:pay scope.",
+        {"required": "balance:pay"},
+    ),
     404: ("not_found", "Purchase not found.", {}),
     405: ("method_not_allowed", 'Method "GET" not allowed.', {}),
     409: ("purchase_conflict", "This purchase belongs to another user.", {}),
@@ -20,7 +24,7 @@ ERROR_EXAMPLES = {
 ERROR_DESCRIPTIONS = {
     400: "validation_error, parse_error",
     401: "not_authenticated",
-    403: "permission_denied, mock_payments_disabled",
+    403: "permission_denied, scope_missing (API keys: see the scopes), mock_payments_disabled",
     404: "not_found",
     405: "method_not_allowed",
     409: "purchase_conflict, idempotency_key_in_progress",
@@ -48,8 +52,8 @@ def error_response(status: int) -> OpenApiResponse:
 
 
 def errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    """Error responses every endpoint has (auth, throttling) plus `statuses`."""
-    return {status: error_response(status) for status in sorted({401, 405, 429, *statuses})}
+    """Error responses every endpoint has (auth, API key scopes, throttling) plus `statuses`."""
+    return {status: error_response(status) for status in sorted({401, 403, 405, 429, *statuses})}
 
 
 def post_errors(*statuses: int) -> dict[int, OpenApiResponse]:

@@ -12,6 +12,7 @@ from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
 from api.authentication import ApiKeyCredentials
+from core.clientip import client_address
 from core.ratelimit import parse_rate, window_hit
 
 
@@ -54,9 +55,11 @@ class ApiKeyThrottle(_WindowThrottle):
 
 
 class AnonymousThrottle(_WindowThrottle):
+    """Each client address (X-Forwarded-For only from settings.TRUSTED_PROXY_COUNT proxies)."""
+
     scope = "anon"
 
     def ident(self, request):
         if request.user and request.user.is_authenticated:
             return None
-        return self.get_ident(request)
+        return client_address(request)

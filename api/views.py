@@ -18,7 +18,9 @@ from rest_framework.views import APIView
 
 from api import serializers as s
 from api.errors import error_body
-from api.idempotency import idempotent
+from api.idempotency import idempotent, reference_of
+from api.models import Scope
+from api.permissions import api_key_allows
 from api.schema import IDEMPOTENCY_KEY, errors, post_errors
 from api.services import (
     invoice_create,
@@ -117,6 +119,8 @@ class TariffListView(APIView):
 
 
 class PromoQuoteView(APIView):
+    required_scope = Scope.INVOICES_CREATE
+
     @extend_schema(
         operation_id="promos_quote",
         summary="Price of a tariff with a promo code (or the refusal reason as promo_invalid)",
@@ -150,6 +154,8 @@ class PromoQuoteView(APIView):
 
 
 class InvoiceCreateView(APIView):
+    required_scope = Scope.INVOICES_CREATE
+
     @extend_schema(
         operation_id="purchase_invoice",
         summary="Create a pending purchase with its pay URL, or return your open one",
@@ -172,7 +178,7 @@ class InvoiceCreateView(APIView):
             user=request.user,
             tariff=body["item_id"],
             promo_code=body["promo_code"],
-            purchase_id=body["purchase_id"],
+            purchase_id=body["purchase_id"] or reference_of(request),
             purchase_type=body["purchase_type"],
             source=body["source"],
         )
@@ -180,6 +186,8 @@ class InvoiceCreateView(APIView):
 
 
 class PurchaseCompleteView(APIView):
+    required_scope = Scope.MOCK_COMPLETE
+
     @extend_schema(
         operation_id="purchase_complete",
         summary="Complete a purchase with mock payments; idempotent",
@@ -211,6 +219,7 @@ class PurchasePagination(PageNumberPagination):
 
 
 class PurchaseListView(APIView):
+    required_scope = Scope.PURCHASES_READ
     # Known to drf-spectacular: it documents the page parameters and the paginated envelope.
     pagination_class = PurchasePagination
 
@@ -229,6 +238,8 @@ class PurchaseListView(APIView):
 
 
 class PurchaseDetailView(APIView):
+    required_scope = Scope.PURCHASES_READ
+
     @extend_schema(
         operation_id="purchases_retrieve",
         summary="One of your purchases",
@@ -239,22 +250,27 @@ class PurchaseDetailView(APIView):
 
 
 class MeView(APIView):
+    required_scope = Scope.PURCHASES_READ
+
     @extend_schema(
         operation_id="me",
         summary="The caller, their subscription and internal Stars balance",
+        description="`subscription.subscription_url` is null for an API key without the vpn_link:read scope.",
         responses={200: s.MeSerializer} | errors(),
     )
     def get(self, request):
         user = request.user
-        view = subscription_view(user=user)
+        subscription = dataclasses.asdict(subscription_view(user=user))
+        if not api_key_allows(request, Scope.VPN_LINK_READ):
+            subscription["subscription_url"] = None
         return Response(
-            s.MeSerializer(
-                {"user": user, "subscription": dataclasses.asdict(view), "balance_stars": user.stars_balance}
-            ).data
+            s.MeSerializer({"user": user, "subscription": subscription, "balance_stars": user.stars_balance}).data
         )
 
 
 class BalanceTopupView(APIView):
+    required_scope = Scope.INVOICES_CREATE
+
     @extend_schema(
         operation_id="balance_topup",
         summary="An invoice to top up your internal Stars balance",
@@ -272,6 +288,8 @@ class BalanceTopupView(APIView):
 
 
 class PayFromBalanceView(APIView):
+    required_scope = Scope.BALANCE_PAY
+
     @extend_schema(
         operation_id="purchase_pay_from_balance",
         summary="Buy a tariff with your internal Stars balance",
@@ -283,14 +301,21 @@ class PayFromBalanceView(APIView):
     @idempotent
     def post(self, request):
         body = _valid(s.PayFromBalanceRequestSerializer, request)
+        # Keyed by the Idempotency-Key: a retry after a crash finds this purchase instead of paying again.
         payment = purchase_pay_from_balance(
-            user=request.user, tariff=body["item_id"], promo_code=body["promo_code"], source=Payment.Source.API
+            user=request.user,
+            tariff=body["item_id"],
+            promo_code=body["promo_code"],
+            source=Payment.Source.API,
+            purchase_id=reference_of(request),
         )
         payment.user.refresh_from_db(fields=["stars_balance"])
         return Response(s.PayFromBalanceSerializer(payment).data, status=status.HTTP_201_CREATED)
 
 
 class DevAddStarsView(APIView):
+    required_scope = Scope.MOCK_COMPLETE
+
     @extend_schema(
         operation_id="dev_add_stars",
         summary="Credit test Stars to your balance (MOCK_PAYMENTS only)",
@@ -302,7 +327,7 @@ class DevAddStarsView(APIView):
     @idempotent
     def post(self, request):
         body = _valid(s.StarsAmountRequestSerializer, request)
-        dev_add_stars(user=request.user, amount=body["amount"])
+        dev_add_stars(user=request.user, amount=body["amount"], reference=reference_of(request))
         request.user.refresh_from_db(fields=["stars_balance"])
         return Response({"balance_stars": request.user.stars_balance})
 

@@ -77,6 +77,7 @@ def seed(env: dict[str, str]) -> dict:
 
     django.setup()
     from api.keys import api_key_create
+    from api.models import Scope
     from payments.models import Payment
     from payments.services import new_invoice_payload
     from subscriptions.models import Tariff
@@ -113,7 +114,7 @@ def seed(env: dict[str, str]) -> dict:
     readers = purchases(first_id + USERS, Payment.Status.SUCCEEDED)
     open_invoices = purchases(first_id + USERS + READ_USERS, Payment.Status.PENDING)
     return {
-        "key": api_key_create(name=f"bench {run}").raw_key,
+        "key": api_key_create(name=f"bench {run}", scopes=Scope.values).raw_key,
         "new_buyers": [first_id + i for i in range(USERS)],
         "reusing_buyers": [p.user.telegram_id for p in open_invoices],
         "reads": [(p.user.telegram_id, str(p.purchase_id)) for p in readers],

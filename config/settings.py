@@ -82,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # One log line for every call an API key makes for a Telegram user.
+    "api.audit.ApiKeyAuditMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -193,7 +195,10 @@ REST_FRAMEWORK = {
         "api.authentication.ApiKeyAuthentication",
         "api.authentication.StaffSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "api.permissions.ApiKeyScopes",  # an API key does only what its scopes allow
+    ],
     "DEFAULT_PARSER_CLASSES": ["api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -208,6 +213,8 @@ REST_FRAMEWORK = {
         "user": env.str("API_THROTTLE_USER", default="120/min"),
         "api_key": env.str("API_THROTTLE_API_KEY", default="3000/min"),
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
+        # Failed API-key / init data attempts per client address (api.authentication).
+        "auth_failures": env.str("API_THROTTLE_AUTH_FAILURES", default="20/min"),
     },
     "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
 }
@@ -393,6 +400,10 @@ BACKGROUND_THREADS = env.int("BACKGROUND_THREADS", default=2)
 BACKGROUND_TASKS_INLINE = False
 # Handled Telegram updates are deleted after this many days (failed ones are kept).
 TELEGRAM_UPDATES_RETENTION_DAYS = env.int("TELEGRAM_UPDATES_RETENTION_DAYS", default=30)
+# A stored update whose handler has not finished after this long (its process died) is run again.
+TELEGRAM_UPDATE_LEASE_SECONDS = env.int("TELEGRAM_UPDATE_LEASE_SECONDS", default=120)
+# Failed updates are retried after this many seconds, doubling per attempt; also how often they are looked for.
+TELEGRAM_UPDATE_RETRY_SECONDS = env.float("TELEGRAM_UPDATE_RETRY_SECONDS", default=5.0)
 
 # --- Remnawave ---------------------------------------------------------------
 # Extra headers for every panel call (JSON object), e.g. a cookie or a key the
@@ -414,6 +425,8 @@ PROVISIONING_BACKOFF_MAX_SECONDS = env.float("PROVISIONING_BACKOFF_MAX_SECONDS",
 # A claimed task whose worker died is claimable again after this lease.
 PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=300)
 PROVISIONING_POLL_SECONDS = env.float("PROVISIONING_POLL_SECONDS", default=5.0)
+# A task handed to the queue is handed over again by the sweeper after this long if it is still due.
+PROVISIONING_REQUEUE_SECONDS = env.float("PROVISIONING_REQUEUE_SECONDS", default=60.0)
 # Run a task right after the commit that queued it (one try, no in-call retries);
 # false leaves everything to `process_provisioning`.
 PROVISIONING_RUN_AFTER_COMMIT = env.bool("PROVISIONING_RUN_AFTER_COMMIT", default=True)
@@ -444,7 +457,10 @@ PERIODIC_TASKS = {
         "task": "subscriptions.sweep_outbox",
         "every": PROVISIONING_POLL_SECONDS,
     },
-    "bot: re-run stored updates whose handling failed": {"task": "telegram_bot.retry_due_updates", "every": 5},
+    "bot: re-run stored updates whose handling failed": {
+        "task": "telegram_bot.retry_due_updates",
+        "every": TELEGRAM_UPDATE_RETRY_SECONDS,
+    },
     "reminders: expiry reminders": {"task": "subscriptions.send_expiry_reminders", "every": 600},
     "payments: expire stale invoices": {"task": "payments.expire_stale_invoices", "every": 300},
     "payments: reconcile with Telegram's Star transactions": {"task": "payments.reconcile_stars", "every": 900},

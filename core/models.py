@@ -1,3 +1,7 @@
+"""The core's own table (Heartbeat) and model building blocks shared by the apps."""
+
+from __future__ import annotations
+
 from django.db import models
 
 
@@ -11,3 +15,23 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ServiceOwnedFieldsMixin:
+    """`save()` of an existing row never writes the fields in `service_owned_fields`.
+
+    Counters and cached balances move only with F() or a conditional UPDATE in
+    their service. A copy of the row read earlier (an admin form, any code that
+    loaded it before a concurrent change) would otherwise write the old value
+    back and lose what happened meanwhile. Inserting a new row writes them.
+    """
+
+    service_owned_fields: tuple[str, ...] = ()
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding and not kwargs.get("force_insert") and not args:
+            update_fields = kwargs.get("update_fields")
+            if update_fields is None:
+                update_fields = [f.name for f in self._meta.concrete_fields if not f.primary_key]
+            kwargs["update_fields"] = [name for name in update_fields if name not in self.service_owned_fields]
+        return super().save(*args, **kwargs)

@@ -36,12 +36,28 @@ class WindowHit:
         return self.count <= self.limit
 
 
-def window_hit(*, key: str, limit: int, seconds: int) -> WindowHit:
-    """Count one hit of `key` in the current window of `seconds`."""
+def _window(key: str, seconds: int) -> tuple[str, int, float, int]:
+    """(cache key, window length, now, window number) of the current window."""
     seconds = max(int(seconds), 1)
     now = time.time()
     window = int(now // seconds)
-    cache_key = f"rate:{key}:{seconds}:{window}"
+    return f"rate:{key}:{seconds}:{window}", seconds, now, window
+
+
+def window_peek(*, key: str, limit: int, seconds: int) -> WindowHit:
+    """The hits of `key` in the current window, without counting one (0 when the cache is down)."""
+    cache_key, seconds, now, window = _window(key, seconds)
+    try:
+        count = int(cache.get(cache_key) or 0)
+    except Exception as exc:  # noqa: BLE001 - a cache outage must not take the shop down
+        logger.warning("rate limit cache unavailable (%s); allowing %s", exc, key)
+        count = 0
+    return WindowHit(count=count, limit=limit, retry_in=(window + 1) * seconds - now)
+
+
+def window_hit(*, key: str, limit: int, seconds: int) -> WindowHit:
+    """Count one hit of `key` in the current window of `seconds`."""
+    cache_key, seconds, now, window = _window(key, seconds)
     try:
         cache.add(cache_key, 0, seconds + 1)
         try:

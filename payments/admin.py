@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
@@ -25,12 +26,15 @@ from core.admin import (
     BoundedCountPaginator,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
+    action_form_page,
     calendar_queryset,
 )
 from core.errors import ApplicationError
 from payments import dashboard
-from payments.models import LedgerEntry, Payment, PurchaseEvent, TrialClaim
+from payments.models import LedgerEntry, Payment, PendingRefund, PurchaseEvent, TrialClaim
 from payments.refunds import refund_payment
+from payments.reviews import OPEN as REVIEW_OPEN
+from payments.reviews import review_resolve
 from payments.services import payments_expire_stale, pending_ttl
 from promos.models import PromoCode
 from subscriptions.models import ProvisioningTask
@@ -82,6 +86,40 @@ class TrialListFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ReviewListFilter(admin.SimpleListFilter):
+    """Flagged payments: the open ones (what reconciliation reports) or the resolved ones."""
+
+    title = "review"
+    parameter_name = "review"
+
+    def lookups(self, request, model_admin):
+        return [("open", "needs review"), ("resolved", "review resolved"), ("flagged", "ever flagged")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "open":
+            return queryset.filter(REVIEW_OPEN)
+        if value == "resolved":
+            return queryset.filter(needs_review=True, review_resolved_at__isnull=False)
+        if value == "flagged":
+            return queryset.filter(needs_review=True)
+        return queryset
+
+
+class ReviewResolveForm(forms.Form):
+    note = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required: what was checked or done (kept on the payment and in the admin log).",
+    )
+
+    def clean_note(self):
+        note = self.cleaned_data["note"].strip()
+        if not note:
+            raise forms.ValidationError("A note is required.")
+        return note
+
+
 class PurchaseEventInline(ReadOnlyInline):
     model = PurchaseEvent
     fk_name = "payment"
@@ -114,9 +152,18 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "method",
         "source",
         "paid_at",
-        "needs_review",
+        "review",
     )
-    list_filter = ("status", "tariff", PromoListFilter, TrialListFilter, "source", "method", "kind", "needs_review")
+    list_filter = (
+        "status",
+        "tariff",
+        PromoListFilter,
+        TrialListFilter,
+        "source",
+        "method",
+        "kind",
+        ReviewListFilter,
+    )
     list_select_related = ("user", "tariff", "promo")
     date_hierarchy = "created_at"
     search_fields = ("=telegram_payment_charge_id",)  # shows the box; get_search_results does the work
@@ -126,7 +173,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     paginator = BoundedCountPaginator
     list_per_page = 50
     inlines = (PurchaseEventInline, LedgerEntryInline)
-    actions = ("refund_selected", "retry_provisioning")
+    actions = ("refund_selected", "retry_provisioning", "resolve_review")
     fieldsets = (
         (
             None,
@@ -151,7 +198,20 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             {"fields": ("invoice_payload", "telegram_payment_charge_id", "provider_payment_charge_id")},
         ),
         ("Dates", {"fields": ("created_at", "paid_at", "refunded_at")}),
-        ("Problems", {"fields": ("failure_reason", "needs_review", "review_reason")}),
+        (
+            "Problems",
+            {
+                "fields": (
+                    "failure_reason",
+                    "needs_review",
+                    "review_reason",
+                    "refund_shortfall",
+                    "review_resolved_at",
+                    "review_resolved_by",
+                    "review_note",
+                )
+            },
+        ),
     )
 
     def get_readonly_fields(self, request, obj=None):
@@ -176,6 +236,12 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             query |= Q(user_id__in=user_ids)
         return queryset.filter(query), False
 
+    @admin.display(description="review")
+    def review(self, payment: Payment) -> str:
+        if not payment.needs_review:
+            return ""
+        return "resolved" if payment.review_resolved_at else "needs review"
+
     # --- Permissions of the actions ------------------------------------------------
 
     def has_refund_permission(self, request):
@@ -186,6 +252,9 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_expire_permission(self, request):
         return request.user.has_perm("payments.expire_stale_payments")
+
+    def has_resolve_review_permission(self, request):
+        return request.user.has_perm("payments.resolve_review")
 
     # --- Actions ---------------------------------------------------------------------
 
@@ -237,6 +306,35 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 )
             self.log_change(request, payment, f"Provisioning queued (task {task.pk})")
         self.message_user(request, f"Provisioning queued for {len(payments)} payment(s).", messages.SUCCESS)
+
+    @admin.action(permissions=["resolve_review"], description="Resolve the review of selected payments…")
+    def resolve_review(self, request, queryset):
+        payments = list(
+            queryset.filter(REVIEW_OPEN).select_related("user", "tariff").order_by("pk")[:MAX_ROWS_PER_ACTION]
+        )
+        if not payments:
+            self.message_user(request, "None of the selected payments needs review.", messages.WARNING)
+            return None
+        form = ReviewResolveForm(request.POST if request.POST.get("apply") else None)
+        if not form.is_valid():
+            return action_form_page(
+                self,
+                request,
+                form=form,
+                objects=payments,
+                action="resolve_review",
+                title="Resolve the review of these payments",
+                submit_label="Resolve",
+                intro="The flag and its reason stay on each payment; your note, name and the time are added.",
+            )
+        note = form.cleaned_data["note"]
+        for payment in payments:
+            if review_resolve(payment=payment, actor=request.user, note=note):
+                self.log_change(request, payment, f"Review resolved: {note}")
+                self.message_user(request, f"{payment.purchase_id}: review resolved.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"{payment.purchase_id}: resolved meanwhile, unchanged.", messages.WARNING)
+        return None
 
     def _confirmation(self, request, payments, *, action: str, title: str, template: str):
         context = {
@@ -368,3 +466,15 @@ class TrialClaimAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not term:
             return queryset, False
         return (queryset.filter(telegram_id=int(term)) if term.isdigit() else queryset.none()), False
+
+
+@admin.register(PendingRefund)
+class PendingRefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Refunds Telegram reported before the payment they refund was recorded; applied when it is."""
+
+    list_display = ("received_at", "charge_id", "telegram_user_id", "amount", "applied_at", "payment")
+    list_filter = (("applied_at", admin.EmptyFieldListFilter),)
+    list_select_related = ("payment",)
+    search_fields = ("=charge_id", "=telegram_user_id")
+    show_full_result_count = False
+    paginator = BoundedCountPaginator

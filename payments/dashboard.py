@@ -24,9 +24,11 @@ from django.utils import timezone
 
 from core.background import enqueue
 from integrations.telegram import TelegramError, client, telegram_configured
-from payments.models import LedgerEntry, Payment, ReconciliationRun, TrialClaim
+from payments.models import LedgerEntry, Payment, PendingRefund, ReconciliationRun, TrialClaim
+from payments.reviews import OPEN as REVIEW_OPEN
 from promos.models import PromoCode
 from subscriptions.models import Subscription, Tariff
+from subscriptions.selectors import ProvisioningAlert, provisioning_alerts
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,21 @@ class Trials:
 
 
 @dataclass(frozen=True)
+class Attention:
+    """What someone has to look at, whatever the window."""
+
+    open_reviews: int
+    refund_debts: int  # refunds Telegram made after the top-up's Stars were spent
+    refund_debt_stars: int
+    pending_refunds: int  # refunds kept until their payment is recorded
+    panel_alerts: list[ProvisioningAlert]  # refunds the panel may not know of
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.open_reviews or self.refund_debts or self.pending_refunds or self.panel_alerts)
+
+
+@dataclass(frozen=True)
 class Dashboard:
     days: int
     since: datetime
@@ -81,6 +98,7 @@ class Dashboard:
     active_subscriptions: int
     star_balance: int | None
     last_reconciliation: object | None
+    attention: Attention | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -191,8 +209,18 @@ def active_subscriptions() -> int:
     )
 
 
-def pending_payments() -> int:
-    return Payment.objects.filter(status=Payment.Status.PENDING).count()
+PENDING = Q(status=Payment.Status.PENDING)
+REFUND_DEBT = Q(refund_shortfall__gt=0)
+
+
+def attention_counts() -> dict[str, int]:
+    """Pending invoices, open reviews and refund debts: one query over three indexes."""
+    return Payment.objects.filter(PENDING | REVIEW_OPEN | REFUND_DEBT).aggregate(
+        pending_payments=Count("pk", filter=PENDING),
+        open_reviews=Count("pk", filter=REVIEW_OPEN),
+        refund_debts=Count("pk", filter=REFUND_DEBT),
+        refund_debt_stars=Sum("refund_shortfall", filter=REFUND_DEBT, default=0),
+    )
 
 
 def star_balance() -> int | None:
@@ -223,11 +251,22 @@ def last_reconciliation() -> ReconciliationRun | None:
     return ReconciliationRun.objects.first()  # the model's ordering: newest first
 
 
+def attention_needed(*, counts: dict[str, int]) -> Attention:
+    return Attention(
+        open_reviews=counts["open_reviews"],
+        refund_debts=counts["refund_debts"],
+        refund_debt_stars=counts["refund_debt_stars"],
+        pending_refunds=PendingRefund.objects.filter(applied_at__isnull=True).count(),
+        panel_alerts=provisioning_alerts(),
+    )
+
+
 def dashboard_build(*, days: int = 30) -> Dashboard:
     days = days if days in WINDOWS else WINDOWS[0]
     today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     since = today - timedelta(days=days)
     by_day = revenue_by_day(since=since, days=days)
+    counts = attention_counts()
     return Dashboard(
         days=days,
         since=since,
@@ -238,10 +277,11 @@ def dashboard_build(*, days: int = 30) -> Dashboard:
         refunds=refunds_in_window(since=since),
         funnel=invoice_funnel(since=since),
         trials=trials_in_window(since=since),
-        pending_payments=pending_payments(),
+        pending_payments=counts["pending_payments"],
         active_subscriptions=active_subscriptions(),
         star_balance=star_balance(),
         last_reconciliation=last_reconciliation(),
+        attention=attention_needed(counts=counts),
     )
 
 

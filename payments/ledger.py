@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -81,15 +82,27 @@ def balances_verify() -> list[BalanceMismatch]:
 
 
 @transaction.atomic(durable=True)
-def balance_adjust(*, user: User, delta: int, reason: str, actor: User | None = None) -> LedgerEntry:
-    """A manual balance change by an admin; the reason is required and booked."""
+def balance_adjust(
+    *, user: User, delta: int, reason: str, actor: User | None = None, reference: str | None = None
+) -> LedgerEntry:
+    """A manual balance change by an admin; the reason is required and booked.
+    With a `reference` the change is booked once: a repeat returns the first row."""
     if not reason or not reason.strip():
         raise ApplicationError(_("A reason is required."), code="validation_error")
     if delta == 0:
         raise ApplicationError(_("The amount must not be zero."), code="validation_error")
     user_lock_row(user_id=user.pk)
+    if reference is not None:
+        booked = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.ADJUSTMENT, gateway_tx_id=reference).first()
+        if booked is not None:
+            return booked
     entry = ledger_book(
-        user=user, kind=LedgerEntry.Kind.ADJUSTMENT, balance_delta=delta, reason=reason.strip(), created_by=actor
+        user=user,
+        kind=LedgerEntry.Kind.ADJUSTMENT,
+        balance_delta=delta,
+        reason=reason.strip(),
+        created_by=actor,
+        gateway_tx_id=reference,
     )
     event_record(
         name=PurchaseEvent.Name.BALANCE_ADJUSTED,
@@ -99,10 +112,15 @@ def balance_adjust(*, user: User, delta: int, reason: str, actor: User | None = 
     return entry
 
 
-def dev_add_stars(*, user: User, amount: int) -> LedgerEntry:
-    """Credit test Stars; only with MOCK_PAYMENTS on."""
+def dev_add_stars(*, user: User, amount: int, reference: uuid.UUID | None = None) -> LedgerEntry:
+    """Credit test Stars; only with MOCK_PAYMENTS on. A `reference` books it once."""
     if not settings.MOCK_PAYMENTS:
         raise MockPaymentsDisabled()
     if amount <= 0 or amount > settings.BALANCE_TOPUP_MAX:
         raise ApplicationError(_("The amount is out of range."), code="validation_error")
-    return balance_adjust(user=user, delta=amount, reason="dev add-stars (mock payments)")
+    return balance_adjust(
+        user=user,
+        delta=amount,
+        reason="dev add-stars (mock payments)",
+        reference=f"dev-add-stars:{reference}" if reference else None,
+    )

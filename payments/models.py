@@ -65,13 +65,29 @@ class Payment(models.Model):
     failure_reason = models.CharField(max_length=255, blank=True)
     needs_review = models.BooleanField(default=False)
     review_reason = models.CharField(max_length=255, blank=True)
+    # A review is resolved by a person (or by refunding the payment), never by clearing the flag:
+    # the flag and its reason stay as the record of what happened.
+    review_resolved_at = models.DateTimeField(null=True, blank=True)
+    review_resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    review_note = models.CharField(max_length=500, blank=True)
+    refund_shortfall = models.PositiveIntegerField(
+        default=0,
+        help_text="Stars Telegram refunded that were no longer on the balance (spent): what the buyer owes.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["user", "status", "tariff"], name="payment_user_open_idx"),
             models.Index(fields=["status", "created_at"], name="payment_status_created_idx"),
-            models.Index(fields=["needs_review"], condition=Q(needs_review=True), name="payment_needs_review_idx"),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(needs_review=True, review_resolved_at__isnull=True),
+                name="payment_review_open_idx",
+            ),
+            models.Index(fields=["created_at"], condition=Q(refund_shortfall__gt=0), name="payment_refund_debt_idx"),
             # The admin's revenue dashboard: index-only scans over a date window.
             models.Index(
                 fields=["paid_at"],
@@ -96,6 +112,7 @@ class Payment(models.Model):
         permissions = [
             ("refund_payment", "Can refund payments (admin)"),
             ("expire_stale_payments", "Can expire stale pending payments (admin)"),
+            ("resolve_review", "Can resolve payments flagged for review (admin)"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(base_price__gte=0), name="payment_base_price_non_negative"),
@@ -115,6 +132,10 @@ class Payment(models.Model):
     @property
     def total_days(self) -> int:
         return self.days + self.bonus_days
+
+    @property
+    def review_open(self) -> bool:
+        return self.needs_review and self.review_resolved_at is None
 
 
 class TrialClaim(models.Model):
@@ -150,6 +171,10 @@ class LedgerEntry(models.Model):
         BALANCE_SPEND = "balance_spend", "balance spend"
         REFUND = "refund", "refund"
         ADJUSTMENT = "adjustment", "manual adjustment"
+        # A top-up's Stars are taken off the balance before Telegram is asked to refund
+        # it, so they cannot be spent during the call; given back if Telegram refuses.
+        REFUND_HOLD = "refund_hold", "held for a refund"
+        REFUND_RELEASE = "refund_release", "refund hold released"
 
     ONE_PER_PAYMENT = (Kind.PURCHASE, Kind.TOPUP, Kind.BALANCE_SPEND, Kind.REFUND)
 
@@ -202,6 +227,10 @@ class PurchaseEvent(models.Model):
         PRECHECKOUT_REJECTED = "purchase_precheckout_rejected"
         REFUNDED = "purchase_refunded"
         REFUND_IDEMPOTENT = "purchase_refund_idempotent"
+        REFUND_HELD = "purchase_refund_held"
+        REFUND_RELEASED = "purchase_refund_released"
+        REFUND_PENDING = "purchase_refund_pending"
+        REVIEW_RESOLVED = "purchase_review_resolved"
         BALANCE_ADJUSTED = "balance_adjusted"
 
     name = models.CharField(max_length=48, choices=Name.choices, db_index=True)
@@ -217,6 +246,31 @@ class PurchaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PendingRefund(models.Model):
+    """Telegram's refunded_payment for a charge the shop has not recorded yet (its
+    successful_payment is still waiting for a retry). Kept until that payment is
+    recorded, which then books it as refunded and grants nothing."""
+
+    charge_id = models.CharField(max_length=255, unique=True)
+    telegram_user_id = models.BigIntegerField()
+    amount = models.PositiveIntegerField(help_text="Stars Telegram returned.")
+    received_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    payment = models.OneToOneField(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="pending_refund"
+    )
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [
+            models.Index(fields=["received_at"], condition=Q(applied_at__isnull=True), name="pending_refund_open_idx")
+        ]
+
+    def __str__(self) -> str:
+        state = "applied" if self.applied_at else "waiting for its payment"
+        return f"refund of {self.charge_id} ({state})"
 
 
 class ReconciliationRun(models.Model):

@@ -19,7 +19,7 @@ from django.utils import timezone
 from core.errors import ApplicationError
 from integrations.telegram import StarTransaction, TelegramError, client, telegram_configured
 from payments.models import Payment, ReconciliationRun
-from payments.refunds import refund_book
+from payments.refunds import refund_book, refund_hold_release, stale_refund_holds
 from payments.services import purchase_complete
 
 logger = logging.getLogger(__name__)
@@ -45,13 +45,14 @@ class ReconciliationReport:
     transactions_seen: int = 0
     completed: list[dict[str, Any]] = field(default_factory=list)
     refunds_booked: list[dict[str, Any]] = field(default_factory=list)
+    holds_released: list[dict[str, Any]] = field(default_factory=list)
     mismatches: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     run: ReconciliationRun | None = None
 
     @property
     def fixed_count(self) -> int:
-        return len(self.completed) + len(self.refunds_booked)
+        return len(self.completed) + len(self.refunds_booked) + len(self.holds_released)
 
     @property
     def mismatch_count(self) -> int:
@@ -66,6 +67,7 @@ class ReconciliationReport:
             "transactions_seen": self.transactions_seen,
             "completed": self.completed[:REPORT_LIST_LIMIT],
             "refunds_booked": self.refunds_booked[:REPORT_LIST_LIMIT],
+            "holds_released": self.holds_released[:REPORT_LIST_LIMIT],
             "mismatches": self.mismatches[:REPORT_LIST_LIMIT],
             "error": self.error,
         }
@@ -99,6 +101,7 @@ def reconcile_star_transactions(*, page_size: int = MAX_PAGE_SIZE) -> Reconcilia
             _reconcile_payment(charge, report)
         for charge in refunds.values():
             _reconcile_refund(charge, report)
+        _release_stale_holds(refunds=refunds, report=report)
         _report_local_only(incoming=incoming, refunds=refunds, report=report)
     _finish(run, report)
     return report
@@ -156,7 +159,7 @@ def _reconcile_payment(charge: StarCharge, report: ReconciliationReport) -> None
         currency="XTR",
         from_user_id=charge.user_id,
     )
-    if result.outcome == "granted":
+    if result.outcome in ("granted", "refunded"):
         logger.warning("reconciliation completed payment %s (charge %s)", result.payment.purchase_id, charge.charge_id)
         report.completed.append(
             {"charge_id": charge.charge_id, "purchase_id": str(result.payment.purchase_id), "amount": charge.amount}
@@ -176,8 +179,14 @@ def _reconcile_payment(charge: StarCharge, report: ReconciliationReport) -> None
 
 def _check_known_payment(payment: Payment, charge: StarCharge, report: ReconciliationReport) -> None:
     if payment.needs_review:
-        report.mismatch("needs_review", charge.charge_id, payment.review_reason, purchase_id=str(payment.purchase_id))
-    elif payment.amount != charge.amount:
+        # Flagged payments differ from their charge by nature (another amount, an unknown
+        # payload): an open review is reported, a resolved one covers those differences.
+        if payment.review_open:
+            report.mismatch(
+                "needs_review", charge.charge_id, payment.review_reason, purchase_id=str(payment.purchase_id)
+            )
+        return
+    if payment.amount != charge.amount:
         report.mismatch(
             "amount_differs",
             charge.charge_id,
@@ -201,7 +210,12 @@ def _reconcile_refund(charge: StarCharge, report: ReconciliationReport) -> None:
     if payment.status == Payment.Status.REFUNDED:
         return
     try:
-        result = refund_book(payment=payment, reason="refunded in Telegram (reconciliation)", source="reconciliation")
+        result = refund_book(
+            payment=payment,
+            reason="refunded in Telegram (reconciliation)",
+            source="reconciliation",
+            returned_by_telegram=True,
+        )
     except ApplicationError as exc:
         report.mismatch("refund_not_booked", charge.charge_id, str(exc.message), purchase_id=str(payment.purchase_id))
         return
@@ -209,6 +223,19 @@ def _reconcile_refund(charge: StarCharge, report: ReconciliationReport) -> None:
         logger.warning("reconciliation booked refund of %s (charge %s)", payment.purchase_id, charge.charge_id)
         report.refunds_booked.append(
             {"charge_id": charge.charge_id, "purchase_id": str(payment.purchase_id), "amount": charge.amount}
+        )
+
+
+def _release_stale_holds(*, refunds: dict[str, StarCharge], report: ReconciliationReport) -> None:
+    """Stars held for a refund whose process died: Telegram lists no refund of the
+    charge (a listed one was booked just above), so the buyer keeps them."""
+    for payment in stale_refund_holds():
+        if payment.telegram_payment_charge_id in refunds:
+            continue
+        refund_hold_release(payment=payment)
+        logger.warning("reconciliation released the refund hold of %s: Telegram made no refund", payment.purchase_id)
+        report.holds_released.append(
+            {"charge_id": payment.telegram_payment_charge_id, "purchase_id": str(payment.purchase_id)}
         )
 
 

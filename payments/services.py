@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -30,7 +30,8 @@ from payments.errors import (
 )
 from payments.events import event_record
 from payments.ledger import ledger_book
-from payments.models import LedgerEntry, Payment, PurchaseEvent, TrialClaim
+from payments.models import LedgerEntry, Payment, PendingRefund, PurchaseEvent, TrialClaim
+from payments.reviews import review_close
 from promos.services import PromoInvalid, Quote, promo_check, promo_consume, promo_quote
 from referrals.services import referral_bonus_grant
 from subscriptions.models import Subscription, Tariff
@@ -290,7 +291,7 @@ def precheckout_validate(*, payload: str, from_user_id: int, total_amount: int, 
 class CompletionResult:
     payment: Payment
     created: bool  # True only for the call that granted
-    outcome: str  # "granted", "duplicate" or "needs_review"
+    outcome: str  # "granted", "duplicate", "needs_review" or "refunded" (refunded before it was recorded)
     subscription: Subscription | None = None
 
 
@@ -319,7 +320,9 @@ def purchase_complete(
     extend the subscription and queue provisioning. A repeat of the same charge
     (also concurrent) returns the existing result. A charge that does not match
     its invoice, or pays an invoice twice, or names an unknown invoice, is
-    recorded and flagged for review, never dropped, and grants nothing.
+    recorded and flagged for review, never dropped, and grants nothing. A
+    charge Telegram already refunded (its refunded_payment came first and was
+    kept as a PendingRefund) is recorded as refunded and grants nothing.
     """
     if not charge_id:
         raise ApplicationError(_("A charge id is required."), code="validation_error")
@@ -342,23 +345,23 @@ def purchase_complete(
             payment = payment_lock(payment_id=target["pk"])
             if payment.telegram_payment_charge_id == charge_id:
                 return _record_duplicate(payment, charge_id=charge_id)
+            charge = {"charge_id": charge_id, "amount": amount, "currency": currency}
+            # Under the user lock, which refund_from_telegram also takes: a refund
+            # kept before this payment is seen here, or it sees this payment.
+            pending = _pending_refund(charge_id=charge_id)
             if payment.status not in COMPLETABLE_STATUSES or payment.telegram_payment_charge_id:
-                return _record_extra_charge(
-                    payment,
-                    charge_id=charge_id,
-                    amount=amount,
-                    currency=currency,
-                    provider_charge_id=provider_charge_id,
+                result = _record_extra_charge(payment, provider_charge_id=provider_charge_id, **charge)
+            elif currency != CURRENCY or amount != payment.amount:
+                result = _record_mismatch(payment, provider_charge_id=provider_charge_id, **charge)
+            elif pending is not None:
+                return _record_refunded_before_recorded(
+                    user, payment, pending=pending, charge_id=charge_id, provider_charge_id=provider_charge_id
                 )
-            if currency != CURRENCY or amount != payment.amount:
-                return _record_mismatch(
-                    payment,
-                    charge_id=charge_id,
-                    amount=amount,
-                    currency=currency,
-                    provider_charge_id=provider_charge_id,
-                )
-            return _grant(user, payment, charge_id=charge_id, provider_charge_id=provider_charge_id)
+            else:
+                return _grant(user, payment, charge_id=charge_id, provider_charge_id=provider_charge_id)
+            if pending is not None:
+                _apply_pending_refund(result.payment, pending=pending)
+            return result
     except IntegrityError:
         # The unique charge id was taken by a concurrent delivery of the same charge.
         known = Payment.objects.select_related("tariff").filter(telegram_payment_charge_id=charge_id).first()
@@ -432,6 +435,56 @@ def _grant(
     if payment.needs_review:
         event_record(name=PurchaseEvent.Name.NEEDS_REVIEW, payment=payment, metadata={"reason": payment.review_reason})
     return CompletionResult(payment=payment, created=True, outcome="granted", subscription=subscription)
+
+
+def _pending_refund(*, charge_id: str) -> PendingRefund | None:
+    return PendingRefund.objects.filter(charge_id=charge_id, applied_at__isnull=True).first()
+
+
+def _record_refunded_before_recorded(
+    user: User, payment: Payment, *, pending: PendingRefund, charge_id: str, provider_charge_id: str
+) -> CompletionResult:
+    """The charge arrived after Telegram's refund of it: book the Stars in and out
+    again, and grant nothing (no days, no balance, no promo use)."""
+    payment.telegram_payment_charge_id = charge_id
+    payment.provider_payment_charge_id = provider_charge_id or ""
+    payment.paid_at = timezone.now()
+    payment.failure_reason = ""
+    payment.days_granted = 0
+    payment.save()
+    kind = LedgerEntry.Kind.TOPUP if payment.kind == Payment.Kind.TOPUP else LedgerEntry.Kind.PURCHASE
+    ledger_book(user=user, kind=kind, amount=payment.amount, payment=payment, gateway_tx_id=charge_id)
+    _apply_pending_refund(payment, pending=pending)
+    logger.warning("charge %s was refunded before it was recorded: %s granted nothing", charge_id, payment.purchase_id)
+    return CompletionResult(payment=payment, created=False, outcome="refunded")
+
+
+def _apply_pending_refund(payment: Payment, *, pending: PendingRefund) -> None:
+    """Inside the caller's transaction: book the kept refund of a payment that granted
+    nothing (the Stars it received go back; a review it raised is settled by this)."""
+    received = LedgerEntry.objects.filter(payment=payment).aggregate(total=Sum("amount"))["total"] or 0
+    if received:
+        ledger_book(
+            user=payment.user,
+            kind=LedgerEntry.Kind.REFUND,
+            amount=-received,
+            payment=payment,
+            gateway_tx_id=payment.telegram_payment_charge_id,
+            reason="refunded in Telegram before the payment was recorded",
+        )
+    previous_status = payment.status
+    now = timezone.now()
+    payment.status = Payment.Status.REFUNDED
+    payment.refunded_at = now
+    review_close(payment, note="refunded in Telegram before the payment was recorded")
+    payment.save()
+    PendingRefund.objects.filter(pk=pending.pk).update(applied_at=now, payment=payment)
+    event_record(
+        name=PurchaseEvent.Name.REFUNDED,
+        payment=payment,
+        previous_status=previous_status,
+        metadata={"source": "telegram", "refunded_before_recorded": True, "charge_id": pending.charge_id},
+    )
 
 
 def _book_received_charge(payment: Payment, *, charge_id: str, amount: int, currency: str) -> None:
@@ -541,6 +594,9 @@ def _record_orphan_charge(
                 provider_charge_id=provider_charge_id,
                 reason=f"charge for unknown invoice payload {payload[:80]!r}",
             )
+            pending = _pending_refund(charge_id=charge_id)
+            if pending is not None:
+                _apply_pending_refund(payment, pending=pending)
     except IntegrityError:
         known = Payment.objects.select_related("tariff").get(telegram_payment_charge_id=charge_id)
         return _record_duplicate(known, charge_id=charge_id)
@@ -569,16 +625,32 @@ def _purchase_instant(*, user: User, quote: Quote, source: str, method: str, pur
 
 
 def purchase_pay_from_balance(
-    *, user: User, tariff: Tariff | str | int, promo_code: str | None = None, source: str = Payment.Source.BOT
+    *,
+    user: User,
+    tariff: Tariff | str | int,
+    promo_code: str | None = None,
+    source: str = Payment.Source.BOT,
+    purchase_id: uuid.UUID | None = None,
 ) -> Payment:
     """Buy a tariff with the internal Stars balance, in one transaction; the
-    balance never goes below zero (InsufficientBalance otherwise)."""
+    balance never goes below zero (InsufficientBalance otherwise).
+
+    With a `purchase_id` (a client's reference, e.g. derived from its
+    Idempotency-Key) the purchase happens once: a repeat returns it unchanged.
+    """
+    existing = _guard_foreign_purchase_id(user=user, purchase_id=purchase_id)
     with transaction.atomic(durable=True):
-        user_lock_row(user_id=user.pk)
+        user_lock_row(user_id=user.pk)  # a repeat with the same purchase_id waits here, then finds it
+        if existing is None and purchase_id is not None:
+            existing = Payment.objects.filter(purchase_id=purchase_id, user=user).first()
+        if existing is not None:
+            existing.refresh_from_db()
+            event_record(name=PurchaseEvent.Name.INVOICE_REUSED, payment=existing, previous_status=existing.status)
+            return existing
         tariff = tariff_for_sale(tariff=tariff)
         quote = promo_quote(tariff=tariff, user=user, code=promo_code)
         method = Payment.Method.FREE if quote.is_free else Payment.Method.BALANCE
-        return _purchase_instant(user=user, quote=quote, source=source, method=method)
+        return _purchase_instant(user=user, quote=quote, source=source, method=method, purchase_id=purchase_id)
 
 
 # --- The free trial -------------------------------------------------------------

@@ -4,8 +4,13 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from core.models import ServiceOwnedFieldsMixin
 
-class PromoCode(models.Model):
+
+class PromoCode(ServiceOwnedFieldsMixin, models.Model):
+    # Counted by promo_consume/promo_release with conditional UPDATEs; never by save().
+    service_owned_fields = ("used_count",)
+
     code = models.CharField(max_length=64, help_text="Case-insensitive; stored as typed.")
     description = models.CharField(max_length=255, blank=True)
     discount_percent = models.PositiveSmallIntegerField(default=0)

@@ -67,6 +67,10 @@ class Subscription(models.Model):
     # The tariff of the latest purchase: its traffic and device limits go to the panel.
     tariff = models.ForeignKey(Tariff, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The latest expiry the shop has ever set. A panel event reporting no more than this
+    # carries time the shop gave (or took back with a refund), not an extension made
+    # in the panel, so it is never adopted.
+    expiry_high_water = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NONE)
     # Panel identity (filled by provisioning). 2.x panels identify users by
     # uuid, 3.x by a numeric id: keep both and the version they came from.
@@ -106,6 +110,11 @@ class Subscription(models.Model):
             return 0
         seconds = (self.expires_at - timezone.now()).total_seconds()
         return max(int((seconds + 43200) // 86400), 0)
+
+
+# Notes the worker leaves on finished tasks, which the alert selector reads back.
+COALESCED_NOTE_PREFIX = "coalesced into #"  # + the id of the task that ran instead
+PANEL_NOTE_PREFIX = "panel: "  # + the panel's action: the state was pushed to the panel
 
 
 class ProvisioningTask(models.Model):

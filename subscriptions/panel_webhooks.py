@@ -1,10 +1,14 @@
 """Panel webhooks: keep the shop's Subscription in step with what the panel reports.
 
 The database stays the source of truth for paid time: a panel event never
-shortens a subscription. "expired" is applied only when the database agrees,
-otherwise the panel is resynced; a manual extension in the panel is adopted;
-a disable/enable in the panel is mirrored; a deleted panel user is forgotten
-(the next sync creates it again).
+shortens a subscription, and never brings back time the shop took away (a
+refund, an admin shortening). "expired" is applied only when the database
+agrees, otherwise the panel is resynced. A longer expiry in the panel is adopted
+as a manual extension only when the panel is up to date with the shop (no sync
+of the user is waiting or running) and it lies beyond every expiry the shop
+itself ever set; otherwise the event carries an old expiry and the panel is
+resynced. A disable/enable in the panel is mirrored; a deleted panel user is
+forgotten (the next sync creates it again).
 """
 
 from __future__ import annotations
@@ -144,13 +148,28 @@ def _apply(subscription: Subscription, *, event: str, data: dict[str, Any]) -> s
         return "expired"
     panel_expiry = parse_panel_datetime(data.get("expireAt"))
     if panel_expiry and (subscription.expires_at is None or panel_expiry > subscription.expires_at):
-        # Extended by hand in the panel: adopt it (never shorten from a possibly stale event).
+        # Never shorten from a possibly stale event; lengthen only for a real manual extension.
+        if _sync_open(subscription):
+            return "panel behind the database (a sync is on its way): expiry not adopted"
+        if subscription.expiry_high_water and panel_expiry <= subscription.expiry_high_water:
+            provisioning_enqueue(user=subscription.user_id, reason=ProvisioningTask.Reason.PANEL)
+            return "panel reports time the shop took back: not adopted, resync queued"
         subscription.expires_at = panel_expiry
+        subscription.expiry_high_water = panel_expiry
         if subscription.status != Subscription.Status.DISABLED:
             subscription.status = Subscription.Status.ACTIVE if panel_expiry > now else Subscription.Status.EXPIRED
-        subscription.save(update_fields=["expires_at", "status", "updated_at"])
+        subscription.save(update_fields=["expires_at", "expiry_high_water", "status", "updated_at"])
         return "expiry adopted from the panel"
     return "no change"
+
+
+def _sync_open(subscription: Subscription) -> bool:
+    """A sync of this user has not reached the panel yet: the panel still shows an older state."""
+    return ProvisioningTask.objects.filter(
+        user_id=subscription.user_id,
+        kind=ProvisioningTask.Kind.SYNC,
+        status__in=(ProvisioningTask.Status.PENDING, ProvisioningTask.Status.RETRYING, ProvisioningTask.Status.RUNNING),
+    ).exists()
 
 
 def _set_status(subscription: Subscription, status: str) -> None:

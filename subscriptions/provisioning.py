@@ -32,7 +32,7 @@ from integrations.telegram import telegram_configured
 from notifications import messages
 from notifications.delivery import notify
 from subscriptions.backends import NoneBackend, get_backend, subscription_state
-from subscriptions.models import ProvisioningTask, Subscription
+from subscriptions.models import COALESCED_NOTE_PREFIX, PANEL_NOTE_PREFIX, ProvisioningTask, Subscription
 from subscriptions.selectors import client_apps
 from subscriptions.services import RUN_PROVISIONING_TASK, provisioning_enqueue
 from users.models import User
@@ -127,7 +127,7 @@ def _coalesce_siblings(task: ProvisioningTask, *, now) -> None:
     )
     if sibling_ids:
         ProvisioningTask.objects.filter(pk__in=sibling_ids, status__in=OPEN_STATUSES).update(
-            status=ProvisioningTask.Status.DONE, done_at=now, updated_at=now, note=f"coalesced into #{task.pk}"
+            status=ProvisioningTask.Status.DONE, done_at=now, updated_at=now, note=f"{COALESCED_NOTE_PREFIX}{task.pk}"
         )
 
 
@@ -182,7 +182,7 @@ def _sync(task: ProvisioningTask) -> None:
         if result.action in ("created", "updated"):
             Subscription.objects.filter(pk=subscription.pk, provisioned_at__isnull=True).update(provisioned_at=now)
             _queue_link_if_due(task, subscription_pk=subscription.pk)
-        _finish(task, note=f"panel: {result.action}")
+        _finish(task, note=f"{PANEL_NOTE_PREFIX}{result.action}")
 
 
 def _queue_link_if_due(task: ProvisioningTask, *, subscription_pk: int) -> None:
@@ -322,9 +322,9 @@ def provisioning_retry_for_user(*, user: User) -> ProvisioningTask:
 
 # --- The sweeper ---------------------------------------------------------------------
 
-# A row handed to the queue is not handed over again for this long (it is probably
-# still waiting in the queue); after that, a row that is still due is handed over again.
-REQUEUE_AFTER = timedelta(seconds=60)
+# A row handed to the queue is not handed over again for PROVISIONING_REQUEUE_SECONDS
+# (it is probably still waiting in the queue, or the hand-over failed with the broker
+# down); after that, a row that is still due is handed over again.
 SWEEP_BATCH = 500
 
 
@@ -350,7 +350,8 @@ def sweep_due(*, now=None) -> list[int]:
     never handed over, rows whose worker died). Returns the ids handed over."""
     release_dead_claims()
     now = now or timezone.now()
-    fresh = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REQUEUE_AFTER)
+    requeue_after = timedelta(seconds=settings.PROVISIONING_REQUEUE_SECONDS)
+    fresh = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - requeue_after)
     ids = list(
         ProvisioningTask.objects.filter(_due(now))
         .filter(fresh)

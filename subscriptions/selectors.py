@@ -1,17 +1,28 @@
-"""Reads shared by the bot and the API: what is on sale, a user's subscription as a buyer sees it,
-and the settings admins change at run time (trial, referral bonus, client apps)."""
+"""Reads shared by the doors: what is on sale, a user's subscription as a buyer sees it, the
+settings admins change at run time (trial, referral bonus, client apps), and the provisioning
+problems the admin (dashboard, readiness) must see."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, Min, Q
+from django.db.models import CharField, Count, Exists, Min, OuterRef, Q, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from notifications.messages import AppLink
-from subscriptions.models import ClientApp, ProvisioningTask, ShopSettings, Subscription, Tariff
+from subscriptions.models import (
+    COALESCED_NOTE_PREFIX,
+    PANEL_NOTE_PREFIX,
+    ClientApp,
+    ProvisioningTask,
+    ShopSettings,
+    Subscription,
+    Tariff,
+)
 from users.models import User
 
 
@@ -111,3 +122,51 @@ def client_apps() -> dict[str, list[AppLink]]:
     for platform, name, url in ClientApp.objects.filter(is_active=True).values_list("platform", "name", "url"):
         apps.setdefault(platform, []).append(AppLink(name=name, url=url))
     return {platform: apps[platform] for platform in ClientApp.Platform.values if platform in apps}
+
+
+# --- Provisioning alerts ---------------------------------------------------------------
+
+REFUND_NOT_APPLIED = "refund_not_applied"
+
+
+@dataclass(frozen=True)
+class ProvisioningAlert:
+    kind: str  # REFUND_NOT_APPLIED: the panel may still grant time a refund took back
+    task_id: int
+    user_id: int
+    purchase_id: uuid.UUID | None
+    failed_at: datetime
+    error: str
+
+
+def provisioning_alerts(*, limit: int = 100) -> list[ProvisioningAlert]:
+    """Panel updates that gave up after a refund, newest first: the refund shortened the
+    subscription, the sync that carries it failed for good (itself, or the task it was
+    coalesced into), and no sync pushed the user's state to the panel since. Access the
+    buyer was refunded for stays until an admin re-runs it."""
+    sync = ProvisioningTask.objects.filter(kind=ProvisioningTask.Kind.SYNC)
+    carried_a_refund = Exists(
+        sync.filter(
+            reason=ProvisioningTask.Reason.REFUND,
+            note=Concat(Value(COALESCED_NOTE_PREFIX), Cast(OuterRef("pk"), CharField())),
+        )
+    )
+    pushed_since = Exists(
+        sync.filter(
+            user_id=OuterRef("user_id"),
+            status=ProvisioningTask.Status.DONE,
+            note__startswith=PANEL_NOTE_PREFIX,
+            done_at__gt=OuterRef("updated_at"),
+        )
+    )
+    failed = (
+        sync.filter(status=ProvisioningTask.Status.FAILED)
+        .filter(Q(reason=ProvisioningTask.Reason.REFUND) | carried_a_refund)
+        .exclude(pushed_since)
+        .order_by("-updated_at", "-pk")
+        .values_list("pk", "user_id", "purchase_id", "updated_at", "last_error")[:limit]
+    )
+    return [
+        ProvisioningAlert(REFUND_NOT_APPLIED, pk, user_id, purchase_id, failed_at, error[:500])
+        for pk, user_id, purchase_id, failed_at, error in failed
+    ]

@@ -56,7 +56,10 @@ def subscription_extend(
     if subscription.status == Subscription.Status.DISABLED:
         subscription.status = Subscription.Status.ACTIVE
     subscription.status = _status_for(subscription.expires_at, subscription.status)
-    fields = ["expires_at", "status", "updated_at"]
+    subscription.expiry_high_water = max(
+        subscription.expiry_high_water or subscription.expires_at, subscription.expires_at
+    )
+    fields = ["expires_at", "expiry_high_water", "status", "updated_at"]
     if tariff is not None:
         subscription.tariff = tariff
         fields.append("tariff")
@@ -74,9 +77,13 @@ def subscription_shorten(
     """Remove `days` from the expiry (a refund takes back what its payment granted)."""
     subscription = subscription_lock(user=user)
     if subscription.expires_at is not None and days > 0:
+        # Remember what the shop had set: the panel reporting it later is not a manual extension.
+        subscription.expiry_high_water = max(
+            subscription.expiry_high_water or subscription.expires_at, subscription.expires_at
+        )
         subscription.expires_at = subscription.expires_at - timedelta(days=days)
         subscription.status = _status_for(subscription.expires_at, subscription.status)
-        subscription.save(update_fields=["expires_at", "status", "updated_at"])
+        subscription.save(update_fields=["expires_at", "expiry_high_water", "status", "updated_at"])
         provisioning_enqueue(user=user, reason=reason, purchase_id=purchase_id)
     return subscription
 

@@ -23,8 +23,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(TelegramUpdate)
 class TelegramUpdateAdmin(ReadOnlyAdmin):
-    list_display = ("update_id", "kind", "telegram_user_id", "status", "attempts", "received_at", "processed_at")
-    list_filter = ("status", "kind", "received_at")
+    list_display = (
+        "update_id",
+        "kind",
+        "telegram_user_id",
+        "status",
+        "attempts",
+        "altered",
+        "received_at",
+        "processed_at",
+    )
+    list_filter = ("status", "kind", "altered", "received_at")
     search_fields = ("=update_id", "=telegram_user_id", "error")
     readonly_fields = [field.name for field in TelegramUpdate._meta.fields]
     show_full_result_count = False

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.utils import translation
-from telegram import Bot
+from telegram import Bot, Update
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import ApplicationBuilder
 
@@ -145,11 +145,13 @@ async def poll(application: StoringApplication, stop: asyncio.Event, *, timeout:
                 updates = await _fetch(application, stop, offset, timeout)
                 if updates is None:
                     break
-                raws = [update.to_dict() for update in updates]
+                received = [update.to_dict() for update in updates]
+                updates, raws = _as_stored(application, updates, received)
                 done = dispatcher.take_done()
                 beat = heartbeat.due()
                 try:
-                    fresh = set(await db(store_batch)(raws, done, beat)) if raws or done or beat else set()
+                    # The services store (and flag) what was received; the handlers get it as stored.
+                    fresh = set(await db(store_batch)(received, done, beat)) if received or done or beat else set()
                 except Exception:
                     dispatcher.give_back(done)
                     raise
@@ -176,6 +178,17 @@ async def poll(application: StoringApplication, stop: asyncio.Event, *, timeout:
                     await dispatcher.submit(update, raw)
     finally:
         await dispatcher.drain()
+
+
+def _as_stored(application: StoringApplication, updates, received: list[dict]) -> tuple[list[Update], list[dict]]:
+    """The updates as the database will keep them: one holding characters it refuses
+    (NUL from a client, say) is handled as stored, with those replaced."""
+    kept, raws = [], []
+    for update, original in zip(updates, received, strict=True):
+        raw, altered = services.storable(original)
+        kept.append(Update.de_json(raw, application.bot) if altered else update)
+        raws.append(raw)
+    return kept, raws
 
 
 def store_batch(raws: list[dict], done: list[int], beat: bool = False) -> list[int]:

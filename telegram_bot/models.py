@@ -24,6 +24,10 @@ class TelegramUpdate(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # What Telegram sent could not be stored as is (PostgreSQL refuses NUL and lone
+    # surrogates in jsonb): those characters were replaced with U+FFFD, or, if even
+    # that failed, only the update id was kept and the update left failed for an admin.
+    altered = models.BooleanField(default=False)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     # When the update may be (re)claimed: the retry time of a failed update,

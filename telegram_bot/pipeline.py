@@ -162,10 +162,10 @@ class StoringApplication(Application):
     async def receive(self, raw: dict[str, Any]) -> str:
         """Store the raw update, then handle it unless it was stored before."""
         mark_received()
-        _row, created = await db(services.update_store)(raw=raw, claim=True)
+        row, created = await db(services.update_store)(raw=raw, claim=True)
         if not created:
             return Outcome.DUPLICATE
-        return await self.process_stored(raw, claimed=True)
+        return await self.process_stored(row.raw, claimed=True)  # as stored (see update_store)
 
     async def process_stored(
         self,

@@ -17,7 +17,7 @@ from telegram import InlineKeyboardMarkup
 from core.errors import ApplicationError
 from notifications import messages
 from payments.models import Payment
-from payments.refunds import refund_book
+from payments.refunds import refund_from_telegram
 from payments.services import (
     InvoiceParams,
     PrecheckoutResult,
@@ -482,11 +482,11 @@ def payment_received(
 
 @screen
 def payment_refunded(user: User, *, charge_id: str, amount: int) -> list[Reply]:
-    payment = Payment.objects.filter(telegram_payment_charge_id=charge_id).first()
-    if payment is None:
-        logger.warning("refunded_payment for unknown charge %s (user %s)", charge_id, user.telegram_id)
-        return []
-    result = refund_book(payment=payment, reason="refunded_payment from Telegram", source="telegram")
+    """Telegram has returned the Stars: booked (a spent top-up leaves a recorded debt),
+    or kept until the payment it refunds is recorded."""
+    result = refund_from_telegram(user=user, charge_id=charge_id, amount=amount)
+    if result.pending:
+        logger.warning("refunded_payment for a charge not recorded yet: %s (user %s)", charge_id, user.telegram_id)
     return [Say(texts.refunded(amount=amount), fresh=True)] if result.created else []
 
 

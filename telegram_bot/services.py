@@ -6,11 +6,13 @@ promos and subscriptions services for that.
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -22,16 +24,16 @@ from subscriptions.selectors import tariffs_on_sale
 from telegram_bot.models import BotSession, TelegramUpdate
 from users.models import User
 
-# A claimed update not finished within the lease is considered abandoned
-# (the worker died) and becomes due again.
-PROCESSING_LEASE = timedelta(minutes=2)
+# A claimed update not finished within the lease (settings.TELEGRAM_UPDATE_LEASE_SECONDS)
+# is considered abandoned (the worker died) and becomes due again.
 # Received but never claimed: give the receiving worker this long first.
 RECEIVED_GRACE = timedelta(seconds=30)
-RETRY_BASE_SECONDS = 5
 RETRY_MAX_SECONDS = 3600
 MAX_ATTEMPTS = 8
 
 PAYMENT_KINDS = frozenset({"pre_checkout_query", "successful_payment", "refunded_payment"})
+
+logger = logging.getLogger(__name__)
 
 
 class InvalidUpdate(ValueError):
@@ -74,6 +76,30 @@ def update_id_of(raw: Any) -> int:
     return update_id
 
 
+# What PostgreSQL cannot keep in jsonb (or text): NUL, and surrogates without their pair.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def storable(value: Any) -> tuple[Any, bool]:
+    """(`value` with every unstorable character replaced by U+FFFD, in keys and
+    values, whether anything was replaced)."""
+    if isinstance(value, str):
+        cleaned = UNSTORABLE.sub(REPLACEMENT, value)
+        return cleaned, cleaned != value
+    if isinstance(value, dict):
+        items = [(storable(key), storable(item)) for key, item in value.items()]
+        return {key: item for (key, _), (item, _) in items}, any(k or v for (_, k), (_, v) in items)
+    if isinstance(value, list):
+        items = [storable(item) for item in value]
+        return [item for item, _ in items], any(changed for _, changed in items)
+    return value, False
+
+
+def processing_lease() -> timedelta:
+    return timedelta(seconds=settings.TELEGRAM_UPDATE_LEASE_SECONDS)
+
+
 def _claimed_now() -> dict[str, Any]:
     """Fields of a row stored already claimed by the worker storing it: that
     worker handles it next, so no separate claim is needed (the lease still
@@ -81,20 +107,36 @@ def _claimed_now() -> dict[str, Any]:
     return {
         "status": TelegramUpdate.Status.PROCESSING,
         "attempts": 1,
-        "next_attempt_at": timezone.now() + PROCESSING_LEASE,
+        "next_attempt_at": timezone.now() + processing_lease(),
     }
 
 
 def _new_row(update_id: int, raw: dict[str, Any], *, claim: bool) -> TelegramUpdate:
     extra = _claimed_now() if claim else {}
+    raw, altered = storable(raw)
+    if altered:
+        logger.warning("update %s holds characters PostgreSQL cannot store: replaced with U+FFFD", update_id)
     return TelegramUpdate(
-        update_id=update_id, raw=raw, kind=update_kind(raw), telegram_user_id=update_user_id(raw), **extra
+        update_id=update_id,
+        raw=raw,
+        kind=update_kind(raw),
+        telegram_user_id=update_user_id(raw),
+        altered=altered,
+        **extra,
     )
+
+
+STORE_ERRORS = (DataError, ValueError, UnicodeError)  # what a database refuses in the content itself
 
 
 def update_store(*, raw: dict[str, Any], claim: bool = False) -> tuple[TelegramUpdate, bool]:
     """Save the raw update once. A replay returns the stored row and False.
-    With `claim`, a new row is stored as claimed by the caller (attempt 1)."""
+    With `claim`, a new row is stored as claimed by the caller (attempt 1).
+
+    Characters the database cannot store are replaced (the row is flagged
+    `altered`); handle the stored `row.raw`, not the original. An update that
+    still cannot be stored is kept as its id alone, failed for an admin, and
+    returned with False: it is not handled, and it never blocks later updates."""
     update_id = update_id_of(raw)
     existing = TelegramUpdate.objects.filter(update_id=update_id).first()
     if existing is not None:
@@ -107,10 +149,33 @@ def update_store(*, raw: dict[str, Any], claim: bool = False) -> tuple[TelegramU
     except IntegrityError:
         # A concurrent delivery of the same update stored it first.
         return TelegramUpdate.objects.get(update_id=update_id), False
+    except STORE_ERRORS as exc:
+        return _store_unstorable(update_id, raw, exc), False
+
+
+def _store_unstorable(update_id: int, raw: dict[str, Any], exc: Exception) -> TelegramUpdate:
+    logger.error("update %s could not be stored (%s): kept as its id only, not handled", update_id, exc)
+    kind = update_kind(raw)
+    user_id = update_user_id(raw)
+    row, _ = TelegramUpdate.objects.get_or_create(
+        update_id=update_id,
+        defaults={
+            "raw": {"update_id": update_id, "unstorable": kind},
+            "kind": kind,
+            "telegram_user_id": user_id,
+            "status": TelegramUpdate.Status.FAILED,
+            "error": f"could not be stored: {exc}"[:4000],
+            "altered": True,
+            "processed_at": timezone.now(),
+            "next_attempt_at": None,
+        },
+    )
+    return row
 
 
 def updates_store_batch(*, raws: list[dict[str, Any]], claim: bool = False) -> list[int]:
     """Store a getUpdates batch; the ids stored now (not before), oldest first.
+    Callers handle what was stored (storable(raw)), see update_store.
 
     Usually every update in a batch is new: one multi-row INSERT, no SELECT.
     It has no ignore_conflicts on purpose: when it succeeds every row is ours,
@@ -125,8 +190,9 @@ def updates_store_batch(*, raws: list[dict[str, Any]], claim: bool = False) -> l
     try:
         with transaction.atomic():
             TelegramUpdate.objects.bulk_create(fresh)
-    except IntegrityError:
-        return [row.update_id for row in fresh if update_store(raw=row.raw, claim=claim)[1]]
+    except (IntegrityError, *STORE_ERRORS):
+        # One at a time: a row stored before, or one the database refuses, stays alone.
+        return [uid for uid, raw in by_id.items() if update_store(raw=raw, claim=claim)[1]]
     return [row.update_id for row in fresh]
 
 
@@ -139,7 +205,9 @@ def update_claim(*, update_id: int) -> bool:
     )
     return bool(
         TelegramUpdate.objects.filter(claimable, update_id=update_id).update(
-            status=TelegramUpdate.Status.PROCESSING, attempts=F("attempts") + 1, next_attempt_at=now + PROCESSING_LEASE
+            status=TelegramUpdate.Status.PROCESSING,
+            attempts=F("attempts") + 1,
+            next_attempt_at=now + processing_lease(),
         )
     )
 
@@ -164,7 +232,8 @@ def updates_mark_done(*, update_ids: list[int]) -> int:
 
 
 def retry_delay(*, attempts: int, retry_after: float | None = None) -> timedelta:
-    return backoff_delay(attempt=attempts, base=RETRY_BASE_SECONDS, cap=RETRY_MAX_SECONDS, at_least=retry_after or 0)
+    base = settings.TELEGRAM_UPDATE_RETRY_SECONDS
+    return backoff_delay(attempt=attempts, base=base, cap=RETRY_MAX_SECONDS, at_least=retry_after or 0)
 
 
 def update_mark_failed(*, update_id: int, error: str, retry_after: float | None = None) -> TelegramUpdate | None:

@@ -44,11 +44,11 @@ def telegram_webhook(request: HttpRequest) -> JsonResponse:
         raw = _parse(request.body)
     except (ValueError, InvalidUpdate, TypeError, KeyError, AttributeError):
         return JsonResponse({"ok": False, "error": "not a Telegram update"}, status=400)
-    _row, created = update_store(raw=raw, claim=True)
+    row, created = update_store(raw=raw, claim=True)
     if not created:
         return JsonResponse({"ok": True, "duplicate": True})
     try:
-        outcome = background_bot.process_stored(raw, claimed=True)
+        outcome = background_bot.process_stored(row.raw, claimed=True)  # as stored (see update_store)
     except Exception:  # noqa: BLE001 - stored: the retry loop finishes it; Telegram must not resend
         logger.exception("webhook update %s was stored but not processed", raw["update_id"])
         outcome = "deferred"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils.html import format_html
 
 from core.admin import TELEGRAM_ID, BoundedCountPaginator, ReadOnlyInline, action_form_page
@@ -103,6 +103,7 @@ class ShopUserAdmin(UserAdmin):
     paginator = BoundedCountPaginator
     readonly_fields = (
         "stars_balance",
+        "refund_debt",
         "subscription_summary",
         "panel_link",
         "referral_summary",
@@ -112,7 +113,10 @@ class ShopUserAdmin(UserAdmin):
     fieldsets = (
         *UserAdmin.fieldsets,
         ("Telegram", {"fields": ("telegram_id", "telegram_username", "language_code", "bot_language")}),
-        ("Shop", {"fields": ("stars_balance", "subscription_summary", "panel_link", "referral_summary")}),
+        (
+            "Shop",
+            {"fields": ("stars_balance", "refund_debt", "subscription_summary", "panel_link", "referral_summary")},
+        ),
     )
     actions = ("adjust_balance", "adjust_subscription")
 
@@ -140,6 +144,12 @@ class ShopUserAdmin(UserAdmin):
         if subscription is None:
             return "never bought"
         return f"{subscription.get_status_display()}, until {subscription.expires_at or '—'}"
+
+    @admin.display(description="owed from refunds")
+    def refund_debt(self, user):
+        """Stars Telegram refunded after the buyer had spent them (the balance cannot go below zero)."""
+        owed = Payment.objects.filter(user=user, refund_shortfall__gt=0).aggregate(total=Sum("refund_shortfall"))
+        return f"{owed['total']} Stars (see the payments flagged for review)" if owed["total"] else "—"
 
     @admin.display(description="panel link")
     def panel_link(self, user):

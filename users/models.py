@@ -2,17 +2,22 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 
+from core.models import ServiceOwnedFieldsMixin
+
 LANGUAGES = [("ru", "Русский"), ("en", "English")]
 LANGUAGE_CODES = frozenset(code for code, _name in LANGUAGES)
 
 
-class User(AbstractUser):
+class User(ServiceOwnedFieldsMixin, AbstractUser):
     """A shop user: a Telegram buyer, an admin (is_staff), or both.
 
     `stars_balance` caches the sum of the user's ledger balance rows; it only
     changes inside the ledger service, with F() and a non-negative check, and
-    `manage.py verify_balances` proves it equals the ledger.
+    `manage.py verify_balances` proves it equals the ledger. `save()` never
+    writes it (ServiceOwnedFieldsMixin), so a stale copy cannot undo a booking.
     """
+
+    service_owned_fields = ("stars_balance",)
 
     telegram_id = models.BigIntegerField(unique=True, null=True, blank=True)
     telegram_username = models.CharField(max_length=64, blank=True, db_index=True)

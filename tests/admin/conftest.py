@@ -7,6 +7,7 @@ import itertools
 import pytest
 from django.contrib.auth.models import Group
 
+from conftest import run_concurrently
 from payments.models import Payment
 from payments.services import purchase_complete, purchase_create_invoice
 from tests.users.factories import StaffUserFactory, UserFactory
@@ -29,6 +30,15 @@ def paid_payment(*, user=None, tariff="1m", promo_code=None) -> Payment:
     )
     payment.refresh_from_db()
     return payment
+
+
+def in_another_connection(fn):
+    """Run fn on another thread (its own database connection, committed) and wait:
+    a concurrent request, while the calling request's transaction is open."""
+    (result,) = run_concurrently(lambda _: fn(), 1)
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def staff_in(group_name: str):

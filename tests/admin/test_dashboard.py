@@ -7,9 +7,15 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from payments import dashboard
-from payments.refunds import refund_payment
+from payments.models import Payment
+from payments.refunds import refund_from_telegram, refund_payment
+from payments.services import purchase_pay_from_balance
+from subscriptions.provisioning import process_due
 from tests.admin.conftest import paid_payment
 from tests.payments.factories import PaymentFactory
+from tests.subscriptions.helpers import make_all_due
+from tests.telegram_fake.helpers import paid_topup
+from tests.users.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +123,33 @@ def test_the_last_reconciliation_run_is_shown(admin_client_for, superuser):
 
     assert "12 transactions seen, 1 mismatch" in content
     assert "never run" not in content
+
+
+def test_dashboard_shows_what_needs_attention(admin_client_for, support_user, fake_telegram, fake_panel, settings):
+    # given an open review, a refund of spent Stars, a refund waiting for its payment,
+    # and a refund whose panel update gave up
+    settings.PROVISIONING_MAX_ATTEMPTS = 1
+    settings.REMNAWAVE_MAX_RETRIES = 0
+    flagged = paid_payment()
+    Payment.objects.filter(pk=flagged.pk).update(needs_review=True, review_reason="second charge")
+    refund_payment(payment=paid_payment())  # its panel update will give up
+    buyer = UserFactory()
+    topup = paid_topup(fake_telegram, buyer, amount=100)
+    purchase_pay_from_balance(user=buyer, tariff="1m")
+    refund_from_telegram(user=buyer, charge_id=topup.telegram_payment_charge_id, amount=100)
+    refund_from_telegram(user=UserFactory(), charge_id="not-recorded-yet", amount=100)
+    fake_panel.fail_next(100, status=503)
+    make_all_due()
+    process_due()
+
+    # when support opens the dashboard
+    page = admin_client_for(support_user).get(URL)
+
+    # then each is shown
+    attention = page.context["data"].attention
+    assert (attention.open_reviews, attention.refund_debts, attention.refund_debt_stars) == (2, 1, 100)
+    assert attention.pending_refunds == 1
+    assert [alert.kind for alert in attention.panel_alerts] == ["refund_not_applied"]
+    content = page.content.decode()
+    for card in ("card-reviews", "card-refund-debts", "card-pending-refunds", "card-panel-refunds"):
+        assert f'id="{card}"' in content

@@ -6,10 +6,10 @@ import io
 import pytest
 from django.urls import reverse
 
-from promos.admin import PromoCodeAdmin
+from promos.admin import PromoCodeAdmin, PromoCodeForm
 from promos.models import PromoCode
 from promos.services import promo_bulk_generate
-from tests.admin.conftest import paid_payment
+from tests.admin.conftest import in_another_connection, paid_payment
 from tests.promos.factories import PromoCodeFactory
 
 pytestmark = pytest.mark.django_db
@@ -205,3 +205,43 @@ def test_concurrent_bulk_generation_never_duplicates_a_code(monkeypatch):
     codes = [p.code.lower() for batch in results for p in batch]
     assert len(codes) == len(set(codes)) == 8
     assert PromoCode.objects.filter(code__istartswith="RACE").count() == 8
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_saving_a_promo_keeps_the_uses_counted_while_it_was_being_saved(
+    admin_client_for, superuser, tariff_1m, monkeypatch
+):
+    # given a promo whose edit page an admin submits, and a buyer who uses the code
+    # after the admin's request read the row but before it saved it
+    promo = PromoCodeFactory(code="BUSY", max_uses=10)
+    clean = PromoCodeForm.clean
+
+    def clean_while_a_buyer_uses_the_code(form):
+        in_another_connection(lambda: paid_payment(promo_code="BUSY"))
+        return clean(form)
+
+    monkeypatch.setattr(PromoCodeForm, "clean", clean_while_a_buyer_uses_the_code)
+
+    # when the edit is saved
+    response = admin_client_for(superuser).post(
+        reverse("admin:promos_promocode_change", args=[promo.pk]),
+        promo_form(code="BUSY", description="edited", max_uses="10"),
+    )
+
+    # then the edit is kept and so is the use counted meanwhile
+    assert response.status_code == 302
+    promo.refresh_from_db()
+    assert (promo.description, promo.used_count) == ("edited", 1)
+
+
+def test_a_stale_copy_of_a_promo_never_writes_its_counter_back(tariff_1m):
+    promo = PromoCodeFactory(code="STALE", max_uses=5)
+    stale = PromoCode.objects.get(pk=promo.pk)
+    paid_payment(promo_code="STALE")
+
+    stale.description = "renamed"
+    stale.save()
+
+    promo.refresh_from_db()
+    assert (promo.description, promo.used_count) == ("renamed", 1)

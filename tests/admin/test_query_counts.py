@@ -13,6 +13,9 @@ from subscriptions.models import ProvisioningTask
 pytestmark = pytest.mark.django_db
 
 MAX_QUERIES = 15
+# The dashboard also reads what needs attention: open reviews and refund debts (with the
+# pending count), kept refunds, and refunds the panel never got.
+PAGE_MAX_QUERIES = {"admin:payments_payment_dashboard": 17}
 
 
 def add_money_rows(payments: int) -> None:
@@ -67,12 +70,12 @@ def test_page_queries_do_not_grow_with_the_data(admin_client_for, superuser, nam
     add_money_rows(45)
     with_50 = queries_for(client, url)
 
-    assert with_5 == with_50 <= MAX_QUERIES
+    assert with_5 == with_50 <= PAGE_MAX_QUERIES.get(name, MAX_QUERIES)
 
 
 @pytest.mark.parametrize(
     "query",
-    ["status__exact=succeeded", "promo=any", "q=mock_x", "q=12345", "created_at__year=2026", "needs_review__exact=1"],
+    ["status__exact=succeeded", "promo=any", "q=mock_x", "q=12345", "created_at__year=2026", "review=open"],
 )
 def test_filtered_payments_list_queries_do_not_grow(admin_client_for, superuser, query):
     client = admin_client_for(superuser)

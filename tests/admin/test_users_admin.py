@@ -4,10 +4,15 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
+from payments.ledger import balance_adjust, balances_verify
 from payments.models import LedgerEntry
+from payments.refunds import refund_from_telegram
+from payments.services import purchase_pay_from_balance
 from subscriptions.models import ProvisioningTask, Subscription
-from tests.admin.conftest import paid_payment
+from tests.admin.conftest import in_another_connection, paid_payment
+from tests.telegram_fake.helpers import paid_topup
 from tests.users.factories import UserFactory
+from users.admin import ShopUserAdmin
 
 pytestmark = pytest.mark.django_db
 
@@ -109,3 +114,72 @@ def test_users_search_by_exact_telegram_identity(admin_client_for, superuser, te
     response = admin_client_for(superuser).get(CHANGELIST, {"q": term})
 
     assert [u.pk for u in response.context["cl"].result_list] == [wanted.pk]
+
+
+def change_form_data(page) -> dict:
+    """What the admin's change form would post back unchanged."""
+    form = page.context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form[name].value()
+        if value is None or field.disabled:
+            continue
+        data[name] = list(value) if isinstance(value, list | tuple) else value
+    for formset in page.context["inline_admin_formsets"]:
+        management = formset.formset.management_form
+        data.update({management[name].html_name: management[name].value() for name in management.fields})
+    return data
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_saving_a_user_keeps_the_balance_booked_while_it_was_being_saved(admin_client_for, superuser, monkeypatch):
+    # given a buyer with 50 Stars whose page an admin submits, and a top-up booked
+    # after the admin's request read the row but before it saved it
+    buyer = UserFactory()
+    balance_adjust(user=buyer, delta=50, reason="first top-up")
+    client = admin_client_for(superuser)
+    url = reverse("admin:users_user_change", args=[buyer.pk])
+    data = {**change_form_data(client.get(url)), "first_name": "Renamed"}
+    form_class = ShopUserAdmin.form
+
+    class TopUpMeanwhile(form_class):
+        def clean(self):
+            in_another_connection(lambda: balance_adjust(user=buyer, delta=30, reason="second top-up"))
+            return super().clean()
+
+    monkeypatch.setattr(ShopUserAdmin, "form", TopUpMeanwhile)
+
+    # when the page is saved
+    response = client.post(url, data)
+
+    # then the edit is kept and the balance still equals the ledger
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    buyer.refresh_from_db()
+    assert (buyer.first_name, buyer.stars_balance) == ("Renamed", 80)
+    assert balances_verify() == []
+
+
+def test_a_stale_copy_of_a_user_never_writes_the_balance_back():
+    buyer = UserFactory()
+    stale = type(buyer).objects.get(pk=buyer.pk)
+    balance_adjust(user=buyer, delta=25, reason="top-up")
+
+    stale.first_name = "Stale"
+    stale.save()
+
+    buyer.refresh_from_db()
+    assert (buyer.first_name, buyer.stars_balance) == ("Stale", 25)
+
+
+def test_user_page_shows_what_the_buyer_owes_from_a_refund_of_spent_stars(
+    admin_client_for, superuser, fake_telegram, tariff_1m
+):
+    buyer = UserFactory()
+    topup = paid_topup(fake_telegram, buyer, amount=100)
+    purchase_pay_from_balance(user=buyer, tariff="1m")
+    refund_from_telegram(user=buyer, charge_id=topup.telegram_payment_charge_id, amount=100)
+
+    page = admin_client_for(superuser).get(reverse("admin:users_user_change", args=[buyer.pk]))
+
+    assert "100 Stars (see the payments flagged for review)" in page.content.decode()

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from api.initdata import init_data_hash
 from api.keys import api_key_create
+from api.models import Scope
 
 BOT_TOKEN = "424242:API-TEST-TOKEN"
 
@@ -48,7 +49,8 @@ def api_settings(settings):
 
 @pytest.fixture
 def issued_key(db):
-    return api_key_create(name="backend")
+    """A key with every scope: the endpoint tests exercise the endpoints (test_scopes.py the scopes)."""
+    return api_key_create(name="backend", scopes=Scope.values)
 
 
 def key_client(raw_key: str, telegram_id: int) -> APIClient:

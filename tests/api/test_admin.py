@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from api.models import ApiKey
+from api.models import DEFAULT_SCOPES, ApiKey, Scope
 from tests.api.conftest import key_client
 from tests.users.factories import StaffUserFactory
 
@@ -18,7 +18,8 @@ def admin_client(client):
 
 
 def test_creating_a_key_shows_it_once_and_stores_it_hashed(admin_client):
-    response = admin_client.post("/admin/api/apikey/add/", {"name": "billing backend"}, follow=True)
+    form = {"name": "billing backend", "scopes": DEFAULT_SCOPES}  # the boxes checked by default
+    response = admin_client.post("/admin/api/apikey/add/", form, follow=True)
 
     [message] = [str(m) for m in response.context["messages"] if "copy it now" in str(m)]
     raw_key = re.search(r"([0-9a-f]{12}\.[A-Za-z0-9_-]+)", message).group(1)
@@ -57,3 +58,31 @@ def test_create_api_key_command_prints_a_working_key(db, capsys):
     raw_key = capsys.readouterr().out.strip()
     assert ApiKey.objects.get().name == "demo"
     assert key_client(raw_key, 1234).get("/api/v1/me").status_code == 200
+
+
+def test_the_add_form_offers_the_scopes_with_the_safe_ones_checked(admin_client):
+    form = admin_client.get("/admin/api/apikey/add/").context["adminform"].form
+
+    assert [value for value, _label in form.fields["scopes"].choices] == Scope.values
+    assert form["scopes"].value() == DEFAULT_SCOPES
+
+
+def test_scopes_are_chosen_at_creation_changed_later_and_listed(admin_client):
+    admin_client.post("/admin/api/apikey/add/", {"name": "partner", "scopes": ["purchases:read"]})
+    api_key = ApiKey.objects.get()
+
+    admin_client.post(f"/admin/api/apikey/{api_key.pk}/change/", {"scopes": ["purchases:read", "balance:pay"]})
+
+    assert ApiKey.objects.get().scopes == ["purchases:read", "balance:pay"]
+    assert "purchases:read, balance:pay" in admin_client.get("/admin/api/apikey/").content.decode()
+
+
+def test_create_api_key_command_grants_the_default_or_the_chosen_scopes(db, capsys):
+    from django.core.management import call_command
+
+    call_command("create_api_key", "plain")
+    call_command("create_api_key", "payer", "--scope", "balance:pay")
+    call_command("create_api_key", "demo", "--all-scopes")
+
+    scopes = dict(ApiKey.objects.values_list("name", "scopes"))
+    assert scopes == {"plain": DEFAULT_SCOPES, "payer": ["balance:pay"], "demo": Scope.values}

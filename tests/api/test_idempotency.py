@@ -7,12 +7,16 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from api import idempotency
 from api import views as api_views
 from api.idempotency import idempotency_keys_purge
 from api.models import IdempotencyKey
 from conftest import run_concurrently
+from payments.ledger import balance_adjust, balance_of
 from payments.models import Payment
 from tests.api.conftest import key_client
+from tests.users.factories import UserFactory
+from users.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -208,3 +212,80 @@ def test_two_concurrent_requests_with_one_key_make_one_invoice(tariff_1m, issued
         assert [r for r in responses if r.status_code == 409][0].json()["error"]["code"] == (
             "idempotency_key_in_progress"
         )
+
+
+class ProcessDied(BaseException):
+    """The worker died: nothing after this point of the request ran."""
+
+
+def crash_before_the_key_is_marked_done(monkeypatch):
+    def die(**kwargs):
+        raise ProcessDied
+
+    monkeypatch.setattr(idempotency, "store_response", die)
+
+
+def abandon_claims(settings) -> None:
+    """The in-progress claim of the dead request is older than any request can run."""
+    IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=1))
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/api/v1/purchase/pay-from-balance", {"item_id": "1m"}), ("/api/v1/dev/add-stars", {"amount": 100})],
+)
+def test_a_retry_after_a_crash_past_the_commit_does_not_run_the_effect_again(
+    tariff_1m, api, monkeypatch, settings, path, body
+):
+    # given a buyer with 300 Stars, and a request whose process dies after its effect
+    # committed but before its Idempotency-Key was marked done
+    balance_adjust(user=user_of(api), delta=300, reason="funding")
+    with monkeypatch.context() as patch:
+        crash_before_the_key_is_marked_done(patch)
+        with pytest.raises(ProcessDied):
+            post(api, body, key="crash-1", path=path)
+    after_first = balance_of(user=user_of(api))
+    abandon_claims(settings)
+
+    # when the client retries with the same key
+    retry = post(api, body, key="crash-1", path=path)
+
+    # then the effect is not repeated, and the key is done now
+    assert retry.status_code in (200, 201)
+    assert balance_of(user=user_of(api)) == after_first
+    assert Payment.objects.filter(method=Payment.Method.BALANCE).count() == (1 if "pay" in path else 0)
+    assert IdempotencyKey.objects.get(key="crash-1").status == IdempotencyKey.Status.DONE
+
+
+def test_an_invoice_retried_after_a_crash_is_the_same_invoice(tariff_1m, api, monkeypatch, settings):
+    with monkeypatch.context() as patch:
+        crash_before_the_key_is_marked_done(patch)
+        with pytest.raises(ProcessDied):
+            post(api, {"item_id": "1m"}, key="crash-2")
+    abandon_claims(settings)
+
+    retry = post(api, {"item_id": "1m"}, key="crash-2")
+
+    assert Payment.objects.count() == 1
+    assert retry.json()["purchase_id"] == str(Payment.objects.get().purchase_id)
+
+
+def test_a_retry_after_a_server_error_past_the_commit_does_not_pay_again(tariff_1m, api, monkeypatch):
+    # given a purchase from the balance whose response failed to render after it committed
+    balance_adjust(user=user_of(api), delta=300, reason="funding")
+    with monkeypatch.context() as patch:
+        patch.setattr(api_views.s.PayFromBalanceSerializer, "data", property(lambda self: 1 / 0))
+        failed = post(api, {"item_id": "1m"}, key="render-1", path="/api/v1/purchase/pay-from-balance")
+
+    # when the client retries
+    retried = post(api, {"item_id": "1m"}, key="render-1", path="/api/v1/purchase/pay-from-balance")
+
+    # then it gets the purchase that was made, paid once
+    assert (failed.status_code, retried.status_code) == (500, 201)
+    assert Payment.objects.filter(method=Payment.Method.BALANCE).count() == 1
+    assert balance_of(user=user_of(api)) == 200
+
+
+def user_of(client) -> User:
+    """The Telegram user the `api` client acts for."""
+    return User.objects.filter(telegram_id=555001).first() or UserFactory(telegram_id=555001)

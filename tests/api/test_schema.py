@@ -10,6 +10,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from api.keys import api_key_create
+from api.models import Scope
 from tests.subscriptions.factories import TariffFactory
 
 pytestmark = pytest.mark.django_db
@@ -76,7 +77,7 @@ def live_api(live_server, transactional_db):
     """The live server with tariffs and an API key acting for one Telegram user."""
     for code, days, price in [("1m", 30, 100), ("3m", 90, 250)]:
         TariffFactory(code=code, title=code, days=days, price_stars=price)
-    issued = api_key_create(name="schemathesis")
+    issued = api_key_create(name="schemathesis", scopes=Scope.values)
     return {"Authorization": f"Api-Key {issued.raw_key}", "X-Telegram-User-Id": "880001"}
 
 

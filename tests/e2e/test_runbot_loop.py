@@ -8,16 +8,18 @@ import pytest
 from django.utils import timezone
 
 from payments.models import LedgerEntry
+from payments.services import purchase_create_invoice
 from telegram_bot import services, texts
 from telegram_bot.models import TelegramUpdate
 from tests.telegram_bot.support import Buyer
+from tests.users.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def fast_retries(monkeypatch):
-    monkeypatch.setattr(services, "RETRY_BASE_SECONDS", 0)
+def fast_retries(settings):
+    settings.TELEGRAM_UPDATE_RETRY_SECONDS = 0
 
 
 def test_start_sets_the_command_menu_in_russian_and_english(fake_telegram, polling_bot):
@@ -158,3 +160,24 @@ def test_one_users_updates_are_handled_in_order_even_when_the_first_is_slow(fake
 
     buyer.wait_new(1, "Terms of service")
     assert "/paysupport" in fake_telegram.sent_messages(buyer.id)[0]["text"]
+
+
+def test_an_update_postgresql_cannot_store_never_blocks_the_ones_after_it(fake_telegram, polling_bot, tariffs):
+    # given a buyer with an invoice, and a message holding U+0000 ahead of their pre-checkout
+    buyer = Buyer(fake_telegram, 700_509)
+    user = UserFactory(telegram_id=buyer.id)
+    payment = purchase_create_invoice(user=user, tariff="1m").payment
+    bad = fake_telegram.inject_message(buyer.user, "PROMO\x00CODE")
+    query = fake_telegram.inject_pre_checkout(buyer.user, payment.invoice_payload, 100)
+
+    # when the loop runs
+    bot = polling_bot().start()
+    answer = fake_telegram.wait_for_precheckout_answer(query.query_id, timeout=10)
+    fake_telegram.wait_for_call("getUpdates", predicate=lambda c: c.params.get("offset", 0) > query.update_id)
+    bot.stop()
+
+    # then the pre-checkout is answered, and the bad update is stored as far as possible, flagged and handled
+    assert answer.ok
+    stored = TelegramUpdate.objects.get(update_id=bad.update_id)
+    assert stored.altered and stored.raw["message"]["text"] == "PROMO\ufffdCODE"
+    assert stored.status == TelegramUpdate.Status.DONE

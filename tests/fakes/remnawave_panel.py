@@ -130,6 +130,11 @@ class FakeRemnawavePanel:
         with self._lock:
             self._injections.append(_Injection(count=count, path_contains=path_contains, method=method, status=status))
 
+    def heal(self) -> None:
+        """Drop the failures and delays not used up yet: the panel answers normally again."""
+        with self._lock:
+            self._injections.clear()
+
     def delay_next(self, seconds: float, count: int = 1, *, path_contains: str = "", method: str = "") -> None:
         """The next `count` matching calls are processed and answered after `seconds` (a slow
         panel; longer than the client timeout, the client sees a timeout)."""

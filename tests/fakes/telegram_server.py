@@ -489,6 +489,11 @@ class FakeTelegramServer:
                 Failure(status=status, retry_after=retry_after, delay=delay, description=description, times=times)
             )
 
+    def heal(self) -> None:
+        """Drop the failures and delays not used up yet: the server answers normally again."""
+        with self._cond:
+            self._state.failures.clear()
+
     def _take_failure(self, method: str) -> Failure | None:
         with self._cond:
             for key in (method, "*"):

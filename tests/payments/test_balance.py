@@ -1,6 +1,9 @@
+import uuid
+
 import pytest
 from django.db import IntegrityError, transaction
 
+from conftest import run_concurrently
 from payments.errors import InsufficientBalance, MockPaymentsDisabled
 from payments.ledger import balance_adjust, balance_of, dev_add_stars
 from payments.models import LedgerEntry, Payment
@@ -94,3 +97,39 @@ def test_dev_add_stars_only_with_mock_payments(db, settings):
     dev_add_stars(user=user, amount=100)
     user.refresh_from_db()
     assert user.stars_balance == 100
+
+
+def test_pay_from_balance_with_a_reference_pays_once(tariff_1m):
+    user = funded_user(300)
+    reference = uuid.uuid4()
+
+    first = purchase_pay_from_balance(user=user, tariff="1m", purchase_id=reference)
+    again = purchase_pay_from_balance(user=user, tariff="1m", purchase_id=reference)
+
+    assert first.pk == again.pk and first.purchase_id == reference
+    assert balance_of(user=user) == 200
+    assert Payment.objects.filter(user=user).count() == 1
+
+
+def test_dev_add_stars_with_a_reference_credits_once(settings):
+    settings.MOCK_PAYMENTS = True
+    user = UserFactory()
+    reference = uuid.uuid4()
+
+    dev_add_stars(user=user, amount=50, reference=reference)
+    dev_add_stars(user=user, amount=50, reference=reference)
+
+    assert balance_of(user=user) == 50
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_payments_with_one_reference_pay_once(tariff_1m):
+    user = funded_user(1000)
+    reference = uuid.uuid4()
+
+    results = run_concurrently(lambda _: purchase_pay_from_balance(user=user, tariff="1m", purchase_id=reference), 8)
+
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert {r.pk for r in results} == {results[0].pk}
+    assert balance_of(user=user) == 900

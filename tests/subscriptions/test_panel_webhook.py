@@ -3,14 +3,16 @@
 import hashlib
 import hmac
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
 from integrations.remnawave import format_panel_datetime
 from subscriptions.models import ProvisioningTask, Subscription
+from subscriptions.provisioning import process_due
 from tests.subscriptions.factories import SubscriptionFactory
+from tests.subscriptions.helpers import buy, refund, subscription_of
 from tests.users.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +57,10 @@ def event(name: str, subscription: Subscription, *, version: str = "2", **user_f
         user["id"] = subscription.panel_user_id
     user.update(user_fields)
     return {"scope": "user", "event": name, "timestamp": format_panel_datetime(timezone.now()), "data": user}
+
+
+def same_instant(a, b) -> bool:
+    return abs(a - b) < timedelta(milliseconds=1)
 
 
 def test_bad_signature_is_refused_and_changes_nothing(client):
@@ -225,3 +231,68 @@ def test_an_event_without_timestamp_from_older_panels_is_applied(client):
     assert response.status_code == 200 and response.json()["applied"] is True
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.DISABLED
+
+
+# --- Paid time is the shop's: a panel event never brings refunded days back ----------------
+
+
+def bought_then_refunded(fake_panel) -> tuple[Subscription, datetime]:
+    """Two months bought and provisioned, the second refunded; returns the subscription and
+    the expiry the panel held before the refund."""
+    user = UserFactory()
+    buy(user)
+    second = buy(user)
+    process_due()
+    subscription = subscription_of(user)
+    assert subscription.panel_username  # provisioned in the fake panel
+    paid_before_refund = subscription.expires_at
+    refund(second)
+    return subscription_of(user), paid_before_refund
+
+
+@pytest.mark.parametrize("name", ["user.modified", "user.traffic_reset", "user.updated"])
+def test_an_event_before_the_refund_reached_the_panel_keeps_the_refund(client, fake_panel, tariff_1m, name):
+    # given a refund whose sync to the panel has not run yet
+    subscription, old_expiry = bought_then_refunded(fake_panel)
+    refunded_to = subscription.expires_at
+
+    # when the panel sends an event carrying the expiry it still has
+    response = post(
+        client, event(name, subscription, version=fake_panel.version, expireAt=format_panel_datetime(old_expiry))
+    )
+
+    # then the refunded days do not come back
+    assert response.status_code == 200
+    assert subscription_of(subscription.user).expires_at == refunded_to
+
+
+def test_a_late_event_after_the_refund_reached_the_panel_keeps_the_refund_and_resyncs(client, fake_panel, tariff_1m):
+    # given a refund already pushed to the panel, and an event from before it, delivered late
+    subscription, old_expiry = bought_then_refunded(fake_panel)
+    process_due()
+    refunded_to = subscription.expires_at
+    late = event("user.modified", subscription, version=fake_panel.version, expireAt=format_panel_datetime(old_expiry))
+
+    # when it arrives
+    post(client, late)
+
+    # then the expiry stays refunded and the panel is told the shop's state again
+    assert subscription_of(subscription.user).expires_at == refunded_to
+    assert ProvisioningTask.objects.filter(
+        user=subscription.user, reason=ProvisioningTask.Reason.PANEL, status=ProvisioningTask.Status.PENDING
+    ).exists()
+
+
+def test_a_manual_extension_beyond_what_the_shop_ever_set_is_adopted(client, fake_panel, tariff_1m):
+    user = UserFactory()
+    buy(user)
+    process_due()
+    subscription = subscription_of(user)
+    extended = subscription.expires_at + timedelta(days=7)
+
+    post(
+        client,
+        event("user.modified", subscription, version=fake_panel.version, expireAt=format_panel_datetime(extended)),
+    )
+
+    assert same_instant(subscription_of(user).expires_at, extended)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from payments.models import LedgerEntry, Payment
+from payments.models import LedgerEntry, Payment, PendingRefund
 from subscriptions.models import Subscription
 from telegram_bot.models import TelegramUpdate
 from tests.promos.factories import PromoCodeFactory
@@ -279,9 +279,48 @@ def test_refunded_payment_books_the_refund_once(bot, fake_telegram, tariffs):
     ]
 
 
-def test_refund_of_an_unknown_charge_is_stored_and_done(bot):
-    assert said(bot("inject_refunded_payment", EN, "unknown", 10, "nobody-knows")) == ""
+def test_refund_of_a_charge_not_recorded_yet_is_kept_and_the_update_done(bot):
+    assert "A refund of 10 ⭐ has been processed." in said(
+        bot("inject_refunded_payment", EN, "unknown", 10, "nobody-knows")
+    )
     assert TelegramUpdate.objects.get(kind="refunded_payment").status == TelegramUpdate.Status.DONE
+    assert PendingRefund.objects.get(charge_id="nobody-knows").applied_at is None
+
+
+def test_payment_handled_after_its_refund_grants_nothing(bot, fake_telegram, tariffs):
+    # given an invoice whose refunded_payment is handled before its successful_payment (waiting for a retry)
+    bot("inject_callback", EN, "pay:1m")
+    payload = fake_telegram.invoices(EN["id"])[0]["payload"]
+    bot("inject_refunded_payment", EN, payload, 100, "early-1")
+
+    # when the successful_payment is handled
+    reply = said(bot("inject_successful_payment", EN, payload, 100, charge_id="early-1"))
+
+    # then nothing is granted and the buyer is not told it was
+    assert "Payment received" not in reply
+    payment = Payment.objects.get(invoice_payload=payload)
+    assert payment.status == Payment.Status.REFUNDED
+    assert not Subscription.objects.filter(user=payment.user).exists()
+
+
+def test_refund_of_a_spent_topup_is_booked_flagged_and_done(bot, fake_telegram, tariffs):
+    # given a buyer who topped up 100 Stars and spent them on a tariff
+    bot("inject_callback", EN, "top:100")
+    payload = fake_telegram.invoices(EN["id"])[0]["payload"]
+    bot("inject_successful_payment", EN, payload, 100, charge_id="spent-1")
+    bot("inject_callback", EN, "bpay:1m")
+    assert Payment.objects.filter(method=Payment.Method.BALANCE, status=Payment.Status.SUCCEEDED).exists()
+
+    # when Telegram refunds the top-up
+    bot("inject_refunded_payment", EN, payload, 100, "spent-1")
+
+    # then the refund is booked, the debt recorded and flagged, and the update is done
+    topup = Payment.objects.get(invoice_payload=payload)
+    assert topup.status == Payment.Status.REFUNDED
+    assert (topup.refund_shortfall, topup.review_open) == (100, True)
+    assert LedgerEntry.objects.filter(payment=topup, kind=LedgerEntry.Kind.REFUND).count() == 1
+    update = TelegramUpdate.objects.filter(kind="refunded_payment").get()
+    assert update.status == TelegramUpdate.Status.DONE
 
 
 def test_names_and_texts_with_html_characters_are_escaped(bot):

@@ -4,6 +4,7 @@ service's reason, which Telegram shows to the buyer."""
 import pytest
 
 from payments.models import Payment
+from promos.models import PromoCode
 from tests.payments.factories import PaymentFactory
 from tests.promos.factories import PromoCodeFactory
 from tests.users.factories import UserFactory
@@ -82,8 +83,7 @@ def test_disabled_tariff_is_refused(ask, buyer, tariff_1m):
 def test_promo_used_up_meanwhile_is_refused(ask, buyer, tariff_1m):
     promo = PromoCodeFactory(code="LAST1", discount_percent=10, max_uses=1)
     payment = PaymentFactory(user=buyer, tariff=tariff_1m, promo=promo, discount=10)
-    promo.used_count = 1
-    promo.save()
+    PromoCode.objects.filter(pk=promo.pk).update(used_count=1)  # the last use went to someone else
     answer = ask(payment.invoice_payload, 90)
     assert (answer.ok, answer.error_message) == (False, "This promo code has been used up.")
 

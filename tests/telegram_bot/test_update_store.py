@@ -137,3 +137,69 @@ def test_overlapping_batches_stored_concurrently_give_each_update_to_one_caller(
     claimed = [update_id for result in results for update_id in result]
     assert sorted(claimed) == list(range(1, 36))
     assert TelegramUpdate.objects.count() == 35
+
+
+# --- What the database cannot store -------------------------------------------------------
+
+WITH_NUL = {
+    "update_id": 20,
+    "message": {
+        "message_id": 1,
+        "date": 1,
+        "chat": {"id": 6, "type": "private"},
+        "from": {"id": 6, "is_bot": False, "first_name": "Eve\x00"},
+        "text": "promo\x00code",
+    },
+}
+
+
+def test_an_update_holding_nul_is_stored_with_the_character_replaced_and_flagged():
+    row, created = services.update_store(raw=WITH_NUL, claim=True)
+
+    stored = TelegramUpdate.objects.get(update_id=20)
+    assert created and stored.altered
+    assert stored.raw["message"]["text"] == "promo\ufffdcode" == row.raw["message"]["text"]
+    assert stored.raw["message"]["from"]["first_name"] == "Eve\ufffd"
+    assert stored.status == TelegramUpdate.Status.PROCESSING
+
+
+def test_a_batch_with_an_update_holding_nul_stores_every_update():
+    fine = {"update_id": 21, "message": {"from": {"id": 6}, "text": "hello"}}
+
+    stored = services.updates_store_batch(raws=[WITH_NUL, fine], claim=True)
+
+    assert sorted(stored) == [20, 21]
+    assert dict(TelegramUpdate.objects.values_list("update_id", "altered")) == {20: True, 21: False}
+
+
+@pytest.mark.parametrize(("text", "kept"), [("nul\x00", "nul\ufffd"), ("lone \ud800", "lone \ufffd")])
+def test_storable_replaces_what_postgresql_refuses_in_keys_and_values(text, kept):
+    value, altered = services.storable({"a": [text, {text: 1}], "n": 2, "ok": "fine"})
+
+    assert altered
+    assert value == {"a": [kept, {kept: 1}], "n": 2, "ok": "fine"}
+
+
+def test_storable_leaves_a_clean_update_alone():
+    assert services.storable({"ok": ["fine", 1, None, {"x": True}]}) == ({"ok": ["fine", 1, None, {"x": True}]}, False)
+
+
+@pytest.mark.postgres
+def test_an_update_the_database_still_refuses_is_kept_as_its_id_failed_and_not_handled(monkeypatch):
+    # given a content the database refuses even after replacing (simulated: nothing replaced)
+    monkeypatch.setattr(services, "storable", lambda value: (value, False))
+
+    # when it is stored, alone or in a batch with a good one
+    row, created = services.update_store(raw=WITH_NUL, claim=True)
+    batch = services.updates_store_batch(
+        raws=[dict(WITH_NUL, update_id=22), {"update_id": 23, "message": {"text": "ok"}}], claim=True
+    )
+
+    # then its id is kept, failed and flagged for an admin, it is not handed to the handlers,
+    # and the good one is stored as usual
+    assert not created and batch == [23]
+    for update_id in (20, 22):
+        kept = TelegramUpdate.objects.get(update_id=update_id)
+        assert (kept.status, kept.altered, kept.next_attempt_at) == (TelegramUpdate.Status.FAILED, True, None)
+        assert "could not be stored" in kept.error and kept.kind == "message"
+    assert row.update_id == 20

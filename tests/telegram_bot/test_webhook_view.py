@@ -121,3 +121,15 @@ def test_webhook_answers_json(fake_telegram, webhook):
     response = webhook(fake_telegram.inject_command(USER, "terms", deliver=False))
 
     assert json.loads(response.content) == {"ok": True, "outcome": "done"}
+
+
+def test_an_update_holding_nul_is_stored_flagged_and_answered_not_a_500(fake_telegram, webhook):
+    update = fake_telegram.inject_command(dict(USER, first_name="Car\x00ol"), "help", deliver=False)
+
+    response = webhook(update)
+
+    assert response.status_code == 200
+    stored = TelegramUpdate.objects.get(update_id=update.update_id)
+    assert stored.altered and stored.status == TelegramUpdate.Status.DONE
+    assert stored.raw["message"]["from"]["first_name"] == "Car\ufffdol"
+    assert fake_telegram.sent_messages(USER["id"])

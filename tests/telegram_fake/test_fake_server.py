@@ -383,6 +383,17 @@ def test_server_error_raises_network_error_times_times(fake_telegram):
     assert [c.status for c in fake_telegram.calls("sendMessage")] == [500, 500, 200]
 
 
+def test_heal_ends_an_outage_of_any_length(fake_telegram):
+    fake_telegram.fail_next("*", status=502, times=1_000_000)
+    with pytest.raises(NetworkError):
+        with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=42, text="down"))
+
+    fake_telegram.heal()
+
+    with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=42, text="up"))
+    assert fake_telegram.sent_texts(42) == ["up"]
+
+
 def test_slow_answer_times_out_the_client(fake_telegram):
     fake_telegram.fail_next("sendMessage", delay=1.0)
 

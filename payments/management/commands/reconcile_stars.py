@@ -25,6 +25,8 @@ class Command(BaseCommand):
             self.stdout.write(f"completed {item['purchase_id']} (charge {item['charge_id']}, {item['amount']} XTR)")
         for item in report.refunds_booked:
             self.stdout.write(f"refund booked {item['purchase_id']} (charge {item['charge_id']}, {item['amount']} XTR)")
+        for item in report.holds_released:
+            self.stdout.write(f"refund hold released {item['purchase_id']} (Telegram made no refund)")
         for item in report.mismatches:
             self.stderr.write(f"mismatch {item['kind']}: charge {item['charge_id']}: {item['detail']}")
         self.stdout.write(
