@@ -1,5 +1,5 @@
 """The outbox sweeper: due rows are handed to the workers again, once per
-REQUEUE_AFTER; rows held by a dead process of this host are freed at once."""
+PROVISIONING_REQUEUE_SECONDS; rows held by a dead process of this host are freed at once."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import sys
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from subscriptions import provisioning
 from subscriptions.models import ProvisioningTask
-from subscriptions.provisioning import REQUEUE_AFTER, release_dead_claims, sweep_due
+from subscriptions.provisioning import release_dead_claims, sweep_due
 from subscriptions.services import RUN_PROVISIONING_TASK
 from tests.users.factories import UserFactory
 
@@ -52,8 +53,9 @@ def test_a_due_row_is_handed_over_once_within_the_requeue_window(handed_over):
     assert sweep_due(now=now + timedelta(seconds=1)) == []
     assert handed_over == [(RUN_PROVISIONING_TASK, (row.pk,))]
 
-    # and when it is still due after REQUEUE_AFTER (its message was lost), it is handed over again
-    assert sweep_due(now=now + REQUEUE_AFTER + timedelta(seconds=1)) == [row.pk]
+    # and when it is still due after PROVISIONING_REQUEUE_SECONDS (its message was lost), it is handed over again
+    requeue_after = timedelta(seconds=settings.PROVISIONING_REQUEUE_SECONDS)
+    assert sweep_due(now=now + requeue_after + timedelta(seconds=1)) == [row.pk]
     assert len(handed_over) == 2
 
 
