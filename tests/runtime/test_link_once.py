@@ -12,7 +12,6 @@ from django.utils import timezone
 from payments.services import purchase_create_invoice
 from subscriptions.backends import reset_backend
 from subscriptions.models import ProvisioningTask, Subscription
-from telegram_bot import services as bot_services
 from telegram_bot.webhook import background_bot
 from tests.runtime.buyers import LINK_FOLLOWS, NO_LINK, TIMEOUT
 from tests.runtime.processes import wait_until
@@ -131,10 +130,10 @@ def test_without_a_panel_the_confirmation_says_there_is_no_link_and_nothing_foll
 
 
 def test_a_confirmation_resent_after_the_worker_sent_the_link_does_not_carry_it_again(
-    fake_telegram, fake_panel, webhook, embedded_worker, tariff_1m, monkeypatch
+    fake_telegram, fake_panel, settings, webhook, embedded_worker, tariff_1m
 ):
     # given Telegram refuses the bot's payment confirmation once
-    monkeypatch.setattr(bot_services, "RETRY_BASE_SECONDS", 0)
+    settings.TELEGRAM_UPDATE_RETRY_SECONDS = 0
     user = UserFactory()
     payment = purchase_create_invoice(user=user, tariff="1m").payment
     fake_telegram.fail_next("sendMessage", status=500)
@@ -155,10 +154,10 @@ def test_a_confirmation_resent_after_the_worker_sent_the_link_does_not_carry_it_
 
 
 def test_a_confirmation_that_carried_the_link_but_failed_to_send_carries_it_when_resent(
-    fake_telegram, fake_panel, settings, webhook, embedded_worker, tariff_1m, monkeypatch
+    fake_telegram, fake_panel, settings, webhook, embedded_worker, tariff_1m
 ):
     # given a provisioned buyer, and Telegram refusing the bot's payment confirmation once
-    monkeypatch.setattr(bot_services, "RETRY_BASE_SECONDS", 0)
+    settings.TELEGRAM_UPDATE_RETRY_SECONDS = 0
     user = UserFactory()
     subscription = provisioned_subscription(user, fake_panel)
     slow_panel(fake_panel, settings, 0.3)
