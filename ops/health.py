@@ -7,7 +7,8 @@ let hits through, rows stay due for the sweeper), and taking every web process
 out of service for a Redis outage would stop it. The outbox's oldest due row
 and, in polling mode, the bot's last getUpdates round are reported with their
 age and a flag the same way (alert on them through the metrics, or require
-them: `manage.py healthcheck --require bot_polling`).
+them: `manage.py healthcheck --require bot_polling`). So are refunds whose
+panel update gave up: the panel still grants the time the buyer got back.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from django.db import connection
 
 from core.background import broker_configured
 from core.heartbeats import BOT_POLLING, heartbeat_age_seconds
-from subscriptions.selectors import outbox_backlog
+from subscriptions.selectors import outbox_backlog, provisioning_alerts
 
 CACHE_PROBE_KEY = "health:probe"
 BROKER_TIMEOUT_SECONDS = 2.0
+ALERTS_NAMED = 10  # outbox rows listed by the panel_refunds check (the dashboard lists them all)
 
 
 @dataclass
@@ -85,6 +87,17 @@ def check_outbox() -> CheckResult:
     )
 
 
+def check_panel_refunds() -> CheckResult:
+    """Refunds whose panel update failed for good: access the buyer was refunded for stays
+    until an admin re-runs the task (Provisioning tasks), so the shop is degraded, not down."""
+    alerts = provisioning_alerts()
+    return CheckResult(
+        ok=not alerts,
+        critical=False,
+        details={"not_applied": len(alerts), "task_ids": [alert.task_id for alert in alerts[:ALERTS_NAMED]]},
+    )
+
+
 def bot_polls() -> bool:
     """The bot runs in polling mode: a token and no webhook URL."""
     return bool(settings.TELEGRAM_BOT_TOKEN) and not settings.TELEGRAM_WEBHOOK_URL
@@ -106,6 +119,7 @@ def readiness_checks() -> dict[str, Callable[[], CheckResult]]:
         "cache": check_cache,
         "broker": check_broker,
         "outbox": check_outbox,
+        "panel_refunds": check_panel_refunds,
     }
     if bot_polls():
         checks["bot_polling"] = check_bot_polling

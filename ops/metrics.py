@@ -1,7 +1,8 @@
 """The Prometheus exposition: this host's process-local counters and histograms
 (core/metrics.py, added up across processes in multiprocess mode) plus numbers
 read from the database at scrape time, which are the same from any web process
-(payments by status and source, Stars revenue, the outbox, the bot's heartbeat)."""
+(payments by status and source, Stars revenue, the outbox, refunds the panel never got,
+the bot's heartbeat)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from core.heartbeats import BOT_POLLING, heartbeat_age_seconds
 from payments.dashboard import payment_counts, stars_revenue_by_kind
-from subscriptions.selectors import outbox_backlog
+from subscriptions.selectors import outbox_backlog, provisioning_alerts
 
 
 class DatabaseCollector:
@@ -50,6 +51,11 @@ class DatabaseCollector:
             "shop_outbox_oldest_due_age_seconds",
             "How long the oldest due outbox row has waited (0 when none is due).",
             value=backlog.oldest_due_age_seconds,
+        )
+        yield GaugeMetricFamily(
+            "shop_panel_refunds_not_applied",
+            "Refunds whose panel update failed for good (the panel still grants the refunded time).",
+            value=len(provisioning_alerts()),
         )
         age = heartbeat_age_seconds(name=BOT_POLLING)
         if age is not None:

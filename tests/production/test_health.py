@@ -11,6 +11,8 @@ from django.utils import timezone
 from core.heartbeats import BOT_POLLING, heartbeat_record
 from ops import health
 from subscriptions.models import ProvisioningTask
+from subscriptions.provisioning import process_due, task_retry_now
+from tests.subscriptions.helpers import refund_the_panel_never_gets
 from tests.users.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +32,7 @@ def test_readiness_names_each_check_and_is_green_when_all_pass(client, settings)
 
     body = response.json()
     assert response.status_code == 200 and body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "cache", "broker", "outbox"}
+    assert set(body["checks"]) == {"database", "cache", "broker", "outbox", "panel_refunds"}
     assert all(check["ok"] for check in body["checks"].values())
 
 
@@ -83,6 +85,27 @@ def test_the_outbox_check_reports_the_oldest_due_row_and_goes_stale_past_the_lim
     assert outbox["due"] == 1
     assert 595 <= outbox["oldest_due_age_seconds"] <= 660
     assert outbox["ok"] is False
+
+
+def test_a_refund_the_panel_never_got_degrades_readiness_until_it_is_re_run(client, settings, fake_panel, tariff_1m):
+    # given a refund whose panel update failed for good (the panel still grants the refunded days)
+    settings.PROVISIONING_MAX_ATTEMPTS = 1
+    settings.REMNAWAVE_MAX_RETRIES = 0
+    task = refund_the_panel_never_gets(UserFactory(), fake_panel)
+
+    # when the probe asks
+    response = client.get("/health/ready")
+
+    # then the shop is degraded, not down, and the check names the task to re-run
+    assert (response.status_code, response.json()["status"]) == (200, "degraded")
+    check = response.json()["checks"]["panel_refunds"]
+    assert (check["ok"], check["not_applied"], check["task_ids"]) == (False, 1, [task.pk])
+
+    # and once an admin re-runs it with the panel back, it is green again
+    assert task_retry_now(task_id=task.pk)
+    process_due()
+    green = client.get("/health/ready").json()["checks"]["panel_refunds"]
+    assert (green["ok"], green["not_applied"], green["task_ids"]) == (True, 0, [])
 
 
 def test_in_polling_mode_readiness_reports_the_time_since_the_last_poll(client, settings):

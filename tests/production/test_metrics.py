@@ -14,6 +14,8 @@ from payments.models import Payment
 from subscriptions.backends import get_backend, subscription_state
 from tests.payments.factories import PaymentFactory
 from tests.subscriptions.factories import SubscriptionFactory
+from tests.subscriptions.helpers import refund_the_panel_never_gets
+from tests.users.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -67,6 +69,19 @@ def test_metrics_count_payments_by_status_and_source_and_the_stars_revenue(clien
     assert re.search(r'shop_stars_revenue\{kind="purchase"\} 100\.0', text)
     assert "shop_outbox_oldest_due_age_seconds" in text
     assert "# TYPE shop_precheckout_answer_seconds histogram" in text
+
+
+def test_refunds_the_panel_never_got_are_a_gauge(client, settings, fake_panel, tariff_1m):
+    # given a refund whose panel update failed for good
+    settings.METRICS_TOKEN = TOKEN
+    settings.PROVISIONING_MAX_ATTEMPTS = 1
+    settings.REMNAWAVE_MAX_RETRIES = 0
+    before = scrape(client).content.decode()
+    refund_the_panel_never_gets(UserFactory(), fake_panel)
+
+    # when Prometheus scrapes, then the gauge counts it
+    assert "shop_panel_refunds_not_applied 0.0" in before
+    assert "shop_panel_refunds_not_applied 1.0" in scrape(client).content.decode()
 
 
 def test_a_failing_panel_call_is_counted(fake_panel):

@@ -187,8 +187,11 @@ def buy_through_the_api(shop, fake_telegram, http: httpx.Client, buyer: Buyer) -
 
 
 def _create_api_key(shop) -> str:
+    # mock:complete too: completing the purchase must be refused because mock payments are off,
+    # not for want of a scope
+    scopes = [arg for scope in ("invoices:create", "mock:complete") for arg in ("--scope", scope)]
     result = subprocess.run(
-        [sys.executable, "manage.py", "create_api_key", "production-run"],
+        [sys.executable, "manage.py", "create_api_key", "production-run", *scopes],
         cwd=ROOT,
         env=shop.env,
         capture_output=True,
@@ -219,7 +222,7 @@ def test_the_procfile_runs_the_shop_in_production(shop, fake_telegram, panel):
         return response if response.status_code == 200 and response.json()["status"] == "ok" else None
 
     readiness = wait_for(ready, timeout=START_TIMEOUT, what="readiness green").json()
-    assert set(readiness["checks"]) == {"database", "cache", "broker", "outbox", "bot_polling"}
+    assert set(readiness["checks"]) == {"database", "cache", "broker", "outbox", "panel_refunds", "bot_polling"}
     assert all(check["ok"] for check in readiness["checks"].values()), readiness
     assert readiness["checks"]["cache"]["backend"] == "RedisCache"
     assert http.get("/health/live").json() == {"status": "ok"}

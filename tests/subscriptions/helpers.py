@@ -10,6 +10,7 @@ from payments.models import Payment
 from payments.refunds import refund_book
 from payments.services import purchase_complete, purchase_create_invoice
 from subscriptions.models import ProvisioningTask, Subscription
+from subscriptions.provisioning import process_due
 
 
 def buy(user, *, tariff: str = "1m") -> Payment:
@@ -43,3 +44,16 @@ def make_all_due() -> None:
 
 def panel_username(user) -> str:
     return f"tg_{user.telegram_id}"
+
+
+def refund_the_panel_never_gets(user, panel) -> ProvisioningTask:
+    """A buyer provisioned in the panel, then refunded while the panel answers 503 until the
+    refund's sync gives up (the caller allows one attempt): that failed sync task."""
+    payment = buy(user)
+    process_due()
+    refund(payment)
+    panel.fail_next(100, status=503)
+    make_all_due()
+    process_due()
+    panel.heal()
+    return ProvisioningTask.objects.get(user=user, reason=ProvisioningTask.Reason.REFUND)
