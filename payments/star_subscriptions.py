@@ -117,6 +117,7 @@ def star_subscription_record_edit(
             pk=subscription.pk, status=StarSubscription.Status.CANCELED, current_period_end__gt=now
         ).update(status=StarSubscription.Status.ACTIVE, canceled_at=None, canceled_by="", updated_at=now)
     if changed:
+        subscription_set_auto_renewal(user_id=subscription.user_id, renews=not canceled)
         name = (
             PurchaseEvent.Name.STAR_SUBSCRIPTION_CANCELED if canceled else PurchaseEvent.Name.STAR_SUBSCRIPTION_RESUMED
         )
