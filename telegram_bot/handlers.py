@@ -111,7 +111,8 @@ async def send(bot, chat_id: int, replies: list[Reply], *, message_id: int | Non
                 prices=[LabeledPrice(label=params.label, amount=params.amount)],
                 subscription_period=dt.timedelta(seconds=params.subscription_period),
             )
-            await send_text(bot, chat_id, Say(reply.text, keyboards.subscribe_link(link=link, amount=params.amount)))
+            markup = keyboards.subscribe_link(link=link, pay_label=reply.pay_label, back_label=reply.back_label)
+            await send_text(bot, chat_id, Say(reply.text, markup))
 
 
 def pressed_message_id(update: Update) -> int | None:

@@ -167,11 +167,9 @@ def auto_renewal_cancel_confirm() -> InlineKeyboardMarkup:
     )
 
 
-def subscribe_link(*, link: str, amount: int) -> InlineKeyboardMarkup:
-    """An invoice link of a Star subscription: Telegram opens its payment form."""
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(text=texts.button_subscribe(amount), url=link)], [button(texts.button_back(), BUY)]]
-    )
+def subscribe_link(*, link: str, pay_label: str, back_label: str) -> InlineKeyboardMarkup:
+    """An invoice link of a Star subscription (Telegram opens its payment form), and Back."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(text=pay_label, url=link)], [button(back_label, BUY)]])
 
 
 def back_to_menu() -> InlineKeyboardMarkup:

@@ -81,6 +81,8 @@ class SendInvoiceLink:
 
     params: InvoiceParams
     text: str
+    pay_label: str  # the button's texts, in the buyer's language
+    back_label: str
 
 
 @dataclass(frozen=True)
@@ -379,7 +381,14 @@ def pay(user: User, tariff_code: str) -> list[Reply]:
         return [Retire(), *_paid(user, result.payment)]
     params = invoice_params(payment=result.payment)
     if params.subscription_period:
-        return [SendInvoiceLink(params=params, text=texts.subscribe_link(params.amount))]
+        return [
+            SendInvoiceLink(
+                params=params,
+                text=texts.subscribe_link(params.amount),
+                pay_label=texts.button_subscribe(params.amount),
+                back_label=texts.button_back(),
+            )
+        ]
     return [SendInvoice(params)]
 
 

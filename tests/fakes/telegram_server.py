@@ -45,7 +45,8 @@ an update again, same update_id, or `new_id=True` for a copy under a fresh id): 
 `inject_successful_payment(user, payload, amount, charge_id=None, currency="XTR")` (also a star
 transaction), `inject_star_subscription_payment(user, payload, amount)` (the first payment of a Star
 subscription, which the fake then keeps) and `renew_star_subscription(first_charge_id)` (the next
-period's charge; ValueError once canceled with editUserStarSubscription; `star_subscription(id)` inspects it), `inject_refunded_payment(user, payload, amount, charge_id)` (also a refund
+period's charge; ValueError once canceled with editUserStarSubscription; `star_subscription(id)`
+inspects it), `inject_refunded_payment(user, payload, amount, charge_id)` (also a refund
 transaction), `build_update(kind, body)`. `user` is a telegram id, a dict, or an object with
 `telegram_id` (users.User). `add_star_transaction(user, payload, amount, charge_id=None,
 refund=False, subscription_period=None)` records a transaction without an update (a lost update,

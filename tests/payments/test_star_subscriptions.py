@@ -27,8 +27,8 @@ from payments.services import purchase_create_invoice
 from payments.star_subscriptions import star_subscriptions_expire
 from promos.services import PromoInvalid
 from subscriptions.models import ProvisioningTask, Subscription, Tariff
-from tests.payments.star_subscription_helpers import RENEWING, charge_of, deliver, renew, renewals, subscribe
 from tests.payments.factories import PaymentFactory
+from tests.payments.star_subscription_helpers import RENEWING, charge_of, deliver, renew, renewals, subscribe
 from tests.promos.factories import PromoCodeFactory
 from tests.users.factories import UserFactory
 
@@ -42,13 +42,13 @@ def expiry(user):
 # --- Subscribing -----------------------------------------------------------------------
 
 
-def test_every_new_shop_offers_a_monthly_renewing_tariff():
+def test_every_new_shop_offers_a_monthly_renewing_tariff(renewing_tariff):
     tariff = Tariff.objects.get(code=RENEWING)
     assert (tariff.renews_monthly, tariff.days, tariff.is_active) == (True, 30, True)
     assert tariff.title_ru == "Ежемесячно, автопродление"
 
 
-def test_a_renewing_tariff_needs_30_days_and_at_most_10000_stars():
+def test_a_renewing_tariff_needs_30_days_and_at_most_10000_stars(renewing_tariff):
     tariff = Tariff(code="x", title="x", days=31, price_stars=100, renews_monthly=True)
     with pytest.raises(Exception, match="30 days"):
         tariff.validate_constraints()
@@ -57,7 +57,7 @@ def test_a_renewing_tariff_needs_30_days_and_at_most_10000_stars():
         tariff.validate_constraints()
 
 
-def test_the_invoice_of_a_renewing_tariff_is_a_star_subscription_link(fake_telegram):
+def test_the_invoice_of_a_renewing_tariff_is_a_star_subscription_link(fake_telegram, renewing_tariff):
     payment = purchase_create_invoice(user=UserFactory(), tariff=RENEWING).payment
 
     params = invoice_params(payment=payment)
@@ -67,14 +67,14 @@ def test_the_invoice_of_a_renewing_tariff_is_a_star_subscription_link(fake_teleg
     assert "renews automatically" in params.description
 
 
-def test_a_client_label_never_makes_an_invoice_a_subscription_or_a_trial(fake_telegram, tariff_1m):
+def test_a_client_label_never_makes_an_invoice_a_subscription_or_a_trial(fake_telegram, tariff_1m, renewing_tariff):
     for label in (Payment.STAR_SUBSCRIPTION, Payment.RENEWAL, Payment.TRIAL):
         payment = purchase_create_invoice(user=UserFactory(), tariff="1m", purchase_type=label).payment
         assert payment.purchase_type == "subscription"
         assert invoice_params(payment=payment).subscription_period is None
 
 
-def test_the_first_payment_starts_the_subscription(fake_telegram):
+def test_the_first_payment_starts_the_subscription(fake_telegram, renewing_tariff):
     user = UserFactory()
 
     subscription = subscribe(fake_telegram, user)
@@ -89,7 +89,7 @@ def test_the_first_payment_starts_the_subscription(fake_telegram):
     assert PurchaseEvent.objects.filter(name="star_subscription_started", payment=first).count() == 1
 
 
-def test_a_second_subscription_is_refused_while_one_is_live(fake_telegram):
+def test_a_second_subscription_is_refused_while_one_is_live(fake_telegram, renewing_tariff):
     user = UserFactory()
     subscribe(fake_telegram, user)
 
@@ -97,7 +97,7 @@ def test_a_second_subscription_is_refused_while_one_is_live(fake_telegram):
         purchase_create_invoice(user=user, tariff=RENEWING)
 
 
-def test_precheckout_refuses_a_second_subscription(fake_telegram):
+def test_precheckout_refuses_a_second_subscription(fake_telegram, renewing_tariff):
     # given a subscription invoice still open after the buyer subscribed through another one
     user = UserFactory()
     subscribe(fake_telegram, user)
@@ -111,7 +111,7 @@ def test_precheckout_refuses_a_second_subscription(fake_telegram):
     assert (result.ok, result.reason) == (False, "already_subscribed")
 
 
-def test_a_renewing_tariff_is_not_paid_from_the_balance(fake_telegram):
+def test_a_renewing_tariff_is_not_paid_from_the_balance(fake_telegram, renewing_tariff):
     user = UserFactory()
     balance_adjust(user=user, delta=500, reason="test")
     with pytest.raises(RenewingNeedsStars):
@@ -119,14 +119,14 @@ def test_a_renewing_tariff_is_not_paid_from_the_balance(fake_telegram):
     assert not Payment.objects.filter(user=user).exists()
 
 
-def test_discount_codes_do_not_apply_to_renewing_tariffs(fake_telegram):
+def test_discount_codes_do_not_apply_to_renewing_tariffs(fake_telegram, renewing_tariff):
     PromoCodeFactory(code="HALF", discount_percent=50)
     with pytest.raises(PromoInvalid) as refused:
         purchase_create_invoice(user=UserFactory(), tariff=RENEWING, promo_code="HALF")
     assert refused.value.reason == "renewing_discount"
 
 
-def test_bonus_days_apply_to_the_first_period_only(fake_telegram):
+def test_bonus_days_apply_to_the_first_period_only(fake_telegram, renewing_tariff):
     PromoCodeFactory(code="BONUS7", discount_percent=0, bonus_days=7)
     user = UserFactory()
 
@@ -141,7 +141,7 @@ def test_bonus_days_apply_to_the_first_period_only(fake_telegram):
 # --- Renewals -------------------------------------------------------------------------
 
 
-def test_a_renewal_adds_one_period_once_per_charge(fake_telegram):
+def test_a_renewal_adds_one_period_once_per_charge(fake_telegram, renewing_tariff):
     # given a subscribed buyer
     user = UserFactory()
     subscription = subscribe(fake_telegram, user)
@@ -165,7 +165,7 @@ def test_a_renewal_adds_one_period_once_per_charge(fake_telegram):
     )
 
 
-def test_a_renewal_updates_the_panel_without_a_second_link_message(fake_telegram):
+def test_a_renewal_updates_the_panel_without_a_second_link_message(fake_telegram, renewing_tariff):
     user = UserFactory()
     subscription = subscribe(fake_telegram, user)
     Subscription.objects.filter(user=user).update(link_state=Subscription.LinkState.SENT)
@@ -176,7 +176,7 @@ def test_a_renewal_updates_the_panel_without_a_second_link_message(fake_telegram
     assert ProvisioningTask.objects.filter(user=user, reason=ProvisioningTask.Reason.RENEWAL).count() == 1
 
 
-def test_two_renewals_add_two_periods(fake_telegram):
+def test_two_renewals_add_two_periods(fake_telegram, renewing_tariff):
     user = UserFactory()
     subscription = subscribe(fake_telegram, user)
     before = expiry(user)
@@ -188,7 +188,7 @@ def test_two_renewals_add_two_periods(fake_telegram):
     assert expiry(user) - before == timedelta(days=60)
 
 
-def test_a_renewal_for_another_amount_is_booked_and_flagged_not_granted(fake_telegram):
+def test_a_renewal_for_another_amount_is_booked_and_flagged_not_granted(fake_telegram, renewing_tariff):
     user = UserFactory()
     subscription = subscribe(fake_telegram, user)
     before = expiry(user)
@@ -203,7 +203,7 @@ def test_a_renewal_for_another_amount_is_booked_and_flagged_not_granted(fake_tel
     assert expiry(user) == before and renewals(subscription).count() == 0
 
 
-def test_a_renewal_paid_by_another_user_is_flagged(fake_telegram):
+def test_a_renewal_paid_by_another_user_is_flagged(fake_telegram, renewing_tariff):
     user, stranger = UserFactory(), UserFactory()
     subscription = subscribe(fake_telegram, user)
     update = renew(fake_telegram, subscription)
@@ -214,7 +214,7 @@ def test_a_renewal_paid_by_another_user_is_flagged(fake_telegram):
     assert result.outcome == "needs_review" and "another user" in result.payment.review_reason
 
 
-def test_a_recurring_charge_of_an_unknown_subscription_is_recorded_never_dropped(fake_telegram):
+def test_a_recurring_charge_of_an_unknown_subscription_is_recorded_never_dropped(fake_telegram, renewing_tariff):
     # given a subscription invoice whose first payment the shop recorded as a review (no record)
     user = UserFactory()
     payment = purchase_create_invoice(user=user, tariff=RENEWING).payment
@@ -228,7 +228,7 @@ def test_a_recurring_charge_of_an_unknown_subscription_is_recorded_never_dropped
     assert LedgerEntry.objects.get(gateway_tx_id=update.charge_id).amount == 100
 
 
-def test_a_second_charge_of_a_one_off_invoice_is_not_a_renewal(fake_telegram, tariff_1m):
+def test_a_second_charge_of_a_one_off_invoice_is_not_a_renewal(fake_telegram, tariff_1m, renewing_tariff):
     user = UserFactory()
     payment = purchase_create_invoice(user=user, tariff="1m").payment
     deliver(fake_telegram.inject_successful_payment(user, payment.invoice_payload, 100, deliver=False))
@@ -244,7 +244,7 @@ def test_a_second_charge_of_a_one_off_invoice_is_not_a_renewal(fake_telegram, ta
 # --- Cancel and resume ---------------------------------------------------------------------
 
 
-def test_cancel_asks_telegram_and_keeps_the_paid_period(fake_telegram):
+def test_cancel_asks_telegram_and_keeps_the_paid_period(fake_telegram, renewing_tariff):
     # given a renewing subscription
     user = UserFactory()
     subscription = subscribe(fake_telegram, user)
@@ -267,7 +267,7 @@ def test_cancel_asks_telegram_and_keeps_the_paid_period(fake_telegram):
     assert not Subscription.objects.get(user=user).renews_automatically
 
 
-def test_resume_renews_again(fake_telegram):
+def test_resume_renews_again(fake_telegram, renewing_tariff):
     user = UserFactory()
     subscription = subscribe(fake_telegram, user)
     star_subscription_cancel(user=user)
@@ -281,7 +281,7 @@ def test_resume_renews_again(fake_telegram):
     assert renewals(subscription).count() == 1
 
 
-def test_a_cancel_telegram_refuses_changes_nothing_and_is_recorded(fake_telegram):
+def test_a_cancel_telegram_refuses_changes_nothing_and_is_recorded(fake_telegram, renewing_tariff):
     user = UserFactory()
     subscription = subscribe(fake_telegram, user)
     fake_telegram.fail_next("editUserStarSubscription", status=400, description="Bad Request: CHARGE_ID_INVALID")
@@ -294,7 +294,7 @@ def test_a_cancel_telegram_refuses_changes_nothing_and_is_recorded(fake_telegram
     assert PurchaseEvent.objects.filter(name="star_subscription_edit_failed").count() == 1
 
 
-def test_a_subscription_whose_period_ended_cannot_be_resumed(fake_telegram):
+def test_a_subscription_whose_period_ended_cannot_be_resumed(fake_telegram, renewing_tariff):
     user = UserFactory()
     subscription = subscribe(fake_telegram, user)
     star_subscription_cancel(user=user)
@@ -305,7 +305,7 @@ def test_a_subscription_whose_period_ended_cannot_be_resumed(fake_telegram):
     assert refused.value.code == "no_star_subscription"
 
 
-def test_a_renewal_charged_just_before_a_cancel_keeps_it_canceled(fake_telegram):
+def test_a_renewal_charged_just_before_a_cancel_keeps_it_canceled(fake_telegram, renewing_tariff):
     user = UserFactory()
     subscription = subscribe(fake_telegram, user)
     update = renew(fake_telegram, subscription)
@@ -317,7 +317,7 @@ def test_a_renewal_charged_just_before_a_cancel_keeps_it_canceled(fake_telegram)
     assert (subscription.status, subscription.renewals_count) == ("canceled", 1)
 
 
-def test_canceled_and_unrenewed_subscriptions_expire(fake_telegram):
+def test_canceled_and_unrenewed_subscriptions_expire(fake_telegram, renewing_tariff):
     canceled_user, lapsed_user = UserFactory(), UserFactory()
     canceled = subscribe(fake_telegram, canceled_user)
     star_subscription_cancel(user=canceled_user)
@@ -334,7 +334,7 @@ def test_canceled_and_unrenewed_subscriptions_expire(fake_telegram):
 # --- Refunds ---------------------------------------------------------------------------------
 
 
-def test_refunding_a_renewal_takes_back_that_period_only(fake_telegram):
+def test_refunding_a_renewal_takes_back_that_period_only(fake_telegram, renewing_tariff):
     user = UserFactory()
     subscription = subscribe(fake_telegram, user)
     update = renew(fake_telegram, subscription)
@@ -350,7 +350,9 @@ def test_refunding_a_renewal_takes_back_that_period_only(fake_telegram):
     assert subscription.status == "active" and fake_telegram.subscription_edits == []
 
 
-def test_refunding_the_first_payment_of_a_renewing_subscription_cancels_it_with_telegram(fake_telegram):
+def test_refunding_the_first_payment_of_a_renewing_subscription_cancels_it_with_telegram(
+    fake_telegram, renewing_tariff
+):
     user = UserFactory()
     subscription = subscribe(fake_telegram, user)
     first = Payment.objects.get(telegram_payment_charge_id=subscription.first_charge_id)
@@ -373,7 +375,7 @@ def test_refunding_the_first_payment_of_a_renewing_subscription_cancels_it_with_
         renew(fake_telegram, subscription)
 
 
-def test_a_first_payment_is_not_refunded_when_telegram_will_not_cancel_its_subscription(fake_telegram):
+def test_a_first_payment_is_not_refunded_when_telegram_will_not_cancel_its_subscription(fake_telegram, renewing_tariff):
     user = UserFactory()
     subscription = subscribe(fake_telegram, user)
     first = Payment.objects.get(telegram_payment_charge_id=subscription.first_charge_id)
@@ -389,7 +391,7 @@ def test_a_first_payment_is_not_refunded_when_telegram_will_not_cancel_its_subsc
 # --- Reconciliation ---------------------------------------------------------------------------
 
 
-def test_reconciliation_grants_a_renewal_whose_update_was_lost_once(fake_telegram):
+def test_reconciliation_grants_a_renewal_whose_update_was_lost_once(fake_telegram, renewing_tariff):
     from payments.reconciliation import reconcile_star_transactions
 
     # given a renewal Telegram charged, whose update never reached the shop
@@ -408,7 +410,7 @@ def test_reconciliation_grants_a_renewal_whose_update_was_lost_once(fake_telegra
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_ten_concurrent_deliveries_of_one_renewal_grant_one_period(fake_telegram):
+def test_ten_concurrent_deliveries_of_one_renewal_grant_one_period(fake_telegram, renewing_tariff):
     # given a subscribed buyer and one renewal
     user = UserFactory()
     subscription = subscribe(fake_telegram, user)
