@@ -479,4 +479,5 @@ class PendingRefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     paginator = BoundedCountPaginator
 
+
 from payments import admin_star_subscriptions  # noqa: E402,F401 - registers the Star subscriptions admin

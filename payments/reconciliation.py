@@ -18,10 +18,10 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from integrations.telegram import StarTransaction, TelegramError, client, telegram_configured
-from payments.models import Payment, ReconciliationRun
-from payments.refunds import refund_book, refund_hold_release, stale_refund_holds
 from payments.gateways.mock import MOCK_CHARGE_PREFIX
 from payments.gateways.stars_invoice import telegram_charge
+from payments.models import Payment, ReconciliationRun
+from payments.refunds import refund_book, refund_hold_release, stale_refund_holds
 from payments.services import purchase_complete
 
 logger = logging.getLogger(__name__)
