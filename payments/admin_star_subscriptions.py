@@ -7,6 +7,7 @@ import logging
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Q
 
 from core.admin import BoundedCountPaginator, ReadOnlyAdminMixin, action_form_page
 from core.errors import ApplicationError
@@ -47,10 +48,11 @@ class StarSubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = ("cancel_auto_renewal", "resume_auto_renewal")
 
     def get_search_results(self, request, queryset, search_term):
-        users = user_ids_for_search(search_term)
-        if users:
-            return queryset.filter(user_id__in=users), False
-        return super().get_search_results(request, queryset, search_term)
+        """Exact matches on indexed columns only: the buyer (Telegram id, @username) or the charge id."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(first_charge_id=term) | Q(user_id__in=user_ids_for_search(term))), False
 
     def has_refund_permission(self, request):
         return request.user.has_perm("payments.refund_payment")
