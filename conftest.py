@@ -89,6 +89,24 @@ def tariff_1m(db):
 
 
 @pytest.fixture
+def renewing_tariff(db):
+    """The monthly tariff Telegram renews by itself (a Star subscription), as the data migration makes it
+    (a transactional test's flush removes migration data, so it is made again here)."""
+    return TariffFactory(
+        code="1m-auto",
+        title="Monthly, auto-renewing",
+        title_ru="Ежемесячно, автопродление",
+        description="Renews every 30 days until you cancel",
+        description_ru="Продлевается каждые 30 дней, пока вы не отмените",
+        months=1,
+        days=30,
+        price_stars=100,
+        renews_monthly=True,
+        sort_order=4,
+    )
+
+
+@pytest.fixture
 def tariffs(db):
     return {
         "1m": TariffFactory(code="1m", title="1 month", title_ru="1 месяц", months=1, days=30, price_stars=100),

@@ -13,6 +13,7 @@ class Scope(models.TextChoices):
     INVOICES_CREATE = "invoices:create", "quote prices and create invoices (subscriptions and top-ups)"
     BALANCE_PAY = "balance:pay", "pay with the user's Stars balance"
     MOCK_COMPLETE = "mock:complete", "complete purchases and add test Stars with mock payments"
+    AUTO_RENEWAL_MANAGE = "auto_renewal:manage", "cancel or resume the user's auto-renewing Star subscription"
 
 
 # A key made without choosing scopes (and every key that existed before scopes) can

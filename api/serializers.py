@@ -6,7 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from payments.models import Payment
+from payments.models import Payment, StarSubscription
 from subscriptions.models import Tariff
 
 ITEM_ID = {"max_length": 32, "help_text": "Tariff code, e.g. `1m`."}
@@ -50,7 +50,16 @@ class TariffSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Tariff
-        fields = ["item_id", "title", "description", "months", "days", "price_stars", "price_per_month"]
+        fields = [
+            "item_id",
+            "title",
+            "description",
+            "months",
+            "days",
+            "price_stars",
+            "price_per_month",
+            "renews_monthly",
+        ]
 
     def _language(self) -> str:
         return self.context.get("language", "ru")
@@ -189,7 +198,26 @@ class SubscriptionStatusSerializer(serializers.Serializer):
     subscription_url = serializers.CharField(allow_null=True, help_text="VPN subscription link, once provisioned.")
 
 
+class AutoRenewalSerializer(serializers.Serializer):
+    """The caller's native Telegram Star subscription (Telegram charges it every 30 days)."""
+
+    status = serializers.ChoiceField(choices=StarSubscription.Status.choices)
+    renews = serializers.BooleanField(help_text="True while Telegram renews it; false once canceled.")
+    item_id = serializers.CharField(source="tariff.code")
+    amount_stars = serializers.IntegerField(source="amount", help_text="Stars charged every period.")
+    period_days = serializers.IntegerField()
+    current_period_end = serializers.DateTimeField(
+        help_text="Paid until; Telegram charges the next period then (while it renews)."
+    )
+    renewals_count = serializers.IntegerField()
+    started_at = serializers.DateTimeField(source="created_at")
+    canceled_at = serializers.DateTimeField(allow_null=True)
+
+
 class MeSerializer(serializers.Serializer):
     user = UserSerializer()
     subscription = SubscriptionStatusSerializer()
+    auto_renewal = AutoRenewalSerializer(
+        allow_null=True, help_text="The auto-renewing Star subscription, while it renews or is paid for; else null."
+    )
     balance_stars = serializers.IntegerField()

@@ -16,15 +16,10 @@ from api.models import InvoiceLink
 from core.errors import ApplicationError
 from integrations.telegram import TelegramError, client, telegram_configured
 from payments.errors import MockPaymentsDisabled
+from payments.gateways.mock import purchase_mock_complete
+from payments.gateways.registry import invoice_params
 from payments.models import Payment
-from payments.services import (
-    CompletionResult,
-    InvoiceResult,
-    invoice_params,
-    payment_get_for_user,
-    purchase_create_invoice,
-    purchase_mock_complete,
-)
+from payments.services import CompletionResult, InvoiceResult, payment_get_for_user, purchase_create_invoice
 from subscriptions.models import Tariff
 from users.models import User
 

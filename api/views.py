@@ -32,13 +32,12 @@ from api.services import (
     purchase_mock_record,
 )
 from core.errors import ApplicationError
+from payments.gateways.balance import purchase_pay_from_balance
+from payments.gateways.stars_subscription import star_subscription_cancel, star_subscription_resume
 from payments.ledger import dev_add_stars
 from payments.models import Payment
-from payments.services import (
-    purchase_pay_from_balance,
-    tariff_for_sale,
-    topup_create_invoice,
-)
+from payments.services import tariff_for_sale, topup_create_invoice
+from payments.star_subscriptions import star_subscription_live_for
 from promos.services import promo_quote
 from subscriptions.selectors import subscription_view, tariffs_on_sale
 from users.models import language_of
@@ -263,9 +262,48 @@ class MeView(APIView):
         subscription = dataclasses.asdict(subscription_view(user=user))
         if not api_key_allows(request, Scope.VPN_LINK_READ):
             subscription["subscription_url"] = None
-        return Response(
-            s.MeSerializer({"user": user, "subscription": subscription, "balance_stars": user.stars_balance}).data
-        )
+        me = {
+            "user": user,
+            "subscription": subscription,
+            "auto_renewal": star_subscription_live_for(user=user),
+            "balance_stars": user.stars_balance,
+        }
+        return Response(s.MeSerializer(me).data)
+
+
+class AutoRenewalCancelView(APIView):
+    required_scope = Scope.AUTO_RENEWAL_MANAGE
+
+    @extend_schema(
+        operation_id="auto_renewal_cancel",
+        summary="Stop the auto-renewing Star subscription (paid time stays)",
+        description="Asks Telegram (editUserStarSubscription) to charge no further period; the VPN stays "
+        "active to the end of the paid period. Cancelling a canceled subscription changes nothing. "
+        "`telegram_refused` (502) when Telegram did not accept the change: nothing changed, retry later.",
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.AutoRenewalSerializer} | post_errors(404, 502),
+    )
+    @idempotent
+    def post(self, request):
+        return Response(s.AutoRenewalSerializer(star_subscription_cancel(user=request.user)).data)
+
+
+class AutoRenewalResumeView(APIView):
+    required_scope = Scope.AUTO_RENEWAL_MANAGE
+
+    @extend_schema(
+        operation_id="auto_renewal_resume",
+        summary="Renew a canceled Star subscription again (before its paid period ends)",
+        description="Asks Telegram to charge the next periods again. Resuming a renewing subscription changes "
+        "nothing; one whose paid period ended cannot be resumed (409 star_subscription_ended; subscribe again).",
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.AutoRenewalSerializer} | post_errors(404, 409, 502),
+    )
+    @idempotent
+    def post(self, request):
+        return Response(s.AutoRenewalSerializer(star_subscription_resume(user=request.user)).data)
 
 
 class BalanceTopupView(APIView):

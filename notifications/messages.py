@@ -150,9 +150,19 @@ def referral_bonus(*, language: str, days: int, expires_at: datetime | None) -> 
         )
 
 
-def expiry_reminder(*, kind: str, language: str, expires_at: datetime) -> Notice:
+def expiry_reminder(*, kind: str, language: str, expires_at: datetime, renews: bool = False) -> Notice:
+    """`renews`: a Telegram Star subscription renews it, so it does not end unless the buyer
+    cancels or has too few Stars; the reminder says when it renews instead."""
     with translation.override(language):
         date = bold(format_date(expires_at))
+        if renews and kind != REMINDER_EXPIRED:
+            text = _(
+                "Your VPN subscription renews automatically on %(date)s: Telegram charges your Stars, "
+                "nothing to do. Keep enough Stars in Telegram, or cancel auto-renewal in My subscription."
+            ) % {"date": date}
+            return Notice(
+                text=text, buttons=((Button(text=_("📅 My subscription"), callback_data=SUBSCRIPTION_CALLBACK),),)
+            )
         if kind == REMINDER_3_DAYS:
             text = _("Your VPN subscription ends in 3 days (%(date)s). Renew it to stay connected.") % {"date": date}
         elif kind == REMINDER_1_DAY:

@@ -478,3 +478,6 @@ class PendingRefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("=charge_id", "=telegram_user_id")
     show_full_result_count = False
     paginator = BoundedCountPaginator
+
+
+from payments import admin_star_subscriptions  # noqa: E402,F401 - registers the Star subscriptions admin

@@ -64,3 +64,10 @@ class TrialUnavailable(ApplicationError):
     def __init__(self, reason: str):
         self.reason = reason
         super().__init__(self.MESSAGES[reason], details={"reason": reason})
+
+
+class AlreadySubscribed(Conflict):
+    code = "already_subscribed"
+
+    def __init__(self):
+        super().__init__(_("You already have an auto-renewing subscription: manage it in My subscription."))

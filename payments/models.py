@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 
 class Payment(models.Model):
@@ -28,6 +29,12 @@ class Payment(models.Model):
 
     # purchase_type of the free trial's payment.
     TRIAL = "trial"
+    # purchase_type of a Star subscription's first payment (its invoice renews every
+    # 30 days) and of each renewal Telegram charges by itself.
+    STAR_SUBSCRIPTION = "star_subscription"
+    RENEWAL = "renewal"
+    # Types the shop sets itself; a client's purchase_type label is never one of these.
+    RESERVED_PURCHASE_TYPES = frozenset({TRIAL, STAR_SUBSCRIPTION, RENEWAL, "review", "topup"})
 
     class Source(models.TextChoices):
         BOT = "bot", "bot"
@@ -72,6 +79,10 @@ class Payment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     review_note = models.CharField(max_length=500, blank=True)
+    # The Star subscription this payment started or renewed.
+    star_subscription = models.ForeignKey(
+        "payments.StarSubscription", null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+    )
     refund_shortfall = models.PositiveIntegerField(
         default=0,
         help_text="Stars Telegram refunded that were no longer on the balance (spent): what the buyer owes.",
@@ -136,6 +147,55 @@ class Payment(models.Model):
     @property
     def review_open(self) -> bool:
         return self.needs_review and self.review_resolved_at is None
+
+
+class StarSubscription(models.Model):
+    """A native Telegram Star subscription: Telegram charges the buyer every 30 days by
+    itself until it is canceled. Its first payment creates it; every renewal is a
+    payment of its own (a new charge id, the first invoice's payload) that adds one
+    period. Telegram names it by the first payment's charge id."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "active (renews)"
+        CANCELED = "canceled", "canceled (paid until the period ends)"
+        EXPIRED = "expired", "expired"
+
+    class CanceledBy(models.TextChoices):
+        BUYER = "buyer", "the buyer"
+        ADMIN = "admin", "an admin"
+        REFUND = "refund", "a refund of its first payment"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="star_subscriptions")
+    tariff = models.ForeignKey("subscriptions.Tariff", on_delete=models.PROTECT, related_name="star_subscriptions")
+    # Every renewal carries the first invoice's payload: that is how a renewal finds it.
+    invoice_payload = models.CharField(max_length=128, unique=True)
+    first_charge_id = models.CharField(max_length=255, unique=True)
+    amount = models.PositiveIntegerField(help_text="Stars Telegram charges every period.")
+    period_days = models.PositiveIntegerField(default=30)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    current_period_end = models.DateTimeField(help_text="Paid until (Telegram's subscription expiration date).")
+    renewals_count = models.PositiveIntegerField(default=0)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    canceled_by = models.CharField(max_length=8, choices=CanceledBy.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "current_period_end"], name="star_sub_status_end_idx")]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="star_subscription_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"Star subscription of {self.user_id} ({self.status}, until {self.current_period_end:%Y-%m-%d})"
+
+    @property
+    def renews(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def is_paid(self) -> bool:
+        """The current period is paid for (a canceled one too, until its end)."""
+        return self.current_period_end > timezone.now()
 
 
 class TrialClaim(models.Model):
@@ -232,6 +292,12 @@ class PurchaseEvent(models.Model):
         REFUND_PENDING = "purchase_refund_pending"
         REVIEW_RESOLVED = "purchase_review_resolved"
         BALANCE_ADJUSTED = "balance_adjusted"
+        STAR_SUBSCRIPTION_STARTED = "star_subscription_started"
+        STAR_SUBSCRIPTION_RENEWED = "star_subscription_renewed"
+        STAR_SUBSCRIPTION_CANCELED = "star_subscription_canceled"
+        STAR_SUBSCRIPTION_RESUMED = "star_subscription_resumed"
+        STAR_SUBSCRIPTION_EXPIRED = "star_subscription_expired"
+        STAR_SUBSCRIPTION_EDIT_FAILED = "star_subscription_edit_failed"
 
     name = models.CharField(max_length=48, choices=Name.choices, db_index=True)
     payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="events")

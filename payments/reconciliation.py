@@ -18,6 +18,8 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from integrations.telegram import StarTransaction, TelegramError, client, telegram_configured
+from payments.gateways.mock import MOCK_CHARGE_PREFIX
+from payments.gateways.stars_invoice import telegram_charge
 from payments.models import Payment, ReconciliationRun
 from payments.refunds import refund_book, refund_hold_release, stale_refund_holds
 from payments.services import purchase_complete
@@ -26,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 100  # getStarTransactions' limit
 REPORT_LIST_LIMIT = 500  # keep the stored report bounded
-MOCK_CHARGE_PREFIX = "mock_"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class StarCharge:
     user_id: int
     payload: str | None
     is_refund: bool
+    recurring: bool = False  # a payment of a Star subscription (its first or a renewal)
 
 
 @dataclass
@@ -133,11 +135,16 @@ def _star_charge(transaction: StarTransaction) -> StarCharge | None:
         user_id=transaction.partner_user_id,
         payload=transaction.invoice_payload,
         is_refund=not transaction.incoming,
+        recurring=bool(transaction.subscription_period),
     )
 
 
 def _reconcile_payment(charge: StarCharge, report: ReconciliationReport) -> None:
-    known = Payment.objects.select_related("user").filter(telegram_payment_charge_id=charge.charge_id).first()
+    known = (
+        Payment.objects.select_related("user", "star_subscription")
+        .filter(telegram_payment_charge_id=charge.charge_id)
+        .first()
+    )
     if known is not None:
         _check_known_payment(known, charge, report)
         return
@@ -153,11 +160,14 @@ def _reconcile_payment(charge: StarCharge, report: ReconciliationReport) -> None
         )
         return
     result = purchase_complete(
-        payload=charge.payload,
-        charge_id=charge.charge_id,
-        amount=charge.amount,
-        currency="XTR",
-        from_user_id=charge.user_id,
+        telegram_charge(
+            payload=charge.payload,
+            charge_id=charge.charge_id,
+            amount=charge.amount,
+            currency="XTR",
+            from_user_id=charge.user_id,
+            is_recurring=charge.recurring,
+        )
     )
     if result.outcome in ("granted", "refunded"):
         logger.warning("reconciliation completed payment %s (charge %s)", result.payment.purchase_id, charge.charge_id)
@@ -193,13 +203,21 @@ def _check_known_payment(payment: Payment, charge: StarCharge, report: Reconcili
             f"Telegram charged {charge.amount}, the payment says {payment.amount}",
             purchase_id=str(payment.purchase_id),
         )
-    elif charge.payload and payment.invoice_payload != charge.payload:
+    elif charge.payload and charge.payload not in _payloads_of(payment):
         report.mismatch(
             "payload_differs",
             charge.charge_id,
             "the charge's invoice payload is not the payment's",
             purchase_id=str(payment.purchase_id),
         )
+
+
+def _payloads_of(payment: Payment) -> set[str]:
+    """A Star subscription's renewals carry its first invoice's payload."""
+    payloads = {payment.invoice_payload}
+    if payment.star_subscription_id:
+        payloads.add(payment.star_subscription.invoice_payload)
+    return payloads
 
 
 def _reconcile_refund(charge: StarCharge, report: ReconciliationReport) -> None:

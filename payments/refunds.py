@@ -18,13 +18,14 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from integrations.telegram import ChargeAlreadyRefunded, TelegramError, client, telegram_configured
 from payments.errors import InsufficientBalance, RefundNotAllowed
 from payments.events import event_record
+from payments.gateways.registry import gateway_for
 from payments.ledger import ledger_book
 from payments.models import LedgerEntry, Payment, PendingRefund, PurchaseEvent
 from payments.reviews import review_close, review_flag
 from payments.services import payment_lock
+from payments.star_subscriptions import star_subscription_end
 from promos.services import promo_release
 from referrals.services import referral_bonus_revoke
 from subscriptions.models import ProvisioningTask
@@ -83,6 +84,10 @@ def refund_book(
                     reason=ProvisioningTask.Reason.REFUND,
                     purchase_id=locked.purchase_id,
                 )
+            if locked.star_subscription_id and locked.purchase_type == Payment.STAR_SUBSCRIPTION:
+                # Its first payment refunded: the subscription is over (its later periods,
+                # if Telegram charges any, are renewals that bring it back).
+                star_subscription_end(subscription_id=locked.star_subscription_id, reason="first payment refunded")
             promo_release(purchase_id=locked.purchase_id)
             referral_bonus_revoke(purchase_id=locked.purchase_id)  # the referrer's bonus goes with it
             previous_status = locked.status
@@ -165,39 +170,32 @@ def _book_refund_rows(
 def refund_payment(
     *, payment: Payment, reason: str = "", actor: User | None = None, source: str = "admin"
 ) -> RefundResult:
-    """Refund a payment through Telegram (refundStarPayment), then book it.
+    """Give a payment's money back through its gateway (Telegram's refundStarPayment for
+    Stars), then book it.
 
-    The Telegram call runs outside any transaction. "Charge already refunded"
+    The gateway's call runs outside any transaction. "Charge already refunded"
     counts as success, so calling this twice, or concurrently, books once.
-    Payments that did not go through Telegram (balance, free, mock) are only booked.
+    Payments whose money never left the shop (balance, free, mock) are only booked.
     A top-up's Stars are held on the balance before Telegram is asked (refused
     when they were spent) and given back if Telegram refuses, so the Stars never
     leave without a booking and the balance never pays for them twice.
     """
-    payment = Payment.objects.select_related("user").get(pk=payment.pk)
+    payment = Payment.objects.select_related("user", "star_subscription").get(pk=payment.pk)
     if payment.status == Payment.Status.REFUNDED:
         return _already_refunded(payment, source=source)
     _refund_precheck(payment)
-    charge_id = payment.telegram_payment_charge_id or ""
-    if payment.method != Payment.Method.STARS or not charge_id or charge_id.startswith("mock_"):
+    gateway = gateway_for(payment)
+    if not gateway.returns_money or not payment.telegram_payment_charge_id:
         try:
             return refund_book(payment=payment, reason=reason, actor=actor, source=source)
         except InsufficientBalance as exc:
             raise _topup_spent(exc) from exc
-    if not telegram_configured():
-        raise RefundNotAllowed(_("Telegram is not configured: a Stars payment cannot be refunded here."))
-    if not payment.user.telegram_id:
-        raise RefundNotAllowed(_("The buyer has no Telegram account: the Stars cannot be returned."))
     _hold_balance(payment)
     try:
-        client().refund_star_payment(user_id=payment.user.telegram_id, charge_id=charge_id)
-    except ChargeAlreadyRefunded:
-        pass  # refunded before (by us or elsewhere): make the books agree
-    except TelegramError as exc:
+        gateway.refund_money(payment)
+    except RefundNotAllowed:
         _release_hold(payment)
-        raise RefundNotAllowed(
-            _("Telegram refused the refund: %(error)s") % {"error": exc}, code="refund_failed", status=502
-        ) from exc
+        raise
     return refund_book(payment=payment, reason=reason, actor=actor, source=source, returned_by_telegram=True)
 
 

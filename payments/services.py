@@ -16,25 +16,26 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError
+from payments.charges import Charge
 from payments.errors import (
+    AlreadySubscribed,
     InvalidAmount,
-    MockPaymentsDisabled,
     PaymentNotFound,
     PurchaseConflict,
     TariffUnavailable,
-    TrialUnavailable,
 )
 from payments.events import event_record
 from payments.ledger import ledger_book
-from payments.models import LedgerEntry, Payment, PendingRefund, PurchaseEvent, TrialClaim
+from payments.models import LedgerEntry, Payment, PendingRefund, PurchaseEvent, StarSubscription, TrialClaim
 from payments.reviews import review_close
-from promos.services import PromoInvalid, Quote, promo_check, promo_consume, promo_quote
+from payments.star_subscriptions import star_subscription_live_for, star_subscription_renewed, star_subscription_start
+from promos.services import PromoInvalid, Quote, promo_consume, promo_quote
 from referrals.services import referral_bonus_grant
-from subscriptions.models import Subscription, Tariff
+from subscriptions.models import ProvisioningTask, Subscription, Tariff
 from subscriptions.selectors import trial_days
 from subscriptions.services import subscription_extend
 from users.models import User
@@ -111,7 +112,7 @@ def _payment_from_quote(
     )
 
 
-def _guard_foreign_purchase_id(*, user: User, purchase_id) -> Payment | None:
+def purchase_id_guard(*, user: User, purchase_id) -> Payment | None:
     """A client-chosen purchase_id that belongs to another user is a conflict,
     recorded as an event that outlives the refused request."""
     if purchase_id is None:
@@ -157,7 +158,7 @@ def purchase_create_invoice(
 def _create_invoice_once(
     *, user: User, tariff: Tariff | str | int, promo_code: str | None, source: str, purchase_id, purchase_type: str
 ) -> InvoiceResult:
-    existing = _guard_foreign_purchase_id(user=user, purchase_id=purchase_id)
+    existing = purchase_id_guard(user=user, purchase_id=purchase_id)
     with transaction.atomic(durable=True):
         user_lock_row(user_id=user.pk)  # one invoice decision per user at a time
         if existing is not None:
@@ -165,9 +166,16 @@ def _create_invoice_once(
             event_record(name=PurchaseEvent.Name.INVOICE_REUSED, payment=existing, previous_status=existing.status)
             return InvoiceResult(payment=existing, created=False)
         tariff = tariff_for_sale(tariff=tariff)
+        if tariff.renews_monthly:
+            # Telegram would charge two subscriptions every month: one at a time.
+            if star_subscription_live_for(user=user) is not None:
+                raise AlreadySubscribed()
+            purchase_type = Payment.STAR_SUBSCRIPTION
+        elif purchase_type in Payment.RESERVED_PURCHASE_TYPES:
+            purchase_type = "subscription"  # a client's label never makes a purchase a trial or a renewal
         quote = promo_quote(tariff=tariff, user=user, code=promo_code)
         if quote.is_free:
-            payment = _purchase_instant(
+            payment = purchase_instant(
                 user=user, quote=quote, source=source, method=Payment.Method.FREE, purchase_id=purchase_id
             )
             return InvoiceResult(payment=payment, created=True)
@@ -181,6 +189,7 @@ def _create_invoice_once(
                 promo=quote.promo,
                 amount=quote.amount,
                 bonus_days=quote.bonus_days,
+                purchase_type=purchase_type,
                 created_at__gt=timezone.now() - pending_ttl(),
             )
             .order_by("-created_at")
@@ -242,48 +251,6 @@ def topup_create_invoice(*, user: User, amount: int, source: str = Payment.Sourc
         return InvoiceResult(payment=payment, created=True)
 
 
-# --- Pre-checkout ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PrecheckoutResult:
-    ok: bool
-    reason: str = ""  # stable machine code
-    message: str = ""  # shown to the buyer by Telegram
-
-    @classmethod
-    def refuse(cls, reason: str, message) -> PrecheckoutResult:
-        return cls(ok=False, reason=reason, message=str(message))
-
-
-def precheckout_validate(*, payload: str, from_user_id: int, total_amount: int, currency: str) -> PrecheckoutResult:
-    """Answer for a pre_checkout_query: indexed reads only, no writes, no network."""
-    payment = Payment.objects.select_related("user", "tariff", "promo").filter(invoice_payload=payload or "").first()
-    if payment is None:
-        return PrecheckoutResult.refuse("unknown_payload", _("This invoice is unknown. Please start a new purchase."))
-    if payment.user.telegram_id != from_user_id:
-        return PrecheckoutResult.refuse("user_mismatch", _("This invoice was issued to another user."))
-    if payment.status in (Payment.Status.SUCCEEDED, Payment.Status.REFUNDED):
-        return PrecheckoutResult.refuse("already_paid", _("This invoice has already been paid."))
-    if payment.status != Payment.Status.PENDING or payment.created_at <= timezone.now() - pending_ttl():
-        return PrecheckoutResult.refuse("expired", _("This invoice has expired. Please start a new purchase."))
-    if currency != CURRENCY or currency != payment.currency:
-        return PrecheckoutResult.refuse("wrong_currency", _("Wrong currency: this invoice is paid in Telegram Stars."))
-    if total_amount != payment.amount:
-        return PrecheckoutResult.refuse(
-            "wrong_amount", _("The amount does not match the invoice. Please start a new purchase.")
-        )
-    if payment.kind == Payment.Kind.SUBSCRIPTION:
-        if payment.tariff is None or not payment.tariff.is_active:
-            return PrecheckoutResult.refuse("tariff_unavailable", _("This tariff is no longer on sale."))
-        if payment.promo is not None:
-            try:
-                promo_check(promo=payment.promo, tariff=payment.tariff, user=payment.user)
-            except PromoInvalid as exc:
-                return PrecheckoutResult.refuse(f"promo_{exc.reason}", exc.message)
-    return PrecheckoutResult(ok=True)
-
-
 # --- Completion -----------------------------------------------------------
 
 
@@ -295,7 +262,7 @@ class CompletionResult:
     subscription: Subscription | None = None
 
 
-def _record_duplicate(payment: Payment, *, charge_id: str) -> CompletionResult:
+def record_duplicate(payment: Payment, *, charge_id: str) -> CompletionResult:
     event_record(
         name=PurchaseEvent.Name.SUCCEEDED_IDEMPOTENT,
         payment=payment,
@@ -305,16 +272,8 @@ def _record_duplicate(payment: Payment, *, charge_id: str) -> CompletionResult:
     return CompletionResult(payment=payment, created=False, outcome="duplicate")
 
 
-def purchase_complete(
-    *,
-    payload: str,
-    charge_id: str,
-    amount: int,
-    currency: str,
-    provider_charge_id: str = "",
-    from_user_id: int | None = None,
-) -> CompletionResult:
-    """Fulfil a successful payment exactly once.
+def purchase_complete(charge: Charge) -> CompletionResult:
+    """Fulfil a successful payment exactly once, whatever gateway it came through.
 
     In one transaction: mark succeeded, book the ledger, count the promo,
     extend the subscription and queue provisioning. A repeat of the same charge
@@ -323,55 +282,103 @@ def purchase_complete(
     recorded and flagged for review, never dropped, and grants nothing. A
     charge Telegram already refunded (its refunded_payment came first and was
     kept as a PendingRefund) is recorded as refunded and grants nothing.
+
+    A recurring charge for a subscription invoice paid before is a renewal: a
+    payment of its own that adds one period (once per charge id). The first
+    charge of such an invoice starts the Star subscription.
     """
-    if not charge_id:
+    if not charge.charge_id:
         raise ApplicationError(_("A charge id is required."), code="validation_error")
-    known = Payment.objects.select_related("tariff").filter(telegram_payment_charge_id=charge_id).first()
+    known = Payment.objects.select_related("tariff").filter(telegram_payment_charge_id=charge.charge_id).first()
     if known is not None:
-        return _record_duplicate(known, charge_id=charge_id)
-    target = Payment.objects.filter(invoice_payload=payload or "").values("pk", "user_id").first()
+        return record_duplicate(known, charge_id=charge.charge_id)
+    target = Payment.objects.filter(invoice_payload=charge.payload or "").values("pk", "user_id").first()
     if target is None:
-        return _record_orphan_charge(
-            payload=payload,
-            charge_id=charge_id,
-            amount=amount,
-            currency=currency,
-            provider_charge_id=provider_charge_id,
-            from_user_id=from_user_id,
-        )
+        return _record_orphan_charge(charge)
     try:
         with transaction.atomic(durable=True):
             user = user_lock(user_id=target["user_id"])
             payment = payment_lock(payment_id=target["pk"])
-            if payment.telegram_payment_charge_id == charge_id:
-                return _record_duplicate(payment, charge_id=charge_id)
-            charge = {"charge_id": charge_id, "amount": amount, "currency": currency}
+            if payment.telegram_payment_charge_id == charge.charge_id:
+                return record_duplicate(payment, charge_id=charge.charge_id)
             # Under the user lock, which refund_from_telegram also takes: a refund
             # kept before this payment is seen here, or it sees this payment.
-            pending = _pending_refund(charge_id=charge_id)
+            pending = _pending_refund(charge_id=charge.charge_id)
             if payment.status not in COMPLETABLE_STATUSES or payment.telegram_payment_charge_id:
-                result = _record_extra_charge(payment, provider_charge_id=provider_charge_id, **charge)
-            elif currency != CURRENCY or amount != payment.amount:
-                result = _record_mismatch(payment, provider_charge_id=provider_charge_id, **charge)
+                if charge.recurring is not None and payment.purchase_type == Payment.STAR_SUBSCRIPTION:
+                    result = _record_renewal(user, payment, charge)
+                else:
+                    result = _record_extra_charge(payment, charge)
+            elif charge.currency != CURRENCY or charge.amount != payment.amount:
+                result = _record_mismatch(payment, charge)
             elif pending is not None:
-                return _record_refunded_before_recorded(
-                    user, payment, pending=pending, charge_id=charge_id, provider_charge_id=provider_charge_id
-                )
+                return _record_refunded_before_recorded(user, payment, pending=pending, charge=charge)
             else:
-                return _grant(user, payment, charge_id=charge_id, provider_charge_id=provider_charge_id)
+                result = purchase_grant(
+                    user, payment, charge_id=charge.charge_id, provider_charge_id=charge.provider_charge_id
+                )
+                if payment.purchase_type == Payment.STAR_SUBSCRIPTION:
+                    star_subscription_start(user=user, payment=payment, charge=charge)
+                return result
             if pending is not None:
                 _apply_pending_refund(result.payment, pending=pending)
             return result
     except IntegrityError:
         # The unique charge id was taken by a concurrent delivery of the same charge.
-        known = Payment.objects.select_related("tariff").filter(telegram_payment_charge_id=charge_id).first()
+        known = Payment.objects.select_related("tariff").filter(telegram_payment_charge_id=charge.charge_id).first()
         if known is None:
             raise
-        return _record_duplicate(known, charge_id=charge_id)
+        return record_duplicate(known, charge_id=charge.charge_id)
 
 
-def _grant(
-    user: User, payment: Payment, *, charge_id: str | None, provider_charge_id: str = "", count_promo: bool = True
+def _record_renewal(user: User, first: Payment, charge: Charge) -> CompletionResult:
+    """Telegram renewed a Star subscription by itself (no pre-checkout): a payment of its
+    own for one more period, granted once per charge id. A renewal of a subscription the
+    shop has no record of, or for another amount, is booked and flagged, never dropped."""
+    subscription = StarSubscription.objects.filter(invoice_payload=first.invoice_payload).first()
+    reason = ""
+    if subscription is None:
+        reason = f"renewal of a subscription the shop has no record of (invoice {first.purchase_id})"
+    elif charge.from_user_id is not None and charge.from_user_id != user.telegram_id:
+        reason = f"renewal of {subscription.first_charge_id} paid by another user ({charge.from_user_id})"
+    elif charge.currency != CURRENCY or charge.amount != subscription.amount:
+        reason = f"renewal of {charge.amount} {charge.currency} for a subscription of {subscription.amount} {CURRENCY}"
+    if reason:
+        return _record_extra_charge(first, charge, reason=reason)
+    renewal = Payment(
+        user=user,
+        kind=Payment.Kind.SUBSCRIPTION,
+        method=Payment.Method.STARS,
+        source=first.source,
+        tariff_id=subscription.tariff_id,
+        status=Payment.Status.PENDING,
+        base_price=subscription.amount,
+        amount=subscription.amount,
+        days=subscription.period_days,
+        purchase_type=Payment.RENEWAL,
+        invoice_payload=new_invoice_payload(),
+        star_subscription=subscription,
+    )
+    renewal.save()
+    result = purchase_grant(
+        user,
+        renewal,
+        charge_id=charge.charge_id,
+        provider_charge_id=charge.provider_charge_id,
+        reason=ProvisioningTask.Reason.RENEWAL,
+    )
+    star_subscription_renewed(subscription=subscription, renewal=renewal, charge=charge)
+    return result
+
+
+def purchase_grant(
+    user: User,
+    payment: Payment,
+    *,
+    charge_id: str | None,
+    provider_charge_id: str = "",
+    count_promo: bool = True,
+    reason: str = ProvisioningTask.Reason.PURCHASE,
 ) -> CompletionResult:
     """Mark a locked payment succeeded and give the user what it bought."""
     previous_status = payment.status
@@ -415,9 +422,9 @@ def _grant(
                 gateway_tx_id=charge_id,
             )
         subscription = subscription_extend(
-            user=user, days=payment.days_granted, purchase_id=payment.purchase_id, tariff=payment.tariff
+            user=user, days=payment.days_granted, purchase_id=payment.purchase_id, tariff=payment.tariff, reason=reason
         )
-        if payment.method in PAID_METHODS and payment.amount > 0:
+        if payment.method in PAID_METHODS and payment.amount > 0 and payment.purchase_type != Payment.RENEWAL:
             # The invited buyer paid: their referrer's bonus, once (referrals keeps the rule).
             referral_bonus_grant(invited=user, purchase_id=payment.purchase_id)
     event_record(
@@ -442,12 +449,13 @@ def _pending_refund(*, charge_id: str) -> PendingRefund | None:
 
 
 def _record_refunded_before_recorded(
-    user: User, payment: Payment, *, pending: PendingRefund, charge_id: str, provider_charge_id: str
+    user: User, payment: Payment, *, pending: PendingRefund, charge: Charge
 ) -> CompletionResult:
     """The charge arrived after Telegram's refund of it: book the Stars in and out
     again, and grant nothing (no days, no balance, no promo use)."""
+    charge_id = charge.charge_id
     payment.telegram_payment_charge_id = charge_id
-    payment.provider_payment_charge_id = provider_charge_id or ""
+    payment.provider_payment_charge_id = charge.provider_charge_id or ""
     payment.paid_at = timezone.now()
     payment.failure_reason = ""
     payment.days_granted = 0
@@ -495,14 +503,13 @@ def _book_received_charge(payment: Payment, *, charge_id: str, amount: int, curr
         )
 
 
-def _record_mismatch(
-    payment: Payment, *, charge_id: str, amount: int, currency: str, provider_charge_id: str
-) -> CompletionResult:
+def _record_mismatch(payment: Payment, charge: Charge) -> CompletionResult:
     previous_status = payment.status
+    charge_id, amount, currency = charge.charge_id, charge.amount, charge.currency
     reason = f"charge {amount} {currency} does not match invoice {payment.amount} {payment.currency}"
     payment.status = Payment.Status.FAILED
     payment.telegram_payment_charge_id = charge_id
-    payment.provider_payment_charge_id = provider_charge_id or ""
+    payment.provider_payment_charge_id = charge.provider_charge_id or ""
     payment.paid_at = timezone.now()
     payment.failure_reason = reason
     payment.needs_review = True
@@ -523,17 +530,10 @@ def _record_mismatch(
 
 
 def _record_review_payment(
-    *,
-    user: User,
-    charge_id: str,
-    amount: int,
-    currency: str,
-    provider_charge_id: str,
-    reason: str,
-    tariff: Tariff | None = None,
-    kind: str = Payment.Kind.SUBSCRIPTION,
+    *, user: User, charge: Charge, reason: str, tariff: Tariff | None = None, kind: str = Payment.Kind.SUBSCRIPTION
 ) -> Payment:
     """A payment row for money that arrived without a grantable invoice."""
+    charge_id, amount, currency = charge.charge_id, charge.amount, charge.currency
     payment = Payment.objects.create(
         user=user,
         kind=kind,
@@ -546,7 +546,7 @@ def _record_review_payment(
         purchase_type="review",
         invoice_payload=new_invoice_payload(),
         telegram_payment_charge_id=charge_id,
-        provider_payment_charge_id=provider_charge_id or "",
+        provider_payment_charge_id=charge.provider_charge_id or "",
         paid_at=timezone.now(),
         failure_reason=reason[:255],
         needs_review=True,
@@ -560,53 +560,38 @@ def _record_review_payment(
     return payment
 
 
-def _record_extra_charge(
-    payment: Payment, *, charge_id: str, amount: int, currency: str, provider_charge_id: str
-) -> CompletionResult:
-    reason = f"second charge for invoice {payment.purchase_id} (already {payment.status})"
+def _record_extra_charge(payment: Payment, charge: Charge, *, reason: str = "") -> CompletionResult:
+    reason = reason or f"second charge for invoice {payment.purchase_id} (already {payment.status})"
     extra = _record_review_payment(
-        user=payment.user,
-        charge_id=charge_id,
-        amount=amount,
-        currency=currency,
-        provider_charge_id=provider_charge_id,
-        reason=reason,
-        tariff=payment.tariff,
-        kind=payment.kind,
+        user=payment.user, charge=charge, reason=reason, tariff=payment.tariff, kind=payment.kind
     )
     return CompletionResult(payment=extra, created=False, outcome="needs_review")
 
 
-def _record_orphan_charge(
-    *, payload: str, charge_id: str, amount: int, currency: str, provider_charge_id: str, from_user_id: int | None
-) -> CompletionResult:
-    if from_user_id is None:
+def _record_orphan_charge(charge: Charge) -> CompletionResult:
+    if charge.from_user_id is None:
         raise PaymentNotFound(_("Unknown invoice payload and no payer to record the charge for."))
-    user = user_get_or_create_from_telegram(telegram_id=from_user_id)
+    user = user_get_or_create_from_telegram(telegram_id=charge.from_user_id)
+    charge_id = charge.charge_id
     try:
         with transaction.atomic():
             user_lock_row(user_id=user.pk)
             payment = _record_review_payment(
-                user=user,
-                charge_id=charge_id,
-                amount=amount,
-                currency=currency,
-                provider_charge_id=provider_charge_id,
-                reason=f"charge for unknown invoice payload {payload[:80]!r}",
+                user=user, charge=charge, reason=f"charge for unknown invoice payload {charge.payload[:80]!r}"
             )
             pending = _pending_refund(charge_id=charge_id)
             if pending is not None:
                 _apply_pending_refund(payment, pending=pending)
     except IntegrityError:
         known = Payment.objects.select_related("tariff").get(telegram_payment_charge_id=charge_id)
-        return _record_duplicate(known, charge_id=charge_id)
+        return record_duplicate(known, charge_id=charge_id)
     return CompletionResult(payment=payment, created=False, outcome="needs_review")
 
 
 # --- Paying without an invoice ----------------------------------------------
 
 
-def _purchase_instant(*, user: User, quote: Quote, source: str, method: str, purchase_id=None) -> Payment:
+def purchase_instant(*, user: User, quote: Quote, source: str, method: str, purchase_id=None) -> Payment:
     """Inside the caller's transaction (user locked): create the payment, take
     the money from the balance if needed, and grant it."""
     payment = _payment_from_quote(
@@ -620,37 +605,8 @@ def _purchase_instant(*, user: User, quote: Quote, source: str, method: str, pur
         promo_consume(promo=quote.promo, user=user, purchase_id=payment.purchase_id)  # a refusal rolls everything back
     if method == Payment.Method.BALANCE:
         ledger_book(user=user, kind=LedgerEntry.Kind.BALANCE_SPEND, balance_delta=-payment.amount, payment=payment)
-    result = _grant(user, payment, charge_id=None, count_promo=False)
+    result = purchase_grant(user, payment, charge_id=None, count_promo=False)
     return result.payment
-
-
-def purchase_pay_from_balance(
-    *,
-    user: User,
-    tariff: Tariff | str | int,
-    promo_code: str | None = None,
-    source: str = Payment.Source.BOT,
-    purchase_id: uuid.UUID | None = None,
-) -> Payment:
-    """Buy a tariff with the internal Stars balance, in one transaction; the
-    balance never goes below zero (InsufficientBalance otherwise).
-
-    With a `purchase_id` (a client's reference, e.g. derived from its
-    Idempotency-Key) the purchase happens once: a repeat returns it unchanged.
-    """
-    existing = _guard_foreign_purchase_id(user=user, purchase_id=purchase_id)
-    with transaction.atomic(durable=True):
-        user_lock_row(user_id=user.pk)  # a repeat with the same purchase_id waits here, then finds it
-        if existing is None and purchase_id is not None:
-            existing = Payment.objects.filter(purchase_id=purchase_id, user=user).first()
-        if existing is not None:
-            existing.refresh_from_db()
-            event_record(name=PurchaseEvent.Name.INVOICE_REUSED, payment=existing, previous_status=existing.status)
-            return existing
-        tariff = tariff_for_sale(tariff=tariff)
-        quote = promo_quote(tariff=tariff, user=user, code=promo_code)
-        method = Payment.Method.FREE if quote.is_free else Payment.Method.BALANCE
-        return _purchase_instant(user=user, quote=quote, source=source, method=method, purchase_id=purchase_id)
 
 
 # --- The free trial -------------------------------------------------------------
@@ -675,46 +631,7 @@ def trial_refusal(*, user: User) -> str | None:
     return None
 
 
-def trial_start(*, user: User, source: str = Payment.Source.BOT) -> Payment:
-    """Grant the free trial: TRIAL_DAYS (or the admin's value) without an invoice,
-    at most once per Telegram account and never to someone who has paid.
-
-    It is a free Payment (purchase_type "trial") granted like a purchase, so the
-    subscription is extended and provisioned through the outbox and its link is
-    sent once. The unique TrialClaim row is the guarantee under concurrent taps."""
-    with transaction.atomic(durable=True):
-        user = user_lock(user_id=user.pk)
-        reason = trial_refusal(user=user)
-        if reason is not None:
-            raise TrialUnavailable(reason)
-        days = trial_days()
-        payment = Payment(
-            user=user,
-            kind=Payment.Kind.SUBSCRIPTION,
-            method=Payment.Method.FREE,
-            source=source,
-            status=Payment.Status.PENDING,
-            base_price=0,
-            amount=0,
-            days=days,
-            purchase_type=Payment.TRIAL,
-            invoice_payload=new_invoice_payload(),
-        )
-        payment.save()
-        event_record(
-            name=PurchaseEvent.Name.INVOICE_CREATED, payment=payment, metadata={"source": source, "method": "trial"}
-        )
-        try:
-            with transaction.atomic():
-                TrialClaim.objects.create(
-                    telegram_id=user.telegram_id, user=user, purchase_id=payment.purchase_id, days=days
-                )
-        except IntegrityError:
-            raise TrialUnavailable("used") from None  # rolls the payment back with it
-        return _grant(user, payment, charge_id=None, count_promo=False).payment
-
-
-# --- Failing, expiring, mock completion -------------------------------------
+# --- Failing and expiring ----------------------------------------------------
 
 
 def payment_get_for_user(*, user: User, purchase_id) -> Payment:
@@ -771,61 +688,3 @@ def payments_expire_stale(*, older_than: timedelta | None = None, batch_size: in
                         name=PurchaseEvent.Name.EXPIRED, payment=payment, previous_status=Payment.Status.PENDING
                     )
                     expired += 1
-
-
-def purchase_mock_complete(*, user: User, purchase_id) -> CompletionResult:
-    """POST /purchase: pay a pending purchase without Telegram (mock payments).
-    Only with MOCK_PAYMENTS on; idempotent; another user's purchase is a conflict."""
-    if not settings.MOCK_PAYMENTS:
-        raise MockPaymentsDisabled()
-    payment = payment_get_for_user(user=user, purchase_id=purchase_id)
-    if payment.status in (Payment.Status.SUCCEEDED, Payment.Status.REFUNDED):
-        return _record_duplicate(payment, charge_id=payment.telegram_payment_charge_id or "")
-    return purchase_complete(
-        payload=payment.invoice_payload,
-        charge_id=f"mock_{payment.purchase_id.hex}",
-        amount=payment.amount,
-        currency=payment.currency,
-        from_user_id=user.telegram_id,
-    )
-
-
-# --- What goes on the Telegram invoice ----------------------------------------
-
-
-@dataclass(frozen=True)
-class InvoiceParams:
-    """sendInvoice / createInvoiceLink arguments for a pending payment (XTR, one price)."""
-
-    title: str  # 1-32 characters
-    description: str  # 1-255 characters
-    payload: str  # opaque, ≤ 128 bytes
-    amount: int  # whole Stars
-    label: str
-    currency: str = CURRENCY
-
-
-def invoice_params(*, payment: Payment) -> InvoiceParams:
-    """Invoice texts in the buyer's language; Telegram's limits are enforced here."""
-    with translation.override(payment.user.language):
-        if payment.kind == Payment.Kind.TOPUP:
-            title = str(_("Balance top-up"))
-            description = str(_("%(amount)s Stars to your shop balance") % {"amount": payment.amount})
-        else:
-            language = translation.get_language()
-            title = str(_("VPN: %(tariff)s") % {"tariff": payment.tariff.title_for(language)})
-            description = payment.tariff.description_for(language)
-            description = description.rstrip(". ") + ". " if description else ""
-            description += str(_("VPN subscription for %(days)s days") % {"days": payment.days})
-            if payment.bonus_days:
-                description += str(_(" + %(bonus)s bonus days") % {"bonus": payment.bonus_days})
-            if payment.discount:
-                description += str(_(", discount %(discount)s Stars") % {"discount": payment.discount})
-    assert len(payment.invoice_payload.encode()) <= 128
-    return InvoiceParams(
-        title=title[:32] or "VPN",
-        description=description[:255] or title[:255],
-        payload=payment.invoice_payload,
-        amount=payment.amount,
-        label=title[:32] or "VPN",
-    )

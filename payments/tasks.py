@@ -10,6 +10,7 @@ from integrations.telegram import telegram_configured
 from payments.dashboard import star_balance_refresh
 from payments.reconciliation import reconcile_star_transactions
 from payments.services import payments_expire_stale
+from payments.star_subscriptions import star_subscriptions_expire
 
 logger = logging.getLogger(__name__)
 
@@ -33,3 +34,9 @@ def reconcile_stars() -> int:
 @shared_task(name="payments.refresh_star_balance")
 def refresh_star_balance() -> int | None:
     return star_balance_refresh()
+
+
+@shared_task(name="payments.expire_star_subscriptions")
+def expire_star_subscriptions() -> int:
+    """Star subscriptions whose paid period ended without a renewal (or that were canceled) end."""
+    return star_subscriptions_expire()

@@ -31,6 +31,12 @@ class PromoInvalid(ApplicationError):
         "used_up": _("This promo code has been used up."),
         "wrong_tariff": _("This promo code does not apply to this tariff."),
         "already_used": _("You have already used this promo code."),
+        # Telegram charges an auto-renewing plan the invoice's price every month, so a
+        # discount cannot apply to the first month alone; bonus days can.
+        "renewing_discount": _(
+            "Discount codes do not apply to auto-renewing plans (Telegram charges the same price every month); "
+            "codes with bonus days do."
+        ),
     }
 
     def __init__(self, reason: str, *, promo_code: str = ""):
@@ -92,6 +98,8 @@ def promo_check(*, promo: PromoCode, tariff: Tariff, user: User | None, at=None)
     allowed = [t.pk for t in promo.tariffs.all()]
     if allowed and tariff.pk not in allowed:
         raise PromoInvalid("wrong_tariff", promo_code=promo.code)
+    if tariff.renews_monthly and promo.discount_percent:
+        raise PromoInvalid("renewing_discount", promo_code=promo.code)
     if user is not None and user.pk and promo.once_per_user:
         if PromoRedemption.objects.filter(promo=promo, user=user, once_per_user=True).exists():
             raise PromoInvalid("already_used", promo_code=promo.code)

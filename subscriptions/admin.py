@@ -31,15 +31,16 @@ class TariffAdmin(admin.ModelAdmin):
         "days",
         "price_stars",
         "price_per_month",
+        "renews_monthly",
         "is_active",
         "sort_order",
     )
     list_editable = ("is_active", "sort_order")
-    list_filter = ("is_active",)
+    list_filter = ("is_active", "renews_monthly")
     ordering = ("sort_order", "days")
     readonly_fields = ("created_at", "updated_at")
     fieldsets = (
-        (None, {"fields": ("code", "months", "days", "price_stars", "is_active", "sort_order")}),
+        (None, {"fields": ("code", "months", "days", "price_stars", "renews_monthly", "is_active", "sort_order")}),
         (
             "What buyers read (bot, invoice, API) in their language",
             {

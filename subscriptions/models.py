@@ -4,6 +4,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+# Telegram's only Star subscription period (subscription_period = 2592000 s) and its price limit.
+STAR_SUBSCRIPTION_DAYS = 30
+STAR_SUBSCRIPTION_MAX_PRICE = 10000
+
 
 class Tariff(models.Model):
     """A subscription plan. Payments copy its price and days, so editing a
@@ -21,6 +25,14 @@ class Tariff(models.Model):
     price_stars = models.PositiveIntegerField(help_text="Price in Telegram Stars.")
     is_active = models.BooleanField(default=True, db_index=True)
     sort_order = models.PositiveIntegerField(default=0)
+    # A native Telegram Star subscription: Telegram charges the price every 30 days
+    # (the only period it allows, up to 10,000 Stars) until the buyer cancels.
+    renews_monthly = models.BooleanField(
+        "renews monthly",
+        default=False,
+        help_text="Telegram charges the price every 30 days until the buyer cancels. "
+        "Needs 30 days and at most 10,000 Stars.",
+    )
     traffic_limit_bytes = models.BigIntegerField(default=0, help_text="0 = unlimited (panel setting).")
     device_limit = models.PositiveIntegerField(default=0, help_text="0 = no device limit (panel setting).")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -32,6 +44,13 @@ class Tariff(models.Model):
             models.CheckConstraint(condition=Q(price_stars__gt=0), name="tariff_price_positive"),
             models.CheckConstraint(condition=Q(days__gt=0), name="tariff_days_positive"),
             models.CheckConstraint(condition=Q(traffic_limit_bytes__gte=0), name="tariff_traffic_non_negative"),
+            models.CheckConstraint(
+                condition=Q(renews_monthly=False)
+                | Q(days=STAR_SUBSCRIPTION_DAYS, price_stars__lte=STAR_SUBSCRIPTION_MAX_PRICE),
+                name="tariff_renewing_is_30_days_within_limit",
+                violation_error_message="A tariff that renews monthly needs 30 days and a price of at most "
+                "10,000 Stars (Telegram's Star subscription rules).",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -85,6 +104,9 @@ class Subscription(models.Model):
     # Whoever moves `due` on first (a conditional UPDATE) sends it.
     link_state = models.CharField(max_length=8, choices=LinkState.choices, blank=True, default=LinkState.NONE)
     link_sent_at = models.DateTimeField(null=True, blank=True)
+    # A Telegram Star subscription renews it around `expires_at` (kept by the payments app):
+    # reminders say "renews automatically" instead of "expires".
+    renews_automatically = models.BooleanField(default=False)
     provisioned_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -144,6 +166,9 @@ class ProvisioningTask(models.Model):
         ADMIN = "admin", "admin change"
         PANEL = "panel", "panel sync"
         REFERRAL = "referral", "referral bonus"
+        # A Star subscription renewed by Telegram: the panel learns the new expiry; the
+        # buyer has the link already, so no link message is due.
+        RENEWAL = "renewal", "automatic renewal"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="provisioning_tasks")
     # The purchase that caused the task, if any (a reference, not a foreign key:

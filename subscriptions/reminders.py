@@ -112,7 +112,12 @@ def _claim_failed() -> list[ExpiryReminder]:
 
 def _deliver(reminder: ExpiryReminder, *, subscription: Subscription, result: ReminderRunResult) -> None:
     user = subscription.user
-    notice = messages.expiry_reminder(kind=reminder.kind, language=user.language, expires_at=reminder.period_expires_at)
+    notice = messages.expiry_reminder(
+        kind=reminder.kind,
+        language=user.language,
+        expires_at=reminder.period_expires_at,
+        renews=subscription.renews_automatically,
+    )
     try:
         notify(chat_id=user.telegram_id, notice=notice)
     except Exception as exc:  # noqa: BLE001 - recorded, retried by a later run

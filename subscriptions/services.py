@@ -141,6 +141,13 @@ def subscription_grant_bonus(*, user: User, days: int, purchase_id: uuid.UUID | 
     return subscription
 
 
+def subscription_set_auto_renewal(*, user_id: int, renews: bool) -> None:
+    """Whether a Telegram Star subscription renews this subscription (set by the payments app)."""
+    Subscription.objects.filter(user_id=user_id).exclude(renews_automatically=renews).update(
+        renews_automatically=renews, updated_at=timezone.now()
+    )
+
+
 def link_claim_for_reply(*, user: User) -> Subscription | None:
     """The payment confirmation takes the purchase's link message when the link
     is known already: the subscription (with its URL) if this reply should carry

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 
@@ -20,9 +21,10 @@ from telegram.ext import (
 )
 
 from core.metrics import PRECHECKOUT_SECONDS
+from payments.gateways.stars_invoice import telegram_charge
 from telegram_bot import keyboards, screens
 from telegram_bot.pipeline import current_attempt, db, seconds_since_received
-from telegram_bot.screens import Profile, Reply, Retire, Say, SendInvoice, SendPhoto
+from telegram_bot.screens import Profile, Reply, Retire, Say, SendInvoice, SendInvoiceLink, SendPhoto
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +101,18 @@ async def send(bot, chat_id: int, replies: list[Reply], *, message_id: int | Non
                 currency=params.currency,
                 prices=[LabeledPrice(label=params.label, amount=params.amount)],
             )
+        elif isinstance(reply, SendInvoiceLink):
+            params = reply.params
+            link = await bot.create_invoice_link(
+                title=params.title,
+                description=params.description,
+                payload=params.payload,
+                currency=params.currency,
+                prices=[LabeledPrice(label=params.label, amount=params.amount)],
+                subscription_period=dt.timedelta(seconds=params.subscription_period),
+            )
+            markup = keyboards.subscribe_link(link=link, pay_label=reply.pay_label, back_label=reply.back_label)
+            await send_text(bot, chat_id, Say(reply.text, markup))
 
 
 def pressed_message_id(update: Update) -> int | None:
@@ -147,6 +161,9 @@ EXACT = {
     keyboards.CANCEL: screens.promo_cancel,
     keyboards.TRIAL: screens.trial,
     keyboards.LANGUAGE: screens.language_choice,
+    keyboards.AUTO_RENEWAL_ASK: screens.auto_renewal_ask,
+    keyboards.AUTO_RENEWAL_CANCEL: screens.auto_renewal_cancel,
+    keyboards.AUTO_RENEWAL_RESUME: screens.auto_renewal_resume,
 }
 PREFIXED = [
     (keyboards.TARIFF, screens.tariff),
@@ -205,17 +222,18 @@ async def on_precheckout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def on_successful_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     paid = update.effective_message.successful_payment
-    await show(
-        update,
-        context,
-        screens.payment_received,
+    charge = telegram_charge(
         payload=paid.invoice_payload,
         charge_id=paid.telegram_payment_charge_id,
         amount=paid.total_amount,
         currency=paid.currency,
         provider_charge_id=paid.provider_payment_charge_id or "",
-        is_retry=current_attempt() > 1,
+        from_user_id=update.effective_user.id,
+        is_recurring=bool(paid.is_recurring),
+        is_first_recurring=bool(paid.is_first_recurring),
+        subscription_expiration_date=paid.subscription_expiration_date,
     )
+    await show(update, context, screens.payment_received, charge=charge, is_retry=current_attempt() > 1)
 
 
 async def on_refunded_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

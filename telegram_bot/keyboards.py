@@ -31,6 +31,9 @@ PAY = "pay:"  # pay:<tariff code> — send the invoice
 PAY_BALANCE = "bpay:"  # bpay:<tariff code>
 PROMO_FOR = "pr:"  # pr:<tariff code> — enter a promo code for this tariff
 TOPUP = "top:"  # top:<amount>
+AUTO_RENEWAL_ASK = "ar:ask"  # "cancel auto-renewal?"
+AUTO_RENEWAL_CANCEL = "ar:off"
+AUTO_RENEWAL_RESUME = "ar:on"
 
 LANGUAGE_BUTTONS = (("ru", "🇷🇺 Русский"), ("en", "🇬🇧 English"))
 
@@ -84,8 +87,11 @@ def tariffs(offers: list[Offer], savings: dict[str, int]) -> InlineKeyboardMarku
 
 def summary(offer: Offer, *, balance: int) -> InlineKeyboardMarkup:
     code = offer.tariff.code
-    rows = [[button(texts.button_pay(offer.quote.amount), PAY + code)]]
-    if offer.quote.amount and balance >= offer.quote.amount:
+    if offer.tariff.renews_monthly:  # Telegram charges it every month: Stars only, never the balance
+        rows = [[button(texts.button_subscribe(offer.quote.amount), PAY + code)]]
+    else:
+        rows = [[button(texts.button_pay(offer.quote.amount), PAY + code)]]
+    if offer.quote.amount and balance >= offer.quote.amount and not offer.tariff.renews_monthly:
         rows.append([button(texts.button_pay_from_balance(offer.quote.amount), PAY_BALANCE + code)])
     rows.append([button(texts.button_enter_promo(), PROMO_FOR + code)])
     rows.append([button(texts.button_back(), BUY)])
@@ -96,19 +102,33 @@ def from_notice(notice_rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup
     return InlineKeyboardMarkup(from_buttons(notice_rows))
 
 
-def connect(notice_rows: Sequence[Sequence[Button]], *, renew: bool = False) -> InlineKeyboardMarkup:
-    """The connect screen's buttons (from notifications), then Renew and Back."""
+def auto_renewal_row(renews: bool | None) -> list[list[InlineKeyboardButton]]:
+    """Cancel (when it renews) or Resume (when canceled) a Star subscription; nothing without one."""
+    if renews is None:
+        return []
+    if renews:
+        return [[button(texts.button_auto_renewal_cancel(), AUTO_RENEWAL_ASK)]]
+    return [[button(texts.button_auto_renewal_resume(), AUTO_RENEWAL_RESUME)]]
+
+
+def connect(
+    notice_rows: Sequence[Sequence[Button]], *, renew: bool = False, auto_renewal: bool | None = None
+) -> InlineKeyboardMarkup:
+    """The connect screen's buttons (from notifications), then auto-renewal or Renew, and Back."""
     rows = from_buttons(notice_rows)
-    if renew:
+    rows += auto_renewal_row(auto_renewal)
+    if renew and not auto_renewal:
         rows.append([button(texts.button_renew(), BUY)])
     rows.append([button(texts.button_back(), MENU)])
     return InlineKeyboardMarkup(rows)
 
 
-def subscription(*, has_one: bool, trial_days: int = 0) -> InlineKeyboardMarkup:
+def subscription(*, has_one: bool, trial_days: int = 0, auto_renewal: bool | None = None) -> InlineKeyboardMarkup:
     """No connect screen to show: Buy (or Renew), the trial when offered, Back."""
     rows = [[button(texts.button_trial(trial_days), TRIAL)]] if trial_days else []
-    rows.append([button(texts.button_renew() if has_one else texts.button_buy(), BUY)])
+    rows += auto_renewal_row(auto_renewal)
+    if not auto_renewal:
+        rows.append([button(texts.button_renew() if has_one else texts.button_buy(), BUY)])
     rows.append([button(texts.button_back(), MENU)])
     return InlineKeyboardMarkup(rows)
 
@@ -136,6 +156,20 @@ def after_purchase() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [[button(texts.button_subscription(), SUBSCRIPTION)], [button(texts.button_menu(), MENU)]]
     )
+
+
+def auto_renewal_cancel_confirm() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [button(texts.button_auto_renewal_cancel_confirm(), AUTO_RENEWAL_CANCEL)],
+            [button(texts.button_back(), SUBSCRIPTION)],
+        ]
+    )
+
+
+def subscribe_link(*, link: str, pay_label: str, back_label: str) -> InlineKeyboardMarkup:
+    """An invoice link of a Star subscription (Telegram opens its payment form), and Back."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(text=pay_label, url=link)], [button(back_label, BUY)]])
 
 
 def back_to_menu() -> InlineKeyboardMarkup:

@@ -16,21 +16,22 @@ from telegram import InlineKeyboardMarkup
 
 from core.errors import ApplicationError
 from notifications import messages
+from payments.charges import Charge
+from payments.gateways.balance import purchase_pay_from_balance
+from payments.gateways.free import trial_start
+from payments.gateways.registry import invoice_params, precheckout_validate
+from payments.gateways.stars_invoice import InvoiceParams, PrecheckoutResult
+from payments.gateways.stars_subscription import star_subscription_cancel, star_subscription_resume
 from payments.models import Payment
 from payments.refunds import refund_from_telegram
 from payments.services import (
-    InvoiceParams,
-    PrecheckoutResult,
-    invoice_params,
-    precheckout_validate,
     purchase_complete,
     purchase_create_invoice,
-    purchase_pay_from_balance,
     tariff_for_sale,
     topup_create_invoice,
     trial_refusal,
-    trial_start,
 )
+from payments.star_subscriptions import star_subscription_live_for
 from promos.selectors import Offer, offer_for, offers_for
 from promos.services import PromoInvalid
 from referrals.selectors import referral_stats
@@ -74,6 +75,17 @@ class SendInvoice:
 
 
 @dataclass(frozen=True)
+class SendInvoiceLink:
+    """A Star subscription's invoice (createInvoiceLink with its period): a new message
+    with `text` and a button that opens Telegram's payment form."""
+
+    params: InvoiceParams
+    text: str
+    pay_label: str  # the button's texts, in the buyer's language
+    back_label: str
+
+
+@dataclass(frozen=True)
 class SendPhoto:
     photo: bytes  # PNG
     caption: str = ""
@@ -84,7 +96,7 @@ class Retire:
     """The pressed message's buttons are spent (a purchase was made from it): remove them."""
 
 
-Reply = Say | SendInvoice | SendPhoto | Retire
+Reply = Say | SendInvoice | SendInvoiceLink | SendPhoto | Retire
 
 
 @dataclass(frozen=True)
@@ -211,11 +223,16 @@ def privacy(user: User) -> list[Reply]:
 def savings_percent(offers: list[Offer]) -> dict[str, int]:
     """What each longer tariff saves against the 1-month tariff's price per month
     (whole percent, rounded half up): 250 for 3 months against 100 a month is 17."""
-    monthly = next((offer.tariff.price_stars for offer in offers if offer.tariff.months == 1), None)
+    monthly = next(
+        (offer.tariff.price_stars for offer in offers if offer.tariff.months == 1 and not offer.tariff.renews_monthly),
+        None,
+    )
     if not monthly:
         return {}
     savings = {}
     for offer in offers:
+        if offer.tariff.renews_monthly:
+            continue
         full = monthly * offer.tariff.months
         if offer.tariff.months > 1 and offer.tariff.price_stars < full:
             savings[offer.tariff.code] = (200 * (full - offer.tariff.price_stars) + full) // (2 * full)
@@ -330,8 +347,25 @@ def _paid(user: User, payment: Payment, *, resend: bool = False) -> list[Reply]:
         user.refresh_from_db(fields=["stars_balance"])
         text = texts.topped_up(amount=payment.amount, balance=user.stars_balance)
         return [Say(text, keyboards.main_menu(trial_days=trial_offer(user)), fresh=True)]
+    if payment.purchase_type == Payment.RENEWAL:  # the buyer has the link: what changed, nothing more
+        star_subscription = payment.star_subscription
+        subscription = Subscription.objects.filter(user=user).first()
+        text = texts.renewed(
+            days_added=payment.days_granted,
+            expires_at=subscription.expires_at if subscription else None,
+            next_charge=star_subscription.current_period_end
+            if star_subscription and star_subscription.renews
+            else None,
+        )
+        return [Say(text, keyboards.after_purchase(), fresh=True)]
     session_clear_promo(user=user)
-    return [_granted(user, header=texts.paid_header(), resend=resend)]
+    header = texts.paid_header()
+    if payment.star_subscription_id:
+        star_subscription = payment.star_subscription
+        header += "\n" + texts.auto_renewal_started(
+            amount=star_subscription.amount, next_charge=star_subscription.current_period_end
+        )
+    return [_granted(user, header=header, resend=resend)]
 
 
 @screen
@@ -345,7 +379,17 @@ def pay(user: User, tariff_code: str) -> list[Reply]:
         return [_summary(user, tariff_code, note=escape(str(exc.message)))]
     if result.payment.status == Payment.Status.SUCCEEDED:  # a 100 % promo: nothing to pay
         return [Retire(), *_paid(user, result.payment)]
-    return [SendInvoice(invoice_params(payment=result.payment))]
+    params = invoice_params(payment=result.payment)
+    if params.subscription_period:
+        return [
+            SendInvoiceLink(
+                params=params,
+                text=texts.subscribe_link(params.amount),
+                pay_label=texts.button_subscribe(params.amount),
+                back_label=texts.button_back(),
+            )
+        ]
+    return [SendInvoice(params)]
 
 
 @screen
@@ -364,20 +408,29 @@ def trial(user: User) -> list[Reply]:
 # --- My subscription and connecting ------------------------------------------------------
 
 
-def _subscription_screen(user: User) -> Say:
+def _subscription_screen(user: User, *, note: str = "") -> Say:
     view = subscription_view(user=user)
     status = texts.subscription_status(view)
+    star_subscription = star_subscription_live_for(user=user)
+    auto_renewal = star_subscription.renews if star_subscription is not None else None
+    if star_subscription is not None:
+        status += "\n" + texts.auto_renewal_status(
+            renews=star_subscription.renews,
+            amount=star_subscription.amount,
+            period_end=star_subscription.current_period_end,
+        )
+    status = texts.with_note(note, status)
     if view.expires_at is None:
         return Say(status, keyboards.subscription(has_one=False, trial_days=trial_offer(user)))
     if view.is_active and view.subscription_url:
         subscription = Subscription.objects.get(user=user)
         notice = _connect_notice(user, subscription, header=status, expiry=False)
-        return Say(notice.text, keyboards.connect(notice.buttons, renew=True))
+        return Say(notice.text, keyboards.connect(notice.buttons, renew=True, auto_renewal=auto_renewal))
     if view.is_active:
-        note = texts.subscription_link_coming() if provisioning_enabled() else texts.no_links()
+        text = texts.subscription_link_coming() if provisioning_enabled() else texts.no_links()
     else:
-        note = texts.renew_hint()
-    return Say(status + "\n\n" + note, keyboards.subscription(has_one=True))
+        text = texts.renew_hint()
+    return Say(status + "\n\n" + text, keyboards.subscription(has_one=True, auto_renewal=auto_renewal))
 
 
 def _connectable(user: User) -> Subscription | None:
@@ -390,6 +443,32 @@ def _connectable(user: User) -> Subscription | None:
 @screen
 def subscription(user: User) -> list[Reply]:
     return [_subscription_screen(user)]
+
+
+@screen
+def auto_renewal_ask(user: User) -> list[Reply]:
+    star_subscription = star_subscription_live_for(user=user)
+    if star_subscription is None or not star_subscription.renews:
+        return [_subscription_screen(user)]
+    text = texts.auto_renewal_cancel_question(period_end=star_subscription.current_period_end)
+    return [Say(text, keyboards.auto_renewal_cancel_confirm())]
+
+
+@screen
+def auto_renewal_cancel(user: User) -> list[Reply]:
+    """Telegram is asked first (editUserStarSubscription); the screen says what it did."""
+    star_subscription = star_subscription_cancel(user=user)
+    return [
+        _subscription_screen(user, note=texts.auto_renewal_canceled(period_end=star_subscription.current_period_end))
+    ]
+
+
+@screen
+def auto_renewal_resume(user: User) -> list[Reply]:
+    star_subscription = star_subscription_resume(user=user)
+    return [
+        _subscription_screen(user, note=texts.auto_renewal_resumed(period_end=star_subscription.current_period_end))
+    ]
 
 
 @screen
@@ -452,26 +531,11 @@ def precheckout(
 
 
 @screen
-def payment_received(
-    user: User,
-    *,
-    payload: str,
-    charge_id: str,
-    amount: int,
-    currency: str,
-    provider_charge_id: str,
-    is_retry: bool = False,
-) -> list[Reply]:
+def payment_received(user: User, *, charge: Charge, is_retry: bool = False) -> list[Reply]:
     """One grant, one confirmation: a repeated delivery says nothing, unless it
-    is this very update run again after its confirmation failed to send."""
-    result = purchase_complete(
-        payload=payload,
-        charge_id=charge_id,
-        amount=amount,
-        currency=currency,
-        provider_charge_id=provider_charge_id,
-        from_user_id=user.telegram_id,
-    )
+    is this very update run again after its confirmation failed to send. A Star
+    subscription's renewal (Telegram charged it by itself) is confirmed the same way."""
+    result = purchase_complete(charge)
     if result.outcome == "needs_review":
         return [Say(texts.payment_needs_review(), fresh=True)]
     resend = is_retry and result.payment.status == Payment.Status.SUCCEEDED and result.payment.user_id == user.pk

@@ -136,6 +136,9 @@ def button_share() -> str:
 
 
 def button_tariff(quote: Quote, *, savings: int) -> str:
+    if quote.tariff.renews_monthly:
+        title_text = quote.tariff.title_for(translation.get_language() or "ru")
+        return f"🔄 {title_text} — " + _("%(amount)s a month") % {"amount": stars(quote.amount)}
     label = f"{quote.tariff.title_for(translation.get_language() or 'ru')} — {stars(quote.amount)}"
     if savings:
         label += f" · {MINUS}{percent(savings)}"
@@ -220,7 +223,18 @@ def tariff_list(*, promo_code: str) -> str:
     return text
 
 
+def renewing_price(amount: int) -> str:
+    return _("%(amount)s a month, renews automatically") % {"amount": stars(amount)}
+
+
 def tariff_line(quote: Quote, *, savings: int) -> str:
+    if quote.tariff.renews_monthly:
+        line = f"🔄 <b>{title(quote.tariff)}</b> — {renewing_price(quote.amount)}"
+        if quote.bonus_days:
+            line += " · " + ngettext(
+                "+%(count)s bonus day in the first month", "+%(count)s bonus days in the first month", quote.bonus_days
+            ) % {"count": quote.bonus_days}
+        return line
     months = max(quote.tariff.months, 1)
     price = stars(quote.amount)
     if quote.discount:
@@ -246,6 +260,8 @@ def summary(quote: Quote, *, promo_note: str = "") -> str:
     if description(quote.tariff):
         lines.append(description(quote.tariff))
     lines.append("")
+    if quote.tariff.renews_monthly:
+        return _renewing_summary(quote, lines, promo_note=promo_note)
     lines.append(_("Price: %(price)s") % {"price": stars(quote.base_price)})
     if quote.discount:
         lines.append(_("Discount: %(discount)s") % {"discount": stars(quote.discount)})
@@ -259,6 +275,92 @@ def summary(quote: Quote, *, promo_note: str = "") -> str:
     if promo_note:
         lines.append(escape(promo_note))
     return "\n".join(lines)
+
+
+def _renewing_summary(quote: Quote, lines: list[str], *, promo_note: str) -> str:
+    lines.append("<b>" + renewing_price(quote.amount) + "</b>")
+    if quote.bonus_days:
+        lines.append(_("Bonus days in the first month: %(bonus)s") % {"bonus": quote.bonus_days})
+    lines.append("")
+    lines.append(
+        _(
+            "Telegram charges %(amount)s from your Stars every 30 days until you cancel. Cancel any time "
+            "in My subscription: your VPN stays active to the end of the paid month."
+        )
+        % {"amount": stars(quote.amount)}
+    )
+    if promo_note:
+        lines.append(escape(promo_note))
+    return "\n".join(lines)
+
+
+def button_subscribe(amount: int) -> str:
+    return _("⭐ Subscribe: %(amount)s a month") % {"amount": stars(amount)}
+
+
+def subscribe_link(amount: int) -> str:
+    return (
+        bold(_("🔄 Auto-renewing subscription"))
+        + "\n"
+        + _("Tap the button to subscribe: %(amount)s now and every 30 days until you cancel.")
+        % {"amount": stars(amount)}
+    )
+
+
+def auto_renewal_started(*, amount: int, next_charge: datetime) -> str:
+    return _("🔄 Auto-renewal is on: the next %(amount)s are charged on %(date)s. Cancel any time.") % {
+        "amount": stars(amount),
+        "date": bold(date(next_charge)),
+    }
+
+
+def renewed(*, days_added: int, expires_at: datetime | None, next_charge: datetime | None) -> str:
+    lines = [bold(_("🔄 Subscription renewed: +%(days)s") % {"days": days(days_added)})]
+    if expires_at is not None:
+        lines.append(_("Your subscription is active until %(date)s.") % {"date": bold(date(expires_at))})
+    if next_charge is not None:
+        lines.append(_("Next automatic charge: %(date)s.") % {"date": bold(date(next_charge))})
+    return "\n".join(lines)
+
+
+def auto_renewal_status(*, renews: bool, amount: int, period_end: datetime) -> str:
+    if renews:
+        return _("🔄 Auto-renewal: on. Next charge of %(amount)s on %(date)s.") % {
+            "amount": stars(amount),
+            "date": bold(date(period_end)),
+        }
+    return _("⏸ Auto-renewal: off. Paid until %(date)s; after that the subscription ends.") % {
+        "date": bold(date(period_end))
+    }
+
+
+def button_auto_renewal_cancel() -> str:
+    return _("⏸ Cancel auto-renewal")
+
+
+def button_auto_renewal_cancel_confirm() -> str:
+    return _("Yes, cancel auto-renewal")
+
+
+def button_auto_renewal_resume() -> str:
+    return _("▶️ Resume auto-renewal")
+
+
+def auto_renewal_cancel_question(*, period_end: datetime) -> str:
+    return (
+        bold(_("Cancel auto-renewal?"))
+        + "\n"
+        + _("Telegram will not charge you again. Your VPN stays active until %(date)s.")
+        % {"date": bold(date(period_end))}
+    )
+
+
+def auto_renewal_canceled(*, period_end: datetime) -> str:
+    return _("Auto-renewal canceled. Your VPN stays active until %(date)s.") % {"date": bold(date(period_end))}
+
+
+def auto_renewal_resumed(*, period_end: datetime) -> str:
+    return _("Auto-renewal is on again: the next charge is on %(date)s.") % {"date": bold(date(period_end))}
 
 
 # What the payment confirmation says about the subscription link when it does not carry it.

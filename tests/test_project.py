@@ -33,8 +33,10 @@ def test_unknown_provisioning_backend_is_a_clear_error():
 @pytest.mark.django_db
 def test_migrations_create_the_default_tariffs():
     prices = dict(Tariff.objects.values_list("code", "price_stars"))
-    assert prices == {"1m": 100, "3m": 250, "6m": 450, "12m": 800}
-    assert dict(Tariff.objects.values_list("code", "days")) == {"1m": 30, "3m": 90, "6m": 180, "12m": 360}
+    assert prices == {"1m": 100, "3m": 250, "6m": 450, "12m": 800, "1m-auto": 100}
+    days = {"1m": 30, "3m": 90, "6m": 180, "12m": 360, "1m-auto": 30}
+    assert dict(Tariff.objects.values_list("code", "days")) == days
+    assert list(Tariff.objects.filter(renews_monthly=True).values_list("code", flat=True)) == ["1m-auto"]
 
 
 @pytest.mark.django_db

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from conftest import run_concurrently
+from payments.charges import Charge
 from payments.models import Payment
 from payments.services import purchase_complete, purchase_create_invoice
 from tests.users.factories import StaffUserFactory, UserFactory
@@ -22,11 +23,13 @@ def paid_payment(*, user=None, tariff="1m", promo_code=None) -> Payment:
     invoice = purchase_create_invoice(user=user, tariff=tariff, promo_code=promo_code)
     payment = invoice.payment
     purchase_complete(
-        payload=payment.invoice_payload,
-        charge_id=f"mock_charge_{next(_charges)}",
-        amount=payment.amount,
-        currency="XTR",
-        from_user_id=user.telegram_id,
+        Charge(
+            payload=payment.invoice_payload,
+            charge_id=f"mock_charge_{next(_charges)}",
+            amount=payment.amount,
+            currency="XTR",
+            from_user_id=user.telegram_id,
+        )
     )
     payment.refresh_from_db()
     return payment

@@ -7,9 +7,9 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from payments import dashboard
+from payments.gateways.balance import purchase_pay_from_balance
 from payments.models import Payment
 from payments.refunds import refund_from_telegram, refund_payment
-from payments.services import purchase_pay_from_balance
 from subscriptions.provisioning import process_due
 from tests.admin.conftest import paid_payment
 from tests.payments.factories import PaymentFactory

@@ -4,10 +4,10 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
+from payments.gateways.balance import purchase_pay_from_balance
 from payments.ledger import balance_adjust, balances_verify
 from payments.models import LedgerEntry
 from payments.refunds import refund_from_telegram
-from payments.services import purchase_pay_from_balance
 from subscriptions.models import ProvisioningTask, Subscription
 from tests.admin.conftest import in_another_connection, paid_payment
 from tests.telegram_fake.helpers import paid_topup

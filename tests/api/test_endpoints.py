@@ -32,7 +32,8 @@ def test_tariffs_lists_the_active_tariffs_in_order(tariffs, api):
     response = api.get("/api/v1/tariffs")
 
     assert response.status_code == 200
-    assert [t["item_id"] for t in response.json()] == ["1m", "3m", "12m"]
+    # (and the monthly auto-renewing tariff every new shop offers, last)
+    assert [t["item_id"] for t in response.json()] == ["1m", "3m", "12m", "1m-auto"]
     assert response.json()[1] == {
         "item_id": "3m",
         "title": "3 месяца",  # the API key's buyer has no language: Russian, like the bot
@@ -41,6 +42,7 @@ def test_tariffs_lists_the_active_tariffs_in_order(tariffs, api):
         "days": 90,
         "price_stars": 250,
         "price_per_month": 83,
+        "renews_monthly": False,
     }
 
 

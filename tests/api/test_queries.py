@@ -26,7 +26,7 @@ def with_purchases(api, tariff, count: int) -> None:
 @pytest.mark.parametrize(
     ("name", "request_", "limit"),
     [
-        ("me", lambda api, pid: api.get("/api/v1/me"), 3),
+        ("me", lambda api, pid: api.get("/api/v1/me"), 4),  # + the auto-renewing Star subscription
         ("purchases", lambda api, pid: api.get("/api/v1/purchases"), 4),
         ("purchase detail", lambda api, pid: api.get(f"/api/v1/purchases/{pid}"), 3),
         ("tariffs", lambda api, pid: api.get("/api/v1/tariffs"), 3),

@@ -15,6 +15,7 @@ import threading
 import pytest
 
 from config import celery_app
+from payments.charges import Charge
 from payments.models import Payment
 from payments.services import purchase_complete, purchase_create_invoice
 from subscriptions.models import ProvisioningTask
@@ -101,7 +102,7 @@ def test_worker_killed_mid_panel_call(fake_telegram, fake_panel, shop_env, proce
     payment = invoice_for(701_101)
     with celery_broker(redis_url, settings):
         purchase_complete(
-            payload=payment.invoice_payload, charge_id="chaos-worker-1", amount=payment.amount, currency="XTR"
+            Charge(payload=payment.invoice_payload, charge_id="chaos-worker-1", amount=payment.amount, currency="XTR")
         )
         username = f"tg_{payment.user.telegram_id}"
         wait_until(lambda: fake_panel.user(username), timeout=30, message=lambda: first.describe())

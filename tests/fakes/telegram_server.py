@@ -43,7 +43,10 @@ an update again, same update_id, or `new_id=True` for a copy under a fresh id): 
 `inject_command(user, "start", args="")`, `inject_callback(user, data, message_id=None)`,
 `inject_pre_checkout(user, payload, total_amount, currency="XTR")`,
 `inject_successful_payment(user, payload, amount, charge_id=None, currency="XTR")` (also a star
-transaction), `inject_refunded_payment(user, payload, amount, charge_id)` (also a refund
+transaction), `inject_star_subscription_payment(user, payload, amount)` (the first payment of a Star
+subscription, which the fake then keeps) and `renew_star_subscription(first_charge_id)` (the next
+period's charge; ValueError once canceled with editUserStarSubscription; `star_subscription(id)`
+inspects it), `inject_refunded_payment(user, payload, amount, charge_id)` (also a refund
 transaction), `build_update(kind, body)`. `user` is a telegram id, a dict, or an object with
 `telegram_id` (users.User). `add_star_transaction(user, payload, amount, charge_id=None,
 refund=False, subscription_period=None)` records a transaction without an update (a lost update,
@@ -134,6 +137,12 @@ class RawUpdate(dict):
     @property
     def kind(self) -> str:
         return next(key for key in self if key != "update_id")
+
+    @property
+    def charge_id(self) -> str | None:
+        """The telegram_payment_charge_id of a successful_payment update."""
+        paid = self.get("message", {}).get("successful_payment")
+        return paid["telegram_payment_charge_id"] if paid else None
 
 
 @dataclass
@@ -269,6 +278,8 @@ class _State:
     invoice_links: list[dict] = field(default_factory=list)
     photos: list[SentPhoto] = field(default_factory=list)
     subscription_edits: list[dict] = field(default_factory=list)
+    # Star subscriptions by their first charge id: user, payload, amount, expires (unix), canceled, charges.
+    star_subscriptions: dict[str, dict] = field(default_factory=dict)
     callback_queries: dict[str, float] = field(default_factory=dict)
     callback_answers: dict[str, dict] = field(default_factory=dict)
     precheckout_queries: dict[str, float] = field(default_factory=dict)
@@ -415,6 +426,13 @@ class FakeTelegramServer:
         """Parameters of successful sendInvoice calls (prices decoded)."""
         with self._cond:
             return [i for i in self._state.invoices if chat_id is None or i["chat_id"] == int(chat_id)]
+
+    def star_subscription(self, first_charge_id: str) -> dict | None:
+        """A Star subscription as Telegram holds it: user_id, payload, amount, expires (unix), canceled,
+        charges (the first and each renewal's charge id)."""
+        with self._cond:
+            record = self._state.star_subscriptions.get(first_charge_id)
+            return {**record, "charges": list(record["charges"])} if record else None
 
     @property
     def invoice_links(self) -> list[dict]:
@@ -655,6 +673,55 @@ class FakeTelegramServer:
         if currency == XTR:
             self.add_star_transaction(sender, payload, amount, charge_id)
         return self._emit("message", self._user_message(sender, successful_payment=payment), deliver)
+
+    def inject_star_subscription_payment(
+        self, user: Any, payload: str, amount: int, *, charge_id: str | None = None, deliver: bool = True
+    ) -> RawUpdate:
+        """The first payment of a Star subscription (a subscription invoice link paid): Telegram
+        keeps the subscription and charges it again every period (`renew_star_subscription`)."""
+        charge_id = charge_id or new_charge_id()
+        sender = self.user_dict(user)
+        expires = int(time.time()) + STAR_SUBSCRIPTION_PERIOD
+        with self._cond:
+            self._state.star_subscriptions[charge_id] = {
+                "user_id": sender["id"],
+                "user": sender,
+                "payload": payload,
+                "amount": int(amount),
+                "expires": expires,
+                "canceled": False,
+                "charges": [charge_id],
+            }
+        self.add_star_transaction(sender, payload, amount, charge_id, subscription_period=STAR_SUBSCRIPTION_PERIOD)
+        return self.inject_successful_payment(
+            sender,
+            payload,
+            amount,
+            charge_id,
+            subscription_expiration_date=expires,
+            is_recurring=True,
+            is_first_recurring=True,
+            deliver=deliver,
+        )
+
+    def renew_star_subscription(
+        self, first_charge_id: str, *, charge_id: str | None = None, deliver: bool = True
+    ) -> RawUpdate:
+        """Telegram charges the next period by itself: a new charge id, the first invoice's
+        payload, is_recurring, a later expiration date; no pre-checkout. Refused (ValueError)
+        for an unknown or canceled subscription, as Telegram charges nothing then."""
+        charge_id = charge_id or new_charge_id()
+        with self._cond:
+            record = self._state.star_subscriptions.get(first_charge_id)
+            if record is None or record["canceled"]:
+                raise ValueError(f"no renewing Star subscription {first_charge_id!r}")
+            record["expires"] += STAR_SUBSCRIPTION_PERIOD
+            record["charges"].append(charge_id)
+            sender, payload, amount, expires = record["user"], record["payload"], record["amount"], record["expires"]
+        self.add_star_transaction(sender, payload, amount, charge_id, subscription_period=STAR_SUBSCRIPTION_PERIOD)
+        return self.inject_successful_payment(
+            sender, payload, amount, charge_id, subscription_expiration_date=expires, is_recurring=True, deliver=deliver
+        )
 
     def inject_refunded_payment(
         self, user: Any, payload: str, amount: int, charge_id: str, currency: str = XTR, *, deliver: bool = True
@@ -1157,6 +1224,9 @@ class FakeTelegramServer:
             self._state.subscription_edits.append(
                 {"user_id": user_id, "charge_id": charge_id, "is_canceled": is_canceled}
             )
+            record = self._state.star_subscriptions.get(charge_id)
+            if record is not None:
+                record["canceled"] = is_canceled
         return True
 
 

@@ -19,9 +19,11 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connections  # noqa: E402
 
+from payments.charges import Charge  # noqa: E402
+from payments.gateways.balance import purchase_pay_from_balance  # noqa: E402
 from payments.ledger import balance_adjust  # noqa: E402
 from payments.models import LedgerEntry  # noqa: E402
-from payments.services import purchase_complete, purchase_create_invoice, purchase_pay_from_balance  # noqa: E402
+from payments.services import purchase_complete, purchase_create_invoice  # noqa: E402
 from users.services import user_get_or_create_from_telegram  # noqa: E402
 
 
@@ -35,7 +37,7 @@ def main() -> None:
     def deliver(_):
         try:
             return purchase_complete(
-                payload=payment.invoice_payload, charge_id="same", amount=payment.amount, currency="XTR"
+                Charge(payload=payment.invoice_payload, charge_id="same", amount=payment.amount, currency="XTR")
             ).created
         finally:
             connections.close_all()

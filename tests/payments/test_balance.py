@@ -5,9 +5,9 @@ from django.db import IntegrityError, transaction
 
 from conftest import run_concurrently
 from payments.errors import InsufficientBalance, MockPaymentsDisabled
+from payments.gateways.balance import purchase_pay_from_balance
 from payments.ledger import balance_adjust, balance_of, dev_add_stars
 from payments.models import LedgerEntry, Payment
-from payments.services import purchase_pay_from_balance
 from promos.services import PromoInvalid
 from subscriptions.models import Subscription
 from tests.promos.factories import PromoCodeFactory

@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from payments.charges import Charge
 from payments.models import LedgerEntry, Payment, PurchaseEvent
 from payments.services import purchase_complete, purchase_create_invoice, topup_create_invoice
 from promos.models import PromoCode, PromoRedemption
@@ -102,14 +103,16 @@ def test_second_charge_for_a_paid_invoice_is_kept_for_review(tariff_1m):
 def test_charge_for_unknown_invoice_is_recorded_for_review(db):
     telegram_id = 555_000
     result = purchase_complete(
-        payload="lost-payload", charge_id="orphan", amount=70, currency="XTR", from_user_id=telegram_id
+        Charge(payload="lost-payload", charge_id="orphan", amount=70, currency="XTR", from_user_id=telegram_id)
     )
     assert result.outcome == "needs_review"
     payment = Payment.objects.get(telegram_payment_charge_id="orphan")
     assert payment.user.telegram_id == telegram_id and payment.needs_review and payment.amount == 70
     assert LedgerEntry.objects.get(payment=payment).amount == 70
     # and the same lost charge again is a duplicate, not a second row
-    again = purchase_complete(payload="lost-payload", charge_id="orphan", amount=70, currency="XTR", from_user_id=1)
+    again = purchase_complete(
+        Charge(payload="lost-payload", charge_id="orphan", amount=70, currency="XTR", from_user_id=1)
+    )
     assert again.outcome == "duplicate" and Payment.objects.filter(telegram_payment_charge_id="orphan").count() == 1
 
 
@@ -148,5 +151,5 @@ def test_empty_charge_id_is_refused(tariff_1m):
     from core.errors import ApplicationError
 
     with pytest.raises(ApplicationError):
-        purchase_complete(payload=PaymentFactory().invoice_payload, charge_id="", amount=100, currency="XTR")
+        purchase_complete(Charge(payload=PaymentFactory().invoice_payload, charge_id="", amount=100, currency="XTR"))
     assert not LedgerEntry.objects.exists()

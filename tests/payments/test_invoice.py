@@ -4,8 +4,9 @@ import pytest
 
 from core.errors import ApplicationError
 from payments.errors import PurchaseConflict, TariffUnavailable
+from payments.gateways.registry import invoice_params
 from payments.models import Payment, PurchaseEvent
-from payments.services import invoice_params, purchase_create_invoice, topup_create_invoice
+from payments.services import purchase_create_invoice, topup_create_invoice
 from promos.services import PromoInvalid
 from tests.promos.factories import PromoCodeFactory
 from tests.users.factories import UserFactory

@@ -1,8 +1,8 @@
 import pytest
 from django.utils import translation
 
+from payments.gateways.registry import precheckout_validate
 from payments.models import Payment
-from payments.services import precheckout_validate
 from promos.models import PromoCode
 from tests.payments.factories import PaymentFactory
 from tests.promos.factories import PromoCodeFactory

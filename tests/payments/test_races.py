@@ -3,10 +3,11 @@
 import pytest
 
 from payments.errors import InsufficientBalance
+from payments.gateways.balance import purchase_pay_from_balance
 from payments.ledger import balance_adjust
 from payments.models import LedgerEntry, Payment
 from payments.refunds import refund_book
-from payments.services import purchase_create_invoice, purchase_pay_from_balance
+from payments.services import purchase_create_invoice
 from promos.models import PromoRedemption
 from promos.services import PromoInvalid
 from subscriptions.models import Subscription

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from conftest import run_concurrently
+from payments.charges import Charge
 from payments.models import LedgerEntry, Payment, ReconciliationRun
 from payments.reconciliation import reconcile_star_transactions
 from payments.services import purchase_complete, purchase_create_invoice
@@ -153,9 +154,9 @@ def test_charge_paid_by_another_user_is_reported_not_granted(fake_telegram, tari
 @pytest.mark.django_db
 def test_local_payment_unknown_to_telegram_is_reported_but_mock_charges_are_not(fake_telegram, tariff_1m):
     real = PaymentFactory(tariff=tariff_1m)
-    purchase_complete(payload=real.invoice_payload, charge_id="charge-ghost", amount=100, currency="XTR")
+    purchase_complete(Charge(payload=real.invoice_payload, charge_id="charge-ghost", amount=100, currency="XTR"))
     mock = PaymentFactory(tariff=tariff_1m)
-    purchase_complete(payload=mock.invoice_payload, charge_id="mock_123", amount=100, currency="XTR")
+    purchase_complete(Charge(payload=mock.invoice_payload, charge_id="mock_123", amount=100, currency="XTR"))
 
     report = reconcile_star_transactions()
 
@@ -213,7 +214,7 @@ def test_concurrent_runs_and_a_late_update_complete_the_payment_once(fake_telegr
     def work(i: int):
         if i == 0:  # the lost update arrives after all, while reconciliation runs
             return purchase_complete(
-                payload=payment.invoice_payload, charge_id="charge-lost", amount=100, currency="XTR"
+                Charge(payload=payment.invoice_payload, charge_id="charge-lost", amount=100, currency="XTR")
             )
         return reconcile_star_transactions()
 

@@ -1,10 +1,11 @@
 import pytest
 
 from payments.errors import InsufficientBalance, RefundNotAllowed
+from payments.gateways.balance import purchase_pay_from_balance
 from payments.ledger import balance_adjust
 from payments.models import LedgerEntry, Payment, PurchaseEvent
 from payments.refunds import refund_book
-from payments.services import purchase_create_invoice, purchase_pay_from_balance, topup_create_invoice
+from payments.services import purchase_create_invoice, topup_create_invoice
 from subscriptions.models import ProvisioningTask, Subscription
 from tests.payments.factories import PaymentFactory
 from tests.payments.helpers import pay

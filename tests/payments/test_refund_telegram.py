@@ -10,11 +10,13 @@ from django.utils import timezone
 from conftest import run_concurrently
 from integrations.telegram import client
 from payments import refunds
+from payments.charges import Charge
 from payments.errors import InsufficientBalance, RefundNotAllowed
+from payments.gateways.balance import purchase_pay_from_balance
 from payments.models import LedgerEntry, Payment
 from payments.reconciliation import reconcile_star_transactions
 from payments.refunds import refund_from_telegram, refund_payment
-from payments.services import purchase_complete, purchase_pay_from_balance
+from payments.services import purchase_complete
 from promos.models import PromoCode, PromoRedemption
 from subscriptions.models import Subscription
 from tests.payments.factories import PaymentFactory
@@ -123,7 +125,7 @@ def test_unpaid_payment_is_refused_without_asking_telegram(fake_telegram, tariff
 def test_mock_payment_is_booked_without_telegram(fake_telegram, tariff_1m):
     user = UserFactory()
     payment = PaymentFactory(user=user, tariff=tariff_1m)
-    purchase_complete(payload=payment.invoice_payload, charge_id="mock_abc", amount=100, currency="XTR")
+    purchase_complete(Charge(payload=payment.invoice_payload, charge_id="mock_abc", amount=100, currency="XTR"))
 
     result = refund_payment(payment=payment)
 

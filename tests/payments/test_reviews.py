@@ -8,10 +8,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from core.errors import ApplicationError
+from payments.gateways.balance import purchase_pay_from_balance
 from payments.models import Payment, PurchaseEvent
 from payments.refunds import refund_from_telegram, refund_payment
 from payments.reviews import review_resolve, reviews_open
-from payments.services import purchase_pay_from_balance
 from tests.subscriptions.factories import TariffFactory
 from tests.telegram_fake.helpers import paid_topup
 from tests.users.factories import StaffUserFactory, UserFactory

@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from conftest import run_concurrently
 from payments.errors import TrialUnavailable
+from payments.gateways.free import trial_start
 from payments.models import LedgerEntry, Payment, TrialClaim
 from payments.refunds import refund_book
-from payments.services import trial_refusal, trial_start
+from payments.services import trial_refusal
 from subscriptions.models import ProvisioningTask, ShopSettings, Subscription
 from tests.payments.factories import PaymentFactory
 from tests.payments.helpers import pay

@@ -10,9 +10,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conftest import run_concurrently
+from payments.gateways.balance import purchase_pay_from_balance
+from payments.gateways.free import trial_start
 from payments.ledger import balance_adjust
 from payments.refunds import refund_book
-from payments.services import purchase_pay_from_balance, trial_start
 from referrals.models import Referral, ReferralBonus
 from referrals.selectors import referral_stats
 from referrals.services import Attach, referral_attach, referral_code_for, referral_link

@@ -6,6 +6,7 @@ import uuid
 
 from django.utils import timezone
 
+from payments.charges import Charge
 from payments.models import Payment
 from payments.refunds import refund_book
 from payments.services import purchase_complete, purchase_create_invoice
@@ -18,11 +19,13 @@ def buy(user, *, tariff: str = "1m") -> Payment:
     caller decides whether after-commit callbacks run)."""
     payment = purchase_create_invoice(user=user, tariff=tariff).payment
     purchase_complete(
-        payload=payment.invoice_payload,
-        charge_id=f"charge-{uuid.uuid4().hex}",
-        amount=payment.amount,
-        currency="XTR",
-        from_user_id=user.telegram_id,
+        Charge(
+            payload=payment.invoice_payload,
+            charge_id=f"charge-{uuid.uuid4().hex}",
+            amount=payment.amount,
+            currency="XTR",
+            from_user_id=user.telegram_id,
+        )
     )
     payment.refresh_from_db()
     assert payment.status == Payment.Status.SUCCEEDED

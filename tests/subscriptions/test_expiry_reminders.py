@@ -196,3 +196,17 @@ def test_russian_is_the_default_language(fake_telegram):
     (message,) = fake_telegram.sent_messages(subscription.user.telegram_id)
     assert message["text"].startswith("Ваша подписка на VPN закончится завтра")
     assert markup_of(message)["inline_keyboard"][0][0]["text"] == "Продлить"
+
+
+@pytest.mark.django_db
+def test_a_subscription_telegram_renews_is_reminded_of_the_renewal_not_the_end(fake_telegram):
+    # given a subscription a Telegram Star subscription renews, ending in 3 days
+    renewing = subscription_ending_in(timedelta(days=2, hours=12), bot_language="en")
+    Subscription.objects.filter(pk=renewing.pk).update(renews_automatically=True)
+
+    send_expiry_reminders()
+
+    # then the reminder says it renews by itself, and offers My subscription instead of Renew
+    (message,) = fake_telegram.sent_messages(renewing.user.telegram_id)
+    assert "renews automatically on" in message["text"] and "ends in" not in message["text"]
+    assert markup_of(message)["inline_keyboard"][0][0]["callback_data"] == "sub"

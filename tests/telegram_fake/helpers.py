@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from payments.charges import Charge
 from payments.models import Payment
 from payments.services import purchase_complete, purchase_create_invoice, topup_create_invoice
 from tests.fakes.telegram_server import FakeTelegramServer, new_charge_id
@@ -12,11 +13,13 @@ def paid_in_telegram(fake: FakeTelegramServer, payment: Payment, *, charge_id: s
     charge_id = charge_id or new_charge_id()
     fake.add_star_transaction(payment.user, payment.invoice_payload, payment.amount, charge_id)
     purchase_complete(
-        payload=payment.invoice_payload,
-        charge_id=charge_id,
-        amount=payment.amount,
-        currency="XTR",
-        from_user_id=payment.user.telegram_id,
+        Charge(
+            payload=payment.invoice_payload,
+            charge_id=charge_id,
+            amount=payment.amount,
+            currency="XTR",
+            from_user_id=payment.user.telegram_id,
+        )
     )
     return Payment.objects.select_related("user").get(pk=payment.pk)
 
