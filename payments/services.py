@@ -34,12 +34,13 @@ from payments.models import LedgerEntry, Payment, PendingRefund, PurchaseEvent, 
 from payments.reviews import review_close
 from payments.star_subscriptions import star_subscription_live_for, star_subscription_renewed, star_subscription_start
 from promos.services import PromoInvalid, Quote, promo_consume, promo_quote
+from referrals.selectors import buyer_invited
 from referrals.services import referral_bonus_grant
-from subscriptions.models import ProvisioningTask, Subscription, Tariff
+from subscriptions.models import ProvisioningTask, Tariff
 from subscriptions.selectors import trial_days
 from subscriptions.services import subscription_extend
 from users.models import User
-from users.services import user_get_or_create_from_telegram, user_lock, user_lock_row
+from users.services import user_get_or_create_from_telegram, user_lock_row
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +260,6 @@ class CompletionResult:
     payment: Payment
     created: bool  # True only for the call that granted
     outcome: str  # "granted", "duplicate", "needs_review" or "refunded" (refunded before it was recorded)
-    subscription: Subscription | None = None
 
 
 def record_duplicate(payment: Payment, *, charge_id: str) -> CompletionResult:
@@ -289,46 +289,85 @@ def purchase_complete(charge: Charge) -> CompletionResult:
     """
     if not charge.charge_id:
         raise ApplicationError(_("A charge id is required."), code="validation_error")
-    known = Payment.objects.select_related("tariff").filter(telegram_payment_charge_id=charge.charge_id).first()
-    if known is not None:
-        return record_duplicate(known, charge_id=charge.charge_id)
-    target = Payment.objects.filter(invoice_payload=charge.payload or "").values("pk", "user_id").first()
-    if target is None:
-        return _record_orphan_charge(charge)
     try:
         with transaction.atomic(durable=True):
-            user = user_lock(user_id=target["user_id"])
-            payment = payment_lock(payment_id=target["pk"])
-            if payment.telegram_payment_charge_id == charge.charge_id:
-                return record_duplicate(payment, charge_id=charge.charge_id)
-            # Under the user lock, which refund_from_telegram also takes: a refund
-            # kept before this payment is seen here, or it sees this payment.
-            pending = _pending_refund(charge_id=charge.charge_id)
-            if payment.status not in COMPLETABLE_STATUSES or payment.telegram_payment_charge_id:
-                if charge.recurring is not None and payment.purchase_type == Payment.STAR_SUBSCRIPTION:
-                    result = _record_renewal(user, payment, charge)
-                else:
-                    result = _record_extra_charge(payment, charge)
-            elif charge.currency != CURRENCY or charge.amount != payment.amount:
-                result = _record_mismatch(payment, charge)
-            elif pending is not None:
-                return _record_refunded_before_recorded(user, payment, pending=pending, charge=charge)
-            else:
-                result = purchase_grant(
-                    user, payment, charge_id=charge.charge_id, provider_charge_id=charge.provider_charge_id
-                )
-                if payment.purchase_type == Payment.STAR_SUBSCRIPTION:
-                    star_subscription_start(user=user, payment=payment, charge=charge)
-                return result
-            if pending is not None:
-                _apply_pending_refund(result.payment, pending=pending)
-            return result
+            invoice = _invoice_with_buyer_locked(payload=charge.payload)
+            if invoice is not None:
+                return _complete_locked(invoice, charge)
     except IntegrityError:
         # The unique charge id was taken by a concurrent delivery of the same charge.
         known = Payment.objects.select_related("tariff").filter(telegram_payment_charge_id=charge.charge_id).first()
         if known is None:
             raise
         return record_duplicate(known, charge_id=charge.charge_id)
+    return _record_orphan_charge(charge)
+
+
+def _invoice_with_buyer_locked(*, payload: str) -> Payment | None:
+    """The invoice the charge names, its buyer locked (lock order: user first) in the
+    same query. Only the user row is locked: the payment's columns are as the query
+    found them, which is enough for what never changes (amount, days, promo, tariff)
+    and is checked again by the conditional UPDATE that claims it."""
+    if not payload:
+        return None
+    return (
+        Payment.objects.select_related("user", "tariff", "promo")
+        .select_for_update(of=("user",), no_key=True)
+        .annotate(buyer_invited=buyer_invited())
+        .filter(invoice_payload=payload)
+        .first()
+    )
+
+
+def _complete_locked(invoice: Payment, charge: Charge) -> CompletionResult:
+    """The buyer is locked. The common case (the charge pays a pending invoice as issued)
+    is one conditional UPDATE that claims the payment; anything else reads it again,
+    locked, and decides."""
+    user = invoice.user
+    # Under the user lock, which refund_from_telegram also takes: a refund
+    # kept before this payment is seen here, or it sees this payment.
+    pending = _pending_refund(charge_id=charge.charge_id)
+    if pending is None and _pays_as_issued(invoice, charge):
+        result = purchase_grant(
+            user,
+            invoice,
+            charge_id=charge.charge_id,
+            provider_charge_id=charge.provider_charge_id,
+            claim_if_unchanged=True,
+        )
+        if result is not None:
+            if invoice.purchase_type == Payment.STAR_SUBSCRIPTION:
+                star_subscription_start(user=user, payment=invoice, charge=charge)
+            return result
+    payment = payment_lock(payment_id=invoice.pk)
+    if payment.telegram_payment_charge_id == charge.charge_id:
+        return record_duplicate(payment, charge_id=charge.charge_id)
+    if payment.status not in COMPLETABLE_STATUSES or payment.telegram_payment_charge_id:
+        if charge.recurring is not None and payment.purchase_type == Payment.STAR_SUBSCRIPTION:
+            result = _record_renewal(user, payment, charge)
+        else:
+            result = _record_extra_charge(payment, charge)
+    elif charge.currency != CURRENCY or charge.amount != payment.amount:
+        result = _record_mismatch(payment, charge)
+    elif pending is not None:
+        return _record_refunded_before_recorded(user, payment, pending=pending, charge=charge)
+    else:
+        result = purchase_grant(user, payment, charge_id=charge.charge_id, provider_charge_id=charge.provider_charge_id)
+        if payment.purchase_type == Payment.STAR_SUBSCRIPTION:
+            star_subscription_start(user=user, payment=payment, charge=charge)
+        return result
+    if pending is not None:
+        _apply_pending_refund(result.payment, pending=pending)
+    return result
+
+
+def _pays_as_issued(invoice: Payment, charge: Charge) -> bool:
+    return (
+        invoice.status in COMPLETABLE_STATUSES
+        and not invoice.telegram_payment_charge_id
+        and charge.currency == CURRENCY
+        and charge.amount == invoice.amount
+    )
 
 
 def _record_renewal(user: User, first: Payment, charge: Charge) -> CompletionResult:
@@ -379,18 +418,35 @@ def purchase_grant(
     provider_charge_id: str = "",
     count_promo: bool = True,
     reason: str = ProvisioningTask.Reason.PURCHASE,
-) -> CompletionResult:
-    """Mark a locked payment succeeded and give the user what it bought."""
+    claim_if_unchanged: bool = False,
+) -> CompletionResult | None:
+    """Mark the payment succeeded and give the user what it bought (the buyer is locked).
+
+    The payment moves with one UPDATE of the columns that change. With
+    `claim_if_unchanged` (a payment read without its own lock) the UPDATE only
+    happens while the payment is as it was read, still unpaid: None when it was
+    not, and nothing was done."""
     previous_status = payment.status
     now = timezone.now()
-    payment.status = Payment.Status.SUCCEEDED
-    payment.telegram_payment_charge_id = charge_id
-    payment.provider_payment_charge_id = provider_charge_id or ""
-    payment.paid_at = now
-    payment.failure_reason = ""
-    subscription = None
+    claim = Payment.objects.filter(pk=payment.pk)
+    if claim_if_unchanged:
+        claim = claim.filter(status=previous_status, telegram_payment_charge_id__isnull=True)
+    is_subscription = payment.kind == Payment.Kind.SUBSCRIPTION
+    days_granted = payment.days + payment.bonus_days if is_subscription else payment.days_granted
+    claimed = claim.update(
+        status=Payment.Status.SUCCEEDED,
+        telegram_payment_charge_id=charge_id,
+        provider_payment_charge_id=provider_charge_id or "",
+        paid_at=now,
+        failure_reason="",
+        days_granted=days_granted,
+    )
+    if not claimed:
+        return None
+    payment.status, payment.telegram_payment_charge_id = Payment.Status.SUCCEEDED, charge_id
+    payment.provider_payment_charge_id, payment.paid_at = provider_charge_id or "", now
+    payment.failure_reason, payment.days_granted = "", days_granted
     if payment.kind == Payment.Kind.TOPUP:
-        payment.save()
         ledger_book(
             user=user,
             kind=LedgerEntry.Kind.TOPUP,
@@ -401,18 +457,7 @@ def purchase_grant(
         )
     else:
         if payment.promo_id and count_promo:
-            try:
-                with transaction.atomic():
-                    promo_consume(promo=payment.promo, user=user, purchase_id=payment.purchase_id)
-            except PromoInvalid as exc:
-                # The buyer paid the promo price after the promo ran out (a race
-                # past pre-checkout): grant the tariff, not the bonus, and let an
-                # admin decide.
-                payment.bonus_days = 0
-                payment.needs_review = True
-                payment.review_reason = f"promo {payment.promo.code} unavailable at completion: {exc.reason}"
-        payment.days_granted = payment.days + payment.bonus_days
-        payment.save()
+            _count_promo_use(user, payment)
         if payment.method == Payment.Method.STARS:
             ledger_book(
                 user=user,
@@ -421,10 +466,11 @@ def purchase_grant(
                 payment=payment,
                 gateway_tx_id=charge_id,
             )
-        subscription = subscription_extend(
+        subscription_extend(
             user=user, days=payment.days_granted, purchase_id=payment.purchase_id, tariff=payment.tariff, reason=reason
         )
-        if payment.method in PAID_METHODS and payment.amount > 0 and payment.purchase_type != Payment.RENEWAL:
+        first_paid = payment.method in PAID_METHODS and payment.amount > 0 and payment.purchase_type != Payment.RENEWAL
+        if first_paid and getattr(payment, "buyer_invited", True):
             # The invited buyer paid: their referrer's bonus, once (referrals keeps the rule).
             referral_bonus_grant(invited=user, purchase_id=payment.purchase_id)
     event_record(
@@ -441,7 +487,22 @@ def purchase_grant(
     )
     if payment.needs_review:
         event_record(name=PurchaseEvent.Name.NEEDS_REVIEW, payment=payment, metadata={"reason": payment.review_reason})
-    return CompletionResult(payment=payment, created=True, outcome="granted", subscription=subscription)
+    return CompletionResult(payment=payment, created=True, outcome="granted")
+
+
+def _count_promo_use(user: User, payment: Payment) -> None:
+    """Count the promo's use. The buyer paid the promo price after the promo ran out (a
+    race past pre-checkout): grant the tariff, not the bonus, and let an admin decide."""
+    try:
+        with transaction.atomic():
+            promo_consume(promo=payment.promo, user=user, purchase_id=payment.purchase_id)
+    except PromoInvalid as exc:
+        payment.bonus_days, payment.days_granted = 0, payment.days
+        payment.needs_review = True
+        payment.review_reason = f"promo {payment.promo.code} unavailable at completion: {exc.reason}"
+        Payment.objects.filter(pk=payment.pk).update(
+            bonus_days=0, days_granted=payment.days, needs_review=True, review_reason=payment.review_reason
+        )
 
 
 def _pending_refund(*, charge_id: str) -> PendingRefund | None:

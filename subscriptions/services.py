@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import DateTimeField, ExpressionWrapper, F, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from core.background import enqueue_on_commit
@@ -43,32 +45,43 @@ def subscription_extend(
     reason: str = ProvisioningTask.Reason.PURCHASE,
     purchase_id: uuid.UUID | None = None,
     tariff: Tariff | None = None,
-) -> Subscription:
-    """Add `days` from max(now, current expiry). Runs in the caller's transaction.
+) -> None:
+    """Add `days` from max(now, current expiry), and queue provisioning. Runs in the
+    caller's transaction; the caller holds the user lock.
 
-    A purchase (reason `purchase`) also makes its link message due: the buyer
-    gets the subscription link once for it (see Subscription.link_state).
+    One UPDATE computes the new expiry in the database (no read first), so a change
+    made meanwhile by something that does not take the user lock (a panel event) is
+    extended, never overwritten. A purchase (reason `purchase`) also makes its link
+    message due: the buyer gets the subscription link once for it (see Subscription.link_state).
     """
-    subscription = subscription_lock(user=user)
+    if days <= 0:
+        provisioning_enqueue(user=user, reason=reason, purchase_id=purchase_id)
+        return
     now = timezone.now()
-    start = max(now, subscription.expires_at) if subscription.expires_at else now
-    subscription.expires_at = start + timedelta(days=days)
-    if subscription.status == Subscription.Status.DISABLED:
-        subscription.status = Subscription.Status.ACTIVE
-    subscription.status = _status_for(subscription.expires_at, subscription.status)
-    subscription.expiry_high_water = max(
-        subscription.expiry_high_water or subscription.expires_at, subscription.expires_at
-    )
-    fields = ["expires_at", "expiry_high_water", "status", "updated_at"]
+    period = timedelta(days=days)
+    current = Coalesce(F("expires_at"), Value(now))
+    expires_at = ExpressionWrapper(Greatest(current, Value(now)) + Value(period), output_field=DateTimeField())
+    changes = {
+        "expires_at": expires_at,
+        "expiry_high_water": Greatest(Coalesce(F("expiry_high_water"), expires_at), expires_at),
+        "status": Subscription.Status.ACTIVE,  # days > 0: the expiry is in the future, a disabled one comes back
+        "updated_at": now,
+    }
     if tariff is not None:
-        subscription.tariff = tariff
-        fields.append("tariff")
+        changes["tariff"] = tariff
     if reason == ProvisioningTask.Reason.PURCHASE:
-        subscription.link_state = Subscription.LinkState.DUE
-        fields.append("link_state")
-    subscription.save(update_fields=fields)
+        changes["link_state"] = Subscription.LinkState.DUE
+    if not Subscription.objects.filter(user_id=user.pk).update(**changes):
+        # The first one (the user lock keeps a second first one out).
+        Subscription.objects.create(
+            user_id=user.pk,
+            expires_at=now + period,
+            expiry_high_water=now + period,
+            status=Subscription.Status.ACTIVE,
+            tariff=tariff,
+            link_state=changes.get("link_state", Subscription.LinkState.NONE),
+        )
     provisioning_enqueue(user=user, reason=reason, purchase_id=purchase_id)
-    return subscription
 
 
 def subscription_shorten(
@@ -94,7 +107,8 @@ def subscription_adjust(*, user: User, days: int) -> Subscription:
     provisioning is queued in the same transaction."""
     user_lock_row(user_id=user.pk)
     if days >= 0:
-        return subscription_extend(user=user, days=days, reason=ProvisioningTask.Reason.ADMIN)
+        subscription_extend(user=user, days=days, reason=ProvisioningTask.Reason.ADMIN)
+        return Subscription.objects.get(user=user)
     return subscription_shorten(user=user, days=-days, reason=ProvisioningTask.Reason.ADMIN)
 
 
@@ -124,13 +138,11 @@ def provisioning_enqueue(
     return task
 
 
-def subscription_grant_bonus(*, user: User, days: int, purchase_id: uuid.UUID | None = None) -> Subscription:
+def subscription_grant_bonus(*, user: User, days: int, purchase_id: uuid.UUID | None = None) -> None:
     """Bonus days (a referral): extended and provisioned like a purchase, and the
     user is told by a message of its own from the worker. Runs in the caller's
     transaction; the caller holds the user lock."""
-    subscription = subscription_extend(
-        user=user, days=days, reason=ProvisioningTask.Reason.REFERRAL, purchase_id=purchase_id
-    )
+    subscription_extend(user=user, days=days, reason=ProvisioningTask.Reason.REFERRAL, purchase_id=purchase_id)
     provisioning_enqueue(
         user=user,
         reason=ProvisioningTask.Reason.REFERRAL,
@@ -138,7 +150,6 @@ def subscription_grant_bonus(*, user: User, days: int, purchase_id: uuid.UUID | 
         kind=ProvisioningTask.Kind.BONUS,
         days=days,
     )
-    return subscription
 
 
 def subscription_set_auto_renewal(*, user_id: int, renews: bool) -> None:
