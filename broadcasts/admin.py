@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -49,16 +50,16 @@ def _https_by_default(db_field, **kwargs):
 
 class BroadcastForm(forms.ModelForm):
     picture = forms.FileField(
-        label=gettext_lazy("picture"),
+        label=capfirst(gettext_lazy("picture")),
         required=False,
         help_text=gettext_lazy(
             "Optional: JPEG, PNG or WebP, at most 10 MB. With a picture the text is its caption "
             "(at most 1024 characters)."
         ),
     )
-    remove_picture = forms.BooleanField(label=gettext_lazy("remove the picture"), required=False)
+    remove_picture = forms.BooleanField(label=capfirst(gettext_lazy("remove the picture")), required=False)
     button_url = forms.URLField(
-        label=gettext_lazy("button link"),
+        label=capfirst(gettext_lazy("button link")),
         max_length=500,
         required=False,
         assume_scheme="https",
@@ -138,7 +139,7 @@ class RecipientsQuery(forms.Form):
 @admin.register(Broadcast)
 class BroadcastAdmin(admin.ModelAdmin):
     form = BroadcastForm
-    list_display = ("name", "status", "segment_label", "progress_column", "created_at", "started_at")
+    list_display = ("name", "status", "segment_label", "progress_column", "created_at", "started_at", "finished_at")
     list_filter = ("status",)
     search_fields = ("name",)
     actions = ["copy_as_draft"]
@@ -152,9 +153,9 @@ class BroadcastAdmin(admin.ModelAdmin):
         (gettext_lazy("Recipients"), {"fields": ("segment", "expiring_days", "language")}),
     )
     readonly_fieldsets = (
-        (None, {"fields": ("name", "status", "stop_reason")}),
+        (None, {"fields": ("name", "status")}),
         (gettext_lazy("Message"), {"fields": ("text", "picture_column", "button", "button_text", "button_url")}),
-        (gettext_lazy("Recipients"), {"fields": ("segment", "expiring_days", "language", "total")}),
+        (gettext_lazy("Recipients"), {"fields": ("segment", "expiring_days", "language")}),
         (
             gettext_lazy("History"),
             {
@@ -205,9 +206,12 @@ class BroadcastAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("progress"))
     def progress_column(self, broadcast: Broadcast) -> str:
+        # Counted live only while sending (one or two at a time); afterwards the number of recipients.
+        if broadcast.status == Broadcast.Status.SENDING:
+            return broadcast_progress(broadcast).label
         if broadcast.is_draft:
             return "—"
-        return broadcast_progress(broadcast).label
+        return str(broadcast.total)
 
     @admin.display(description=gettext_lazy("picture"))
     def picture_column(self, broadcast: Broadcast) -> str:
@@ -454,6 +458,7 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("broadcast", "user", "status", "attempts", "done_at", "error")
     list_filter = (BroadcastIdFilter, "status")
     list_select_related = ("broadcast", "user")
+    ordering = ("-pk",)
     search_fields = ("=user__telegram_id",)
     paginator = BoundedCountPaginator
     show_full_result_count = False

@@ -72,7 +72,7 @@ class Broadcast(ServiceOwnedFieldsMixin, models.Model):
         "test_error",
     )
 
-    name = models.CharField(_("name"), max_length=100, help_text=_("For the admin only; buyers never see it."))
+    name = models.CharField(_("internal name"), max_length=100, help_text=_("For the admin only; buyers never see it."))
     text = models.TextField(
         _("message"), blank=True, help_text=_("Sent exactly as written, in Telegram's HTML; line breaks are kept.")
     )
@@ -114,18 +114,33 @@ class Broadcast(ServiceOwnedFieldsMixin, models.Model):
     total = models.PositiveIntegerField(_("recipients fixed at the start"), default=0)
     stop_reason = models.CharField(_("stopped because"), max_length=500, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("started by"),
     )
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     prepared_at = models.DateTimeField(null=True, blank=True)  # when the Delivery rows were made
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     cancelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("cancelled by"),
     )
     cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
 
@@ -138,7 +153,12 @@ class Broadcast(ServiceOwnedFieldsMixin, models.Model):
 
     # The last test message an admin sent to themselves.
     test_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("test sent to"),
     )
     test_requested_at = models.DateTimeField(null=True, blank=True)
     test_sent_at = models.DateTimeField(null=True, blank=True)

@@ -11,6 +11,14 @@ import segno
 
 from core.background import process_label
 from integrations.telegram import reset_client
+from tests.runtime.conftest import (  # noqa: F401 - fixtures: the real processes, their database, the broker
+    broker,
+    embedded_worker,
+    migrated_sqlite,
+    process_database_url,
+    processes,
+    shop_env,
+)
 
 
 @pytest.fixture(autouse=True)

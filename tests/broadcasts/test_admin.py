@@ -401,3 +401,15 @@ def test_a_draft_with_a_picture_offers_to_remove_it(login, marketing):
     page = page_text(login(marketing).get(change_url(draft)))
 
     assert 'name="remove_picture"' in page
+
+
+def test_the_list_shows_live_progress_of_a_broadcast_being_sent_and_the_size_of_finished_ones(login, marketing):
+    sending_now = BroadcastFactory(status=Broadcast.Status.SENDING, total=3, prepared_at=timezone.now())
+    for status in ("sent", "blocked", "pending"):
+        Delivery.objects.create(broadcast=sending_now, user=UserFactory(), status=status)
+    BroadcastFactory(status=Broadcast.Status.DONE, total=1234)
+
+    page = page_text(login(marketing).get(CHANGELIST))
+
+    assert '<td class="field-progress_column">2 / 3</td>' in page
+    assert '<td class="field-progress_column">1234</td>' in page

@@ -19,6 +19,7 @@ from conftest import run_concurrently
 from core.background import process_label
 from tests.broadcasts.conftest import dead_process_label, png_picture
 from tests.broadcasts.factories import BroadcastFactory
+from tests.broadcasts.helpers import messages_per_chat
 from tests.fakes.telegram_server import USER_DEACTIVATED
 from tests.users.factories import UserFactory
 from users.models import User
@@ -46,10 +47,6 @@ def handed_to_the_worker(**fields) -> Broadcast:
 def markup(message: dict) -> list[list[dict]]:
     value = message.get("reply_markup") or {}
     return (json.loads(value) if isinstance(value, str) else value).get("inline_keyboard", [])
-
-
-def messages_per_chat(fake, users) -> dict[int, int]:
-    return {user.telegram_id: len(fake.sent_messages(user.telegram_id)) for user in users}
 
 
 @pytest.fixture
