@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from broadcasts.models import Broadcast, BroadcastImage, Delivery
@@ -72,7 +72,6 @@ MAX_ATTEMPTS = 5  # claims of one row whose sends Telegram provably did not take
 # A broadcast whose first messages Telegram all refuses (a picture it cannot read, a text it will
 # not parse) would fail every recipient: after this many refusals in a row and none sent, it stops.
 REFUSALS_BEFORE_STOP = 5
-INSERT_CHUNK = 1000
 UPLOAD_TRIES_PER_BATCH = 3
 INTERRUPTED = "interrupted: the worker stopped while Telegram was being asked; not sent again, so nobody gets it twice"
 UNCERTAIN = "no answer in time (Telegram may have delivered it); not sent again, so nobody gets it twice"
@@ -211,17 +210,29 @@ def _prepare(broadcast_id: int) -> bool:
         if broadcast.prepared_at is not None:
             return True
         now = timezone.now()
-        user_ids = list(broadcast_recipients(broadcast, now=now).order_by("pk").values_list("pk", flat=True))
-        for at in range(0, len(user_ids), INSERT_CHUNK):
-            Delivery.objects.bulk_create(
-                [Delivery(broadcast_id=broadcast_id, user_id=user_id) for user_id in user_ids[at : at + INSERT_CHUNK]]
-            )
-        fields = {"total": len(user_ids), "prepared_at": now}
-        if not user_ids:
+        total = _insert_deliveries(broadcast_id, broadcast_recipients(broadcast, now=now))
+        fields = {"total": total, "prepared_at": now}
+        if not total:
             fields.update(status=Broadcast.Status.DONE, finished_at=now)
         Broadcast.objects.filter(pk=broadcast_id).update(**fields)
-        logger.info("broadcast %s: %s recipients", broadcast_id, len(user_ids))
-        return bool(user_ids)
+        logger.info("broadcast %s: %s recipients", broadcast_id, total)
+        return bool(total)
+
+
+def _insert_deliveries(broadcast_id: int, recipients: QuerySet[User]) -> int:
+    """One pending Delivery per recipient, in one INSERT ... SELECT: the segment's query runs
+    inside the database, so a hundred thousand rows take a second instead of a round trip per
+    thousand (the transaction that fixes them holds the broadcast's row, which a cancel waits for)."""
+    select, params = recipients.order_by().values(recipient_id=F("pk")).query.sql_with_params()
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    # Every NOT NULL column without a database default; the values are the model's defaults.
+    sql = (
+        f"INSERT INTO {table} (broadcast_id, user_id, status, attempts, claim_token, error) "  # noqa: S608 - our names
+        f"SELECT %s, recipient.recipient_id, %s, 0, '', '' FROM ({select}) recipient ORDER BY recipient.recipient_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [broadcast_id, Delivery.Status.PENDING, *params])
+        return cursor.rowcount
 
 
 def _fail_interrupted(broadcast_id: int, token: str) -> int:
