@@ -6,6 +6,8 @@ nothing here talks to Telegram (the worker does).
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -24,6 +26,7 @@ from django.utils.translation import gettext_lazy
 from broadcasts.images import MAX_BYTES, ImageRefused, inspect_image
 from broadcasts.models import MAX_EXPIRING_DAYS, Broadcast, BroadcastImage, Delivery
 from broadcasts.selectors import broadcast_progress, recipient_count, segment_recipients
+from broadcasts.sending import GAVE_UP, INTERRUPTED, NOT_CONFIGURED, REFUSED, SKIPPED_BLOCKED, UNCERTAIN
 from broadcasts.services import (
     BroadcastError,
     ImageUpload,
@@ -262,6 +265,7 @@ class BroadcastAdmin(admin.ModelAdmin):
         if obj is None:
             return context
         context["broadcast"] = obj
+        context["stop_reason"] = readable(obj.stop_reason)
         context["message_preview"] = message_preview(obj)
         context["segment_summary"] = segment_summary(obj)
         if obj.is_draft:
@@ -411,6 +415,36 @@ class BroadcastAdmin(admin.ModelAdmin):
         return HttpResponse(bytes(data), content_type=broadcast.image_type or "application/octet-stream")
 
 
+_GAVE_UP = re.compile("^" + re.escape(GAVE_UP).replace(re.escape("{attempts}"), r"(\d+)") + "(.*)$", re.S)
+
+
+def readable(recorded: str) -> str:
+    """What the worker recorded (English, like its logs) in the admin's language; Telegram's own
+    descriptions are shown as Telegram wrote them."""
+    fixed = {
+        INTERRUPTED: _(
+            "Interrupted: the worker stopped while Telegram was being asked. Not sent again, so nobody gets it twice."
+        ),
+        SKIPPED_BLOCKED: _("Skipped: the user blocked the bot after the sending started."),
+        NOT_CONFIGURED: _("Telegram is not configured in the worker (TELEGRAM_BOT_TOKEN)."),
+    }
+    if recorded in fixed:
+        return fixed[recorded]
+    if recorded.startswith(UNCERTAIN):
+        return _(
+            "No answer in time (Telegram may have delivered it). Not sent again, so nobody gets it twice: %(detail)s"
+        ) % {"detail": recorded[len(UNCERTAIN) :]}
+    if recorded.startswith(REFUSED):
+        return _("Telegram refused the message: %(detail)s") % {"detail": recorded[len(REFUSED) :]}
+    gave_up = _GAVE_UP.match(recorded)
+    if gave_up:
+        return _("Gave up after %(attempts)s attempts: %(detail)s") % {
+            "attempts": gave_up.group(1),
+            "detail": gave_up.group(2),
+        }
+    return recorded
+
+
 def segment_summary(broadcast: Broadcast) -> str:
     """e.g. "subscription ends within 7 days · English"."""
     if broadcast.segment == Broadcast.Segment.EXPIRING:
@@ -455,15 +489,19 @@ class BroadcastIdFilter(admin.SimpleListFilter):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("broadcast", "user", "status", "attempts", "done_at", "error")
+    list_display = ("broadcast", "user", "status", "attempts", "done_at", "error_text")
     list_filter = (BroadcastIdFilter, "status")
     list_select_related = ("broadcast", "user")
     ordering = ("-pk",)
     search_fields = ("=user__telegram_id",)
     paginator = BoundedCountPaginator
     show_full_result_count = False
-    fields = ("broadcast", "user", "status", "attempts", "claimed_at", "message_id", "done_at", "error")
+    fields = ("broadcast", "user", "status", "attempts", "claimed_at", "message_id", "done_at", "error_text")
     readonly_fields = fields
+
+    @admin.display(description=gettext_lazy("error"))
+    def error_text(self, delivery: Delivery) -> str:
+        return readable(delivery.error)
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():

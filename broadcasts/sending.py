@@ -73,8 +73,14 @@ MAX_ATTEMPTS = 5  # claims of one row whose sends Telegram provably did not take
 # not parse) would fail every recipient: after this many refusals in a row and none sent, it stops.
 REFUSALS_BEFORE_STOP = 5
 UPLOAD_TRIES_PER_BATCH = 3
+# What the worker records on rows and broadcasts, in English like its logs; the admin shows these
+# translated (broadcasts/admin.py, readable()).
 INTERRUPTED = "interrupted: the worker stopped while Telegram was being asked; not sent again, so nobody gets it twice"
-UNCERTAIN = "no answer in time (Telegram may have delivered it); not sent again, so nobody gets it twice"
+UNCERTAIN = "no answer in time (Telegram may have delivered it); not sent again, so nobody gets it twice: "
+SKIPPED_BLOCKED = "skipped: the user blocked the bot meanwhile"
+GAVE_UP = "gave up after {attempts} attempts: "
+NOT_CONFIGURED = "Telegram is not configured (TELEGRAM_BOT_TOKEN) in the worker"
+REFUSED = "Telegram refused the message: "
 
 # Set when the worker process is shutting down: runs stop after the batch in hand.
 _stopping = threading.Event()
@@ -132,7 +138,7 @@ def _work(broadcast_id: int, token: str, result: SliceResult, seconds: float) ->
     _fail_interrupted(broadcast_id, token)
     broadcast = Broadcast.objects.get(pk=broadcast_id)
     if not telegram_configured():
-        _stop(broadcast_id, reason="Telegram is not configured (TELEGRAM_BOT_TOKEN) in the worker")
+        _stop(broadcast_id, reason=NOT_CONFIGURED)
         return False
     message = BroadcastMessage(broadcast)
     deadline = time.monotonic() + seconds
@@ -151,7 +157,7 @@ def _work(broadcast_id: int, token: str, result: SliceResult, seconds: float) ->
             _record(outcome, result)
             refusals = 0 if outcome.sent else refusals + outcome.refused
             if refusals >= REFUSALS_BEFORE_STOP and not _anything_sent(broadcast_id):
-                _stop(broadcast_id, reason=f"Telegram refused the message: {outcome.last_refusal}")
+                _stop(broadcast_id, reason=REFUSED + outcome.last_refusal)
                 return False
             if outcome.pause:
                 time.sleep(outcome.pause)
@@ -388,7 +394,7 @@ def _send_batch(message: BroadcastMessage, batch: list[Delivery], pool: ThreadPo
         if _reachable(delivery.user):
             to_send.append(delivery)
         else:  # blocked the bot (another broadcast or a reminder found out) since the start
-            _settle(outcome, delivery, Delivery.Status.BLOCKED, error="skipped: the user blocked the bot meanwhile")
+            _settle(outcome, delivery, Delivery.Status.BLOCKED, error=SKIPPED_BLOCKED)
     # Uploading the picture once: one message alone until Telegram has given the picture an id
     # (a few tries per batch; if none took, the rest wait for the next batch).
     uploads = 0
@@ -432,7 +438,7 @@ def _apply(outcome: BatchOutcome, delivery: Delivery, attempt: _Attempt) -> None
     elif isinstance(exc, TelegramRateLimited):
         _give_back(outcome, delivery, error=exc.description, pause=exc.retry_after)
     elif isinstance(exc, TelegramTimedOut):
-        _settle(outcome, delivery, Delivery.Status.FAILED, error=f"{UNCERTAIN}: {exc.description}")
+        _settle(outcome, delivery, Delivery.Status.FAILED, error=UNCERTAIN + exc.description)
     elif isinstance(exc, TelegramUnavailable):
         pause = backoff_seconds(attempt=delivery.attempts, base=1.0, cap=30.0)
         _give_back(outcome, delivery, error=exc.description, pause=pause)
@@ -456,7 +462,7 @@ def _settle(outcome: BatchOutcome, delivery: Delivery, status: str, *, error: st
 
 def _give_back(outcome: BatchOutcome, delivery: Delivery, *, error: str, pause: float) -> None:
     if delivery.attempts >= MAX_ATTEMPTS:
-        _settle(outcome, delivery, Delivery.Status.FAILED, error=f"gave up after {delivery.attempts} attempts: {error}")
+        _settle(outcome, delivery, Delivery.Status.FAILED, error=GAVE_UP.format(attempts=delivery.attempts) + error)
         return
     delivery.status = Delivery.Status.PENDING
     delivery.error = error[:500]

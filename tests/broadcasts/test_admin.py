@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+from broadcasts import sending
 from broadcasts.models import Broadcast, BroadcastImage, Delivery
 from tests.broadcasts.conftest import png_of_size, png_picture
 from tests.broadcasts.factories import BroadcastFactory
@@ -413,3 +414,40 @@ def test_the_list_shows_live_progress_of_a_broadcast_being_sent_and_the_size_of_
 
     assert '<td class="field-progress_column">2 / 3</td>' in page
     assert '<td class="field-progress_column">1234</td>' in page
+
+
+@pytest.mark.parametrize(
+    ("recorded", "english", "russian"),
+    [
+        (sending.INTERRUPTED, "Interrupted: the worker stopped", "Прервано: воркер остановился"),
+        (sending.UNCERTAIN + "Timed out", "may have delivered it", "Telegram мог доставить"),
+        (sending.SKIPPED_BLOCKED, "Skipped: the user blocked the bot", "Пропущено: пользователь заблокировал"),
+        (sending.GAVE_UP.format(attempts=5) + "Bad Gateway", "Gave up after 5 attempts: Bad Gateway", "Bad Gateway"),
+        ("Forbidden: bot was blocked by the user", "Forbidden: bot was blocked by the user", "Forbidden: bot was"),
+    ],
+)
+def test_what_the_worker_recorded_reads_in_the_admins_language(login, recorded, english, russian):
+    superuser = StaffUserFactory(is_superuser=True)
+    row = Delivery.objects.create(
+        broadcast=BroadcastFactory(status=Broadcast.Status.DONE), user=UserFactory(), status="failed", error=recorded
+    )
+    page = reverse("admin:broadcasts_delivery_change", args=[row.pk])
+
+    assert english in page_text(login(superuser).get(page))
+    assert russian in page_text(login(superuser, language="ru").get(page))
+
+
+def test_a_stopped_broadcast_says_why_on_its_page(login, marketing):
+    stopped = BroadcastFactory(
+        status=Broadcast.Status.CANCELLED, stop_reason=sending.REFUSED + "Bad Request: can't parse entities"
+    )
+
+    page = page_text(login(marketing, language="ru").get(change_url(stopped)))
+
+    assert "Telegram отклонил сообщение: Bad Request: can&#x27;t parse entities" in page
+
+
+def test_support_is_not_offered_a_test_of_a_draft(login):
+    page = page_text(login(staff_in("Support")).get(change_url(BroadcastFactory())))
+
+    assert 'id="send-test"' not in page and 'id="recipient-count"' in page
