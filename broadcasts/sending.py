@@ -73,6 +73,8 @@ MAX_ATTEMPTS = 5  # claims of one row whose sends Telegram provably did not take
 # not parse) would fail every recipient: after this many refusals in a row and none sent, it stops.
 REFUSALS_BEFORE_STOP = 5
 UPLOAD_TRIES_PER_BATCH = 3
+# The longest wait between batches (a 429's retry_after); well inside the lease, renewed after it.
+MAX_PAUSE = 60.0
 # What the worker records on rows and broadcasts, in English like its logs; the admin shows these
 # translated (broadcasts/admin.py, readable()).
 INTERRUPTED = "interrupted: the worker stopped while Telegram was being asked; not sent again, so nobody gets it twice"
@@ -159,8 +161,8 @@ def _work(broadcast_id: int, token: str, result: SliceResult, seconds: float) ->
             if refusals >= REFUSALS_BEFORE_STOP and not _anything_sent(broadcast_id):
                 _stop(broadcast_id, reason=REFUSED + outcome.last_refusal)
                 return False
-            if outcome.pause:
-                time.sleep(outcome.pause)
+            if outcome.pause:  # the returned rows are pending again (a cancel reaches them meanwhile)
+                time.sleep(min(outcome.pause, MAX_PAUSE))
             if time.monotonic() >= deadline or _stopping.is_set():
                 return True
 
