@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "promos",
     "referrals",
     "payments",
+    "broadcasts",
     "telegram_bot",
     "api",
     "ops",
@@ -439,6 +440,22 @@ if str(REMNAWAVE_API_VERSION) not in {"auto", "2", "3"}:
 if not isinstance(REMNAWAVE_EXTRA_HEADERS, dict):
     raise ImproperlyConfigured('REMNAWAVE_EXTRA_HEADERS must be a JSON object, e.g. {"X-Api-Key": "..."}')
 
+# --- Broadcasts ---------------------------------------------------------------
+# Messages a worker hands to Telegram at once (the Telegram client keeps the overall rate,
+# TELEGRAM_OUTBOUND_MAX_PER_SECOND); a cancel stops the sending after at most one batch.
+BROADCAST_BATCH_SIZE = env.int("BROADCAST_BATCH_SIZE", default=25)
+# A run sends for this long, then hands the broadcast to the queue again (short tasks).
+BROADCAST_SLICE_SECONDS = env.float("BROADCAST_SLICE_SECONDS", default=30.0)
+# A run whose worker died is replaced after this (at once when it was a process of this host);
+# it must outlast one batch (a few client timeouts).
+BROADCAST_LEASE_SECONDS = env.int("BROADCAST_LEASE_SECONDS", default=300)
+# How often broadcasts nobody runs are handed over again (a lost hand-over, a dead worker).
+BROADCAST_SWEEP_SECONDS = env.float("BROADCAST_SWEEP_SECONDS", default=15.0)
+if BROADCAST_BATCH_SIZE < 1 or BROADCAST_SLICE_SECONDS <= 0 or BROADCAST_LEASE_SECONDS < 60:
+    raise ImproperlyConfigured(
+        "BROADCAST_BATCH_SIZE must be at least 1, BROADCAST_SLICE_SECONDS positive, BROADCAST_LEASE_SECONDS >= 60"
+    )
+
 # --- Bot texts ---------------------------------------------------------------
 # Shown by /terms, /privacy and /paysupport; empty means the built-in text in
 # the user's language (Russian or English), which names SUPPORT_CONTACT.
@@ -462,6 +479,10 @@ PERIODIC_TASKS = {
         "every": TELEGRAM_UPDATE_RETRY_SECONDS,
     },
     "reminders: expiry reminders": {"task": "subscriptions.send_expiry_reminders", "every": 600},
+    "broadcasts: hand sending broadcasts to the workers": {
+        "task": "broadcasts.sweep",
+        "every": BROADCAST_SWEEP_SECONDS,
+    },
     "payments: expire stale invoices": {"task": "payments.expire_stale_invoices", "every": 300},
     "payments: reconcile with Telegram's Star transactions": {"task": "payments.reconcile_stars", "every": 900},
     "payments: end Star subscriptions whose paid period is over": {

@@ -36,3 +36,8 @@ TELEGRAM_RATE_LIMITED = Counter(
 PROVISIONING_RUNS = Counter(
     "shop_provisioning_runs_total", "Provisioning outbox rows run by a worker, by kind and result.", ["kind", "result"]
 )
+BROADCAST_MESSAGES = Counter(
+    "shop_broadcast_messages_total",
+    "Broadcast messages settled by a worker: sent, failed, blocked, or interrupted by a worker that stopped.",
+    ["result"],
+)

@@ -43,6 +43,7 @@ __all__ = [
     "Button",
     "ChargeAlreadyRefunded",
     "Keyboard",
+    "SentPhoto",
     "StarTransaction",
     "TelegramBlocked",
     "TelegramClient",
@@ -50,6 +51,7 @@ __all__ = [
     "TelegramNotConfigured",
     "TelegramRateLimited",
     "TelegramRejected",
+    "TelegramTimedOut",
     "TelegramUnavailable",
     "bot_base_file_url",
     "bot_base_url",
@@ -146,6 +148,15 @@ Keyboard: TypeAlias = Sequence[Sequence[Button]]
 
 
 @dataclass(frozen=True)
+class SentPhoto:
+    """A sent photo: its message, and the file id Telegram gave the picture (send that instead of
+    the bytes to show the same picture again, in any chat of this bot, without uploading it)."""
+
+    message_id: int
+    file_id: str
+
+
+@dataclass(frozen=True)
 class StarTransaction:
     """One entry of the bot's Star account: an incoming payment or an outgoing refund."""
 
@@ -202,6 +213,11 @@ class TelegramNotConfigured(TelegramError):
 
 class TelegramUnavailable(TelegramError):
     """Network error, timeout or a 5xx: the request may not have arrived; worth retrying later."""
+
+
+class TelegramTimedOut(TelegramUnavailable):
+    """No answer in time (or the call was cut off): Telegram may or may not have carried it out.
+    A caller that must not repeat a message (a broadcast) treats it as possibly delivered."""
 
 
 class TelegramRateLimited(TelegramUnavailable):
@@ -261,7 +277,9 @@ def _translate(exc: ptb_error.TelegramError, *, method: str, token: str) -> Tele
         exc, ptb_error.InvalidToken | ptb_error.Conflict | ptb_error.ChatMigrated | ptb_error.EndPointNotFound
     ):
         return TelegramRejected(description)
-    if isinstance(exc, ptb_error.NetworkError):  # TimedOut, 5xx, connection errors
+    if isinstance(exc, ptb_error.TimedOut):  # before NetworkError, its base class
+        return TelegramTimedOut(description)
+    if isinstance(exc, ptb_error.NetworkError):  # 5xx, connection errors
         return TelegramUnavailable(description)
     return TelegramError(description)
 
@@ -363,26 +381,28 @@ class TelegramClient:
         self,
         *,
         chat_id: int,
-        photo: bytes,
+        photo: bytes | str,
         caption: str = "",
         buttons: Keyboard | None = None,
         parse_mode: str | None = "HTML",
         filename: str = "qr.png",
-    ) -> int:
-        """Uploads `photo` (multipart); returns the sent message's id."""
+    ) -> SentPhoto:
+        """Uploads `photo` (bytes, multipart) or sends it by a file id Telegram gave before (str)."""
         message = self._run(
             "sendPhoto",
             lambda bot: bot.send_photo(
                 chat_id=chat_id,
                 photo=photo,
-                filename=filename,
+                filename=filename if isinstance(photo, bytes) else None,
                 caption=caption or None,
                 parse_mode=parse_mode if caption else None,
                 reply_markup=_markup(buttons),
             ),
             chat_id=chat_id,
         )
-        return message.message_id
+        # Telegram answers with every size it made; the largest is the picture as uploaded.
+        largest = max(message.photo, key=lambda size: size.width * size.height)
+        return SentPhoto(message_id=message.message_id, file_id=largest.file_id)
 
     def refund_star_payment(self, *, user_id: int, charge_id: str) -> None:
         """Raises ChargeAlreadyRefunded when Telegram already refunded this charge."""
@@ -469,9 +489,9 @@ class TelegramClient:
             return future.result(timeout=self.wait_timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()
-            raise TelegramUnavailable(f"{method}: no answer within {self.wait_timeout:.0f} s") from None
+            raise TelegramTimedOut(f"{method}: no answer within {self.wait_timeout:.0f} s") from None
         except concurrent.futures.CancelledError:
-            raise TelegramUnavailable(f"{method}: the Telegram client was closed during the call") from None
+            raise TelegramTimedOut(f"{method}: the Telegram client was closed during the call") from None
         finally:
             with self._close_lock:
                 self._waiting.discard(future)

@@ -170,3 +170,26 @@ def expiry_reminder(*, kind: str, language: str, expires_at: datetime, renews: b
         else:
             text = _("Your VPN subscription has expired. Renew it to connect again.")
         return Notice(text=text, buttons=((Button(text=_("Renew"), callback_data=BUY_CALLBACK),),))
+
+
+# --- Broadcasts ---------------------------------------------------------------------
+
+BROADCAST_BUY = "buy"
+BROADCAST_RENEW = "renew"
+BROADCAST_URL = "url"
+
+
+def broadcast(*, language: str, text: str, button: str = "", button_url: str = "", button_text: str = "") -> Notice:
+    """A message an admin wrote (HTML, sent as written: the admin's own words) with its optional
+    button: Buy or Renew labelled in the recipient's language (both open the bot's tariffs, where a
+    renewal is bought), or a link with the admin's label."""
+    with translation.override(language):
+        if button == BROADCAST_BUY:
+            rows: Rows = ((Button(text=_("🛒 Buy"), callback_data=BUY_CALLBACK),),)
+        elif button == BROADCAST_RENEW:
+            rows = ((Button(text=_("🔄 Renew"), callback_data=BUY_CALLBACK),),)
+        elif button == BROADCAST_URL:
+            rows = ((Button(text=button_text, url=button_url),),)
+        else:
+            rows = ()
+        return Notice(text=text, buttons=rows)

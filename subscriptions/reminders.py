@@ -4,7 +4,8 @@ Each reminder is claimed by inserting its ExpiryReminder row (unique per user,
 kind and subscription period) in a short transaction; only the run that
 inserted it sends the message, outside the transaction, then marks it sent.
 A send that failed is retried by later runs (claimed by a conditional UPDATE),
-a few times at most.
+a few times at most. Users who blocked the bot (`User.bot_blocked_at`) get no
+reminder, and a 403 from Telegram marks the user so, without retries.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from integrations.telegram import telegram_configured
+from integrations.telegram import TelegramBlocked, telegram_configured
 from notifications import messages
 from notifications.delivery import notify
 from subscriptions.models import ExpiryReminder, Subscription
+from users.services import users_mark_bot_blocked
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,7 @@ def send_expiry_reminders(*, now: datetime | None = None) -> ReminderRunResult:
             expires_at__gt=now - lookback,
             expires_at__lte=now + timedelta(days=3),
             user__telegram_id__isnull=False,
+            user__bot_blocked_at__isnull=True,
         )
         .exclude(status__in=[Subscription.Status.DISABLED, Subscription.Status.NONE])
     )
@@ -100,6 +103,7 @@ def _claim_failed() -> list[ExpiryReminder]:
         status=ExpiryReminder.Status.FAILED,
         attempts__lt=MAX_SEND_ATTEMPTS,
         subscription__expires_at=F("period_expires_at"),
+        user__bot_blocked_at__isnull=True,
     )
     for reminder in retryable.select_related("subscription__user"):
         taken = ExpiryReminder.objects.filter(
@@ -120,6 +124,14 @@ def _deliver(reminder: ExpiryReminder, *, subscription: Subscription, result: Re
     )
     try:
         notify(chat_id=user.telegram_id, notice=notice)
+    except TelegramBlocked as exc:
+        # Blocked or deleted: no retry would reach them; the mark keeps later reminders away too.
+        users_mark_bot_blocked(user_ids=[user.pk])
+        ExpiryReminder.objects.filter(pk=reminder.pk).update(
+            status=ExpiryReminder.Status.FAILED, attempts=MAX_SEND_ATTEMPTS, last_error=f"blocked: {exc}"[:2000]
+        )
+        result.failed += 1
+        return
     except Exception as exc:  # noqa: BLE001 - recorded, retried by a later run
         logger.warning("expiry reminder %s to %s failed: %s", reminder.pk, user.telegram_id, exc)
         ExpiryReminder.objects.filter(pk=reminder.pk).update(

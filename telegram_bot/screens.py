@@ -52,7 +52,7 @@ from telegram_bot.services import (
 )
 from users.models import LANGUAGE_CODES, User
 from users.selectors import language_for_telegram_id
-from users.services import user_get_or_create_from_telegram, user_set_language
+from users.services import user_get_or_create_from_telegram, user_mark_reachable, user_set_language
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +133,8 @@ def screen(fn: Callable[..., list[Reply]]) -> Callable[..., list[Reply]]:
             last_name=profile.last_name,
             language_code=profile.language_code,
         )
+        # They write to the bot, so they no longer block it: broadcasts and reminders reach them again.
+        user_mark_reachable(user=user)
         with translation.override(user.language):
             try:
                 return fn(user, *args, **kwargs)

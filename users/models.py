@@ -25,6 +25,12 @@ class User(ServiceOwnedFieldsMixin, AbstractUser):
     # The language the buyer chose in the bot (🌐); it wins over Telegram's language_code.
     bot_language = models.CharField(max_length=2, choices=LANGUAGES, blank=True)
     stars_balance = models.BigIntegerField(default=0, editable=False)
+    # When Telegram last refused a message because this user blocked the bot or deleted the account
+    # (403 Forbidden). Broadcasts and reminders skip the user while it is set; any update from the
+    # user (they came back) clears it.
+    bot_blocked_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when Telegram answered that the user blocked the bot."
+    )
 
     class Meta:
         permissions = [("adjust_balance", "Can adjust a user's Stars balance (admin)")]

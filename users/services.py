@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from users.models import LANGUAGE_CODES, User
 
@@ -68,4 +72,22 @@ def user_set_language(*, user: User, language: str) -> User:
         raise ValueError(f"unsupported language {language!r}")
     User.objects.filter(pk=user.pk).update(bot_language=language)
     user.bot_language = language
+    return user
+
+
+def users_mark_bot_blocked(*, user_ids: Iterable[int], at: datetime | None = None) -> int:
+    """Telegram refused to deliver to these users (403: they blocked the bot or their account is
+    gone). Later broadcasts and reminders skip them until they write to the bot again. Keeps the
+    first time it was seen; returns how many users were newly marked."""
+    ids = list(user_ids)
+    if not ids:
+        return 0
+    return User.objects.filter(pk__in=ids, bot_blocked_at__isnull=True).update(bot_blocked_at=at or timezone.now())
+
+
+def user_mark_reachable(*, user: User) -> User:
+    """The user wrote to the bot (any update): they no longer block it, so messages reach them again."""
+    if user.bot_blocked_at is not None:
+        User.objects.filter(pk=user.pk).update(bot_blocked_at=None)
+        user.bot_blocked_at = None
     return user

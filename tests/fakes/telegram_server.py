@@ -52,6 +52,10 @@ transaction), `build_update(kind, body)`. `user` is a telegram id, a dict, or an
 refund=False, subscription_period=None)` records a transaction without an update (a lost update,
 for reconciliation). Multipart file parts arrive in `Call.params` as `Upload` values.
 
+Users who blocked the bot: `block(chat_id)` makes every send to that chat (sendMessage, sendPhoto,
+sendInvoice) answer 403 "Forbidden: bot was blocked by the user" (`block(chat_id, description=
+"Forbidden: user is deactivated")` for a deleted account), `unblock(chat_id)` lifts it.
+
 Failures: `fail_next(method, status=429, retry_after=1, times=1)`, `fail_next(method, status=500)`,
 `fail_next(method, delay=2.0)` (slow answer, then the normal result; a reset() meanwhile drops it
 unanswered and unrecorded, `wait_idle()` waits for answers in flight), `fail_next(..., status=400,
@@ -220,7 +224,8 @@ HTML_TAGS = frozenset(
     {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "code", "pre"}
     | {"blockquote", "tg-emoji"}
 )
-HTML_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)((?:\s+[A-Za-z-]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*)\s*>")
+# Attributes with a quoted value, or none (<blockquote expandable>).
+HTML_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)((?:\s+[A-Za-z-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'))?)*)\s*>")
 HTML_ENTITY = re.compile(r"&(?:lt|gt|amp|quot|#\d{1,7}|#x[0-9A-Fa-f]{1,6});")
 
 
@@ -287,6 +292,11 @@ class _State:
     transactions: list[dict] = field(default_factory=list)  # oldest first
     star_balance: int | None = None  # None: computed from transactions
     failures: dict[str, list[Failure]] = field(default_factory=dict)
+    blocked: dict[int, str] = field(default_factory=dict)  # chat id -> Telegram's 403 description
+
+
+BLOCKED_BY_USER = "Forbidden: bot was blocked by the user"
+USER_DEACTIVATED = "Forbidden: user is deactivated"
 
 
 class FakeTelegramServer:
@@ -506,6 +516,21 @@ class FakeTelegramServer:
             self._state.failures.setdefault(method, []).append(
                 Failure(status=status, retry_after=retry_after, delay=delay, description=description, times=times)
             )
+
+    def block(self, chat_id: int, description: str = BLOCKED_BY_USER) -> None:
+        """The user blocked the bot (or, with USER_DEACTIVATED, deleted the account): sends answer 403."""
+        with self._cond:
+            self._state.blocked[int(chat_id)] = description
+
+    def unblock(self, chat_id: int) -> None:
+        with self._cond:
+            self._state.blocked.pop(int(chat_id), None)
+
+    def _check_reachable(self, chat_id: int) -> None:
+        with self._cond:
+            description = self._state.blocked.get(chat_id)
+        if description is not None:
+            raise ApiError(403, description)
 
     def heal(self) -> None:
         """Drop the failures and delays not used up yet: the server answers normally again."""
@@ -983,6 +1008,7 @@ class FakeTelegramServer:
 
     def _api_sendmessage(self, params: dict) -> dict:
         chat_id = self._chat_id(params)
+        self._check_reachable(chat_id)
         text = params.get("text")
         if not text or not str(text).strip():
             raise bad_request("message text is empty")
@@ -993,6 +1019,7 @@ class FakeTelegramServer:
 
     def _api_sendphoto(self, params: dict) -> dict:
         chat_id = self._chat_id(params)
+        self._check_reachable(chat_id)
         photo = params.get("photo")
         if isinstance(photo, str) and photo.startswith("attach://"):
             photo = params.get(photo.removeprefix("attach://"))
@@ -1127,6 +1154,7 @@ class FakeTelegramServer:
 
     def _api_sendinvoice(self, params: dict) -> dict:
         chat_id = self._chat_id(params)
+        self._check_reachable(chat_id)
         amount = self._validate_invoice(params)
         if params.get("subscription_period"):
             raise bad_request("subscription_period is supported only by createInvoiceLink")

@@ -22,6 +22,7 @@ from integrations.telegram import (
     TelegramNotConfigured,
     TelegramRateLimited,
     TelegramRejected,
+    TelegramTimedOut,
     TelegramUnavailable,
     client,
     reset_client,
@@ -87,14 +88,26 @@ def test_send_message_without_parse_mode_or_buttons_sends_plain_text(fake_telegr
 def test_send_photo_uploads_the_bytes_with_caption_and_keyboard(fake_telegram):
     buttons = [[Button("Open", url="https://example.com/sub")]]
 
-    message_id = client().send_photo(chat_id=42, photo=PNG, caption="<b>Your QR</b>", buttons=buttons)
+    sent = client().send_photo(chat_id=42, photo=PNG, caption="<b>Your QR</b>", buttons=buttons)
 
     (photo,) = fake_telegram.sent_photos(42)
     assert (photo.data, photo.filename, photo.content_type) == (PNG, "qr.png", "image/png")
     assert photo.caption == "<b>Your QR</b>"
-    assert photo.message["message_id"] == message_id
+    assert photo.message["message_id"] == sent.message_id
     assert photo.message["reply_markup"]["inline_keyboard"][0][0]["url"] == "https://example.com/sub"
     assert fake_telegram.calls("sendPhoto")[0].params["parse_mode"] == "HTML"
+
+
+def test_send_photo_returns_the_file_id_of_the_largest_size_which_sends_it_again_without_uploading(fake_telegram):
+    first = client().send_photo(chat_id=42, photo=PNG, caption="one", filename="offer.png")
+
+    again = client().send_photo(chat_id=43, photo=first.file_id, caption="two")
+
+    largest = max(fake_telegram.sent_photos(42)[0].message["photo"], key=lambda size: size["width"])
+    assert first.file_id == largest["file_id"]
+    (resent,) = fake_telegram.sent_photos(43)
+    assert resent.data is None and resent.caption == "two"
+    assert again.message_id == resent.message["message_id"]
 
 
 def test_button_needs_exactly_one_of_callback_data_or_url():
@@ -141,15 +154,26 @@ def test_refused_connection_raises_telegram_unavailable(fake_telegram, settings)
         client().get_my_star_balance()
 
 
-def test_slow_answer_past_the_request_timeout_raises_telegram_unavailable(fake_telegram, settings):
+def test_slow_answer_past_the_request_timeout_raises_telegram_timed_out(fake_telegram, settings):
     settings.TELEGRAM_REQUEST_TIMEOUT = 0.3
     client().get_my_star_balance()  # getMe done, so only the slow call is timed
     fake_telegram.fail_next("sendMessage", delay=1.5)
 
-    with pytest.raises(TelegramUnavailable, match="(?i)timed out") as caught:
+    with pytest.raises(TelegramTimedOut, match="(?i)timed out") as caught:
         client().send_message(chat_id=42, text="hi")
 
+    # still a TelegramUnavailable (worth retrying), but one whose request may have been carried out
+    assert isinstance(caught.value, TelegramUnavailable)
     assert isinstance(caught.value.__cause__, ptb_error.TimedOut)
+
+
+def test_a_server_error_is_unavailable_but_not_timed_out(fake_telegram):
+    fake_telegram.fail_next("sendMessage", 502)
+
+    with pytest.raises(TelegramUnavailable) as caught:
+        client().send_message(chat_id=42, text="hi")
+
+    assert not isinstance(caught.value, TelegramTimedOut)
 
 
 def test_refunding_a_charge_twice_raises_charge_already_refunded(fake_telegram):

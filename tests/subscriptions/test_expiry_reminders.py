@@ -210,3 +210,32 @@ def test_a_subscription_telegram_renews_is_reminded_of_the_renewal_not_the_end(f
     (message,) = fake_telegram.sent_messages(renewing.user.telegram_id)
     assert "renews automatically on" in message["text"] and "ends in" not in message["text"]
     assert markup_of(message)["inline_keyboard"][0][0]["callback_data"] == "sub"
+
+
+@pytest.mark.django_db
+def test_a_user_who_blocked_the_bot_gets_no_reminder(fake_telegram):
+    blocked = subscription_ending_in(timedelta(hours=12), bot_blocked_at=timezone.now())
+    reachable = subscription_ending_in(timedelta(hours=12))
+
+    result = send_expiry_reminders()
+
+    assert result.sent == 1
+    assert fake_telegram.sent_messages(blocked.user.telegram_id) == []
+    assert not ExpiryReminder.objects.filter(user=blocked.user).exists()
+    assert len(fake_telegram.sent_messages(reachable.user.telegram_id)) == 1
+
+
+@pytest.mark.django_db
+def test_a_403_marks_the_user_as_blocking_the_bot_and_is_not_retried(fake_telegram):
+    subscription = subscription_ending_in(timedelta(hours=12))
+    fake_telegram.block(subscription.user.telegram_id)
+
+    first = send_expiry_reminders()
+    send_expiry_reminders()
+
+    assert first.failed == 1
+    subscription.user.refresh_from_db()
+    assert subscription.user.bot_blocked_at is not None
+    reminder = ExpiryReminder.objects.get(user=subscription.user)
+    assert reminder.status == ExpiryReminder.Status.FAILED and "blocked" in reminder.last_error
+    assert len(fake_telegram.calls("sendMessage")) == 1  # the next run did not try again

@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice
-from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.request import HTTPXRequest
 
-from tests.fakes.telegram_server import Upload
+from tests.fakes.telegram_server import USER_DEACTIVATED, Upload
 
 
 def with_bot(fake, fn, *, timeout: float = 5.0, token: str | None = None, test_env: bool = False):
@@ -159,6 +159,7 @@ def test_editing_the_text_of_a_photo_is_refused(fake_telegram):
     ("text", "error"),
     [
         ('<b>bold</b> <i>it</i> <code>x &lt; y</code> <a href="https://e.example">link</a>', None),
+        ("<blockquote expandable>long quote</blockquote>", None),
         ("<p>paragraph</p>", 'Unsupported start tag "p"'),
         ("<b>never closed", 'Can\'t find end tag corresponding to start tag "b"'),
         ("1 < 2", "Unsupported start tag"),
@@ -175,6 +176,28 @@ def test_html_texts_are_checked_like_telegram(fake_telegram, text, error):
             with_bot(fake_telegram, send)
         assert error.lower() in refused.value.message.lower()  # PTB drops "Bad Request: " and recases
     assert with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=42, text="1 < 2 & 3")).text == "1 < 2 & 3"
+
+
+def test_a_user_who_blocked_the_bot_gets_nothing_until_unblocked(fake_telegram):
+    fake_telegram.block(42)
+
+    with pytest.raises(Forbidden, match="bot was blocked by the user"):
+        with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=42, text="hello"))
+    with pytest.raises(Forbidden, match="bot was blocked by the user"):
+        with_bot(fake_telegram, lambda bot: bot.send_photo(chat_id=42, photo=PNG))
+    with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=43, text="others still get theirs"))
+    fake_telegram.unblock(42)
+    with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=42, text="welcome back"))
+
+    assert fake_telegram.sent_texts(42) == ["welcome back"]
+    assert [c.status for c in fake_telegram.calls("sendMessage")] == [403, 200, 200]
+
+
+def test_a_deactivated_account_is_forbidden_with_telegrams_words(fake_telegram):
+    fake_telegram.block(42, USER_DEACTIVATED)
+
+    with pytest.raises(Forbidden, match="user is deactivated"):
+        with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=42, text="hello"))
 
 
 def test_callback_press_carries_the_message_and_is_answered_once(fake_telegram):
