@@ -139,11 +139,15 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # i18n: the bot speaks Russian by default and English to users whose
-# Telegram language_code says so.
-LANGUAGE_CODE = "ru"
+# Telegram language_code says so. The admin follows the browser's language
+# (Accept-Language); a browser asking for neither gets DJANGO_LANGUAGE_CODE.
 LANGUAGES = [("ru", "Русский"), ("en", "English")]
-# Catalogs live beside the code that speaks: <app>/locale/ru/LC_MESSAGES/django.po.
-LOCALE_PATHS: list = []
+LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="ru")
+if LANGUAGE_CODE not in dict(LANGUAGES):
+    raise ImproperlyConfigured(f"DJANGO_LANGUAGE_CODE must be one of {', '.join(dict(LANGUAGES))}")
+# Catalogs live beside the code that speaks: <app>/locale/ru/LC_MESSAGES/django.po;
+# the project's own templates (templates/) have theirs in templates/locale.
+LOCALE_PATHS = [BASE_DIR / "templates" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -352,6 +356,8 @@ if PROVISIONING_BACKEND == "remnawave" and not (REMNAWAVE_URL and REMNAWAVE_TOKE
     raise ImproperlyConfigured("PROVISIONING_BACKEND=remnawave needs REMNAWAVE_URL and REMNAWAVE_TOKEN")
 
 SUPPORT_CONTACT = env.str("SUPPORT_CONTACT", default="@support")
+# The shop's name in the admin's header and page titles.
+SHOP_NAME = env.str("SHOP_NAME", default="Stars Shop")
 
 # --- The buyer's journey --------------------------------------------------------
 # Dates shown to buyers (expiry, reminders) are in this zone; the database and the
@@ -464,6 +470,7 @@ PERIODIC_TASKS = {
     "reminders: expiry reminders": {"task": "subscriptions.send_expiry_reminders", "every": 600},
     "payments: expire stale invoices": {"task": "payments.expire_stale_invoices", "every": 300},
     "payments: reconcile with Telegram's Star transactions": {"task": "payments.reconcile_stars", "every": 900},
+    "dashboard: count today's subscribers": {"task": "payments.count_subscribers", "every": 3600},
     "api: purge expired idempotency keys": {"task": "api.purge_idempotency_keys", "every": 3600},
     "bot: purge old handled updates": {"task": "telegram_bot.purge_handled_updates", "every": 86400},
 }

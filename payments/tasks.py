@@ -10,6 +10,7 @@ from integrations.telegram import telegram_configured
 from payments.dashboard import star_balance_refresh
 from payments.reconciliation import reconcile_star_transactions
 from payments.services import payments_expire_stale
+from payments.subscribers import subscriber_snapshot_record
 
 logger = logging.getLogger(__name__)
 
@@ -33,3 +34,9 @@ def reconcile_stars() -> int:
 @shared_task(name="payments.refresh_star_balance")
 def refresh_star_balance() -> int | None:
     return star_balance_refresh()
+
+
+@shared_task(name="payments.count_subscribers")
+def count_subscribers() -> int:
+    """Today's subscriber count for the dashboard's history (each run overwrites today's)."""
+    return subscriber_snapshot_record().active

@@ -32,7 +32,7 @@ def _defaults_for(model, given: set[str]) -> tuple[list[str], list]:
     """Columns not given explicitly: NOT NULL ones get the field default as a parameter."""
     columns, params = [], []
     for field in model._meta.concrete_fields:
-        if field.primary_key or field.column in given or field.null:
+        if field.primary_key or field.column in given or field.null or field.generated:
             continue
         columns.append(field.column)
         params.append(field.get_db_prep_save(field.get_default(), connection))
