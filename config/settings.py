@@ -470,7 +470,7 @@ PERIODIC_TASKS = {
     "reminders: expiry reminders": {"task": "subscriptions.send_expiry_reminders", "every": 600},
     "payments: expire stale invoices": {"task": "payments.expire_stale_invoices", "every": 300},
     "payments: reconcile with Telegram's Star transactions": {"task": "payments.reconcile_stars", "every": 900},
-    "dashboard: count today's subscribers": {"task": "payments.count_subscribers", "every": 3600},
+    "dashboard: count today's subscribers": {"task": "payments.count_subscribers", "every": 600},
     "api: purge expired idempotency keys": {"task": "api.purge_idempotency_keys", "every": 3600},
     "bot: purge old handled updates": {"task": "telegram_bot.purge_handled_updates", "every": 86400},
 }

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Generic, TypeVar
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
+from django.db import connection, transaction
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -48,6 +50,8 @@ STAR_BALANCE_CACHE_SECONDS = 60
 REFRESH_STAR_BALANCE_TASK = "payments.refresh_star_balance"
 TOP_PROMOS = 10
 EXPIRING_SOON_DAYS = 7
+# Today's subscribers come from the periodic count when it is at most this old.
+FRESH_COUNT = timedelta(minutes=15)
 MAX_PERIOD_DAYS = 731  # two years: the longest range the page answers quickly
 
 T = TypeVar("T")
@@ -255,8 +259,8 @@ class Facts:
         rows = Payment.objects.filter(
             refunded_at__gte=self._since, refunded_at__lt=self._until, is_mock=False, method__in=PAID_METHODS
         ).aggregate(
-            count_cur=Count("pk", filter=cur),
-            count_prev=Count("pk", filter=prev),
+            count_cur=Count("refunded_at", filter=cur),
+            count_prev=Count("refunded_at", filter=prev),
             stars_cur=Sum("amount", filter=cur & stars, default=0),
             stars_prev=Sum("amount", filter=prev & stars, default=0),
             balance_cur=Sum("amount", filter=cur & balance, default=0),
@@ -276,39 +280,37 @@ class Facts:
 
     @cached_property
     def buyers(self) -> Pair[Buyers]:
-        """Per buyer who paid in either period: when they first paid at all, and first paid
-        for a subscription (an index probe each); then counted for both periods."""
-        split, since = self._split_at, self._since
+        """Paying, new and renewing buyers of both periods from one scan of the window: a
+        buyer is new in the period holding their first paid payment, and renewed when they
+        paid for a subscription in it but their first paid subscription is older."""
+        cur, prev = self._both("paid_at")
         subscription = Q(kind=Payment.Kind.SUBSCRIPTION)
-        first_paid = paid_payments().filter(user_id=OuterRef("user_id")).order_by("paid_at").values("paid_at")[:1]
-        first_subscription = (
-            paid_payments().filter(subscription, user_id=OuterRef("user_id")).order_by("paid_at").values("paid_at")[:1]
-        )
-        per_buyer = (
+        first, first_subscription = Q(first_paid=True), Q(first_paid_subscription=True)
+        rows = (
             paid_payments()
-            .filter(paid_at__gte=since, paid_at__lt=self._until)
-            .order_by()
-            .values("user_id")
-            .annotate(
-                cur=Count("pk", filter=Q(paid_at__gte=split)),
-                prev=Count("pk", filter=Q(paid_at__lt=split)),
-                sub_cur=Count("pk", filter=subscription & Q(paid_at__gte=split)),
-                sub_prev=Count("pk", filter=subscription & Q(paid_at__lt=split)),
-                first=Subquery(first_paid),
-                first_sub=Subquery(first_subscription),
+            .filter(paid_at__gte=self._since, paid_at__lt=self._until)
+            .aggregate(
+                paying_cur=Count("user_id", distinct=True, filter=cur),
+                paying_prev=Count("user_id", distinct=True, filter=prev),
+                new_cur=Count("paid_at", filter=cur & first),
+                new_prev=Count("paid_at", filter=prev & first),
+                subscribers_cur=Count("user_id", distinct=True, filter=cur & subscription),
+                subscribers_prev=Count("user_id", distinct=True, filter=prev & subscription),
+                first_subscription_cur=Count("paid_at", filter=cur & first_subscription),
+                first_subscription_prev=Count("paid_at", filter=prev & first_subscription),
             )
         )
-        rows = per_buyer.aggregate(
-            paying_cur=Count("user_id", filter=Q(cur__gt=0)),
-            paying_prev=Count("user_id", filter=Q(prev__gt=0)),
-            new_cur=Count("user_id", filter=Q(cur__gt=0, first__gte=split)),
-            new_prev=Count("user_id", filter=Q(prev__gt=0, first__gte=since)),
-            renewed_cur=Count("user_id", filter=Q(sub_cur__gt=0, first_sub__lt=split)),
-            renewed_prev=Count("user_id", filter=Q(sub_prev__gt=0, first_sub__lt=since)),
-        )
         return Pair(
-            current=Buyers(paying=rows["paying_cur"], new=rows["new_cur"], renewed=rows["renewed_cur"]),
-            previous=Buyers(paying=rows["paying_prev"], new=rows["new_prev"], renewed=rows["renewed_prev"]),
+            current=Buyers(
+                paying=rows["paying_cur"],
+                new=rows["new_cur"],
+                renewed=rows["subscribers_cur"] - rows["first_subscription_cur"],
+            ),
+            previous=Buyers(
+                paying=rows["paying_prev"],
+                new=rows["new_prev"],
+                renewed=rows["subscribers_prev"] - rows["first_subscription_prev"],
+            ),
         )
 
     @cached_property
@@ -318,10 +320,10 @@ class Facts:
         rows = Payment.objects.filter(
             created_at__gte=self._since, created_at__lt=self._until, method=Payment.Method.STARS, is_mock=False
         ).aggregate(
-            invoices_cur=Count("pk", filter=cur),
-            invoices_prev=Count("pk", filter=prev),
-            paid_cur=Count("pk", filter=cur & paid),
-            paid_prev=Count("pk", filter=prev & paid),
+            invoices_cur=Count("created_at", filter=cur),
+            invoices_prev=Count("created_at", filter=prev),
+            paid_cur=Count("created_at", filter=cur & paid),
+            paid_prev=Count("created_at", filter=prev & paid),
         )
         return Pair(
             current=Funnel(invoices=rows["invoices_cur"], paid=rows["paid_cur"]),
@@ -338,10 +340,10 @@ class Facts:
             TrialClaim.objects.filter(created_at__gte=self._since, created_at__lt=self._until)
             .annotate(converted=Exists(paid_later))
             .aggregate(
-                started_cur=Count("pk", filter=cur),
-                started_prev=Count("pk", filter=prev),
-                converted_cur=Count("pk", filter=cur & Q(converted=True)),
-                converted_prev=Count("pk", filter=prev & Q(converted=True)),
+                started_cur=Count("created_at", filter=cur),
+                started_prev=Count("created_at", filter=prev),
+                converted_cur=Count("created_at", filter=cur & Q(converted=True)),
+                converted_prev=Count("created_at", filter=prev & Q(converted=True)),
             )
         )
         return Pair(
@@ -363,6 +365,10 @@ class Facts:
 
     @cached_property
     def subscribers_live(self) -> SubscriberCount:
+        """Now: today's count when the periodic task made it recently, else counted now."""
+        today = self.snapshots.get(self.today)
+        if today is not None and today.recorded_at >= self.now - FRESH_COUNT:
+            return SubscriberCount(active=today.active, paid_active=today.paid_active, mrr=today.mrr)
         return subscribers_now(now=self.now)
 
     def subscribers_on(self, day: date) -> SubscriberCount | None:
@@ -391,19 +397,15 @@ class Facts:
 
     @cached_property
     def lapsed(self) -> Pair[int]:
-        """Paying subscribers whose subscription ran out in the period and who have not renewed since
-        (paying: a paid subscription payment that was not refunded)."""
+        """Subscribers who had paid for a subscription and whose subscription ran out in the
+        period, not renewed since (a semi-join with the buyers' first paid subscriptions)."""
         cur, prev = self._both("expires_at")
-        paid_for_one = Exists(
-            paid_payments().filter(
-                user_id=OuterRef("user_id"), kind=Payment.Kind.SUBSCRIPTION, status=Payment.Status.SUCCEEDED
-            )
-        )
+        paid_for_one = Payment.objects.filter(first_paid_subscription=True).values("user_id")
         rows = (
             Subscription.objects.filter(expires_at__gte=self._since, expires_at__lte=self._until)
             .exclude(status=Subscription.Status.DISABLED)
-            .filter(paid_for_one)
-            .aggregate(lapsed_cur=Count("pk", filter=cur), lapsed_prev=Count("pk", filter=prev))
+            .filter(user_id__in=paid_for_one)
+            .aggregate(lapsed_cur=Count("expires_at", filter=cur), lapsed_prev=Count("expires_at", filter=prev))
         )
         return _split(rows, "lapsed")
 
@@ -647,8 +649,8 @@ def card_renewal_rate(facts: Facts) -> Kpi:
         unit="percent",
         formula=_(
             "Renewed ÷ (renewed + lapsed) × 100. Renewed: buyers who paid for a subscription in the period "
-            "and had paid for one before it. Lapsed: subscribers with a paid, unrefunded subscription payment "
-            "whose subscription ran out in the period and who have not renewed since."
+            "and had paid for one before it. Lapsed: subscribers who had paid for a subscription, whose "
+            "subscription ran out in the period and who have not renewed since."
         ),
         current=_ratio(renewed.current.renewed, renewed.current.renewed + lapsed.current, percent=True),
         previous=_ratio(renewed.previous.renewed, renewed.previous.renewed + lapsed.previous, percent=True),
@@ -1012,13 +1014,16 @@ REFUND_DEBT = Q(refund_shortfall__gt=0)
 
 
 def attention_counts() -> dict[str, int]:
-    """Pending invoices, open reviews and refund debts: one query over three indexes."""
-    return Payment.objects.filter(PENDING | REVIEW_OPEN | REFUND_DEBT).aggregate(
-        pending_payments=Count("pk", filter=PENDING),
-        open_reviews=Count("pk", filter=REVIEW_OPEN),
-        refund_debts=Count("pk", filter=REFUND_DEBT),
-        refund_debt_stars=Sum("refund_shortfall", filter=REFUND_DEBT, default=0),
+    """Pending invoices, open reviews and refund debts: each counted from its own index
+    (one query over all three would read every pending row from the table)."""
+    debts = Payment.objects.filter(REFUND_DEBT).aggregate(
+        refund_debts=Count("created_at"), refund_debt_stars=Sum("refund_shortfall", default=0)
     )
+    return {
+        "pending_payments": Payment.objects.filter(PENDING).count(),
+        "open_reviews": Payment.objects.filter(REVIEW_OPEN).count(),
+        **debts,
+    }
 
 
 def attention_needed() -> Attention:
@@ -1087,7 +1092,24 @@ class Dashboard:
         return next((card for card in self.cards if card.key == key), None)
 
 
+@contextmanager
+def _one_snapshot_without_jit():
+    """Every figure from one snapshot of the data (a transaction), and on PostgreSQL without
+    JIT compilation: the planner's estimates for these aggregates trigger it, and compiling
+    costs more (hundreds of ms) than running them over their index ranges."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        yield
+
+
 def dashboard_build(*, period: Period, notes: list[str] | None = None, now: datetime | None = None) -> Dashboard:
+    with _one_snapshot_without_jit():
+        return _dashboard(period=period, notes=notes, now=now)
+
+
+def _dashboard(*, period: Period, notes: list[str] | None, now: datetime | None) -> Dashboard:
     facts = Facts(period=period, now=now)
     until = min(period.end, facts.now)
     return Dashboard(

@@ -5,6 +5,13 @@ from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.utils.translation import gettext_lazy as _
 
+MOCK_CHARGE_PREFIX = "mock_"  # the charge ids of mock completions
+
+
+def is_mock_charge(*, source: str, charge_id: str | None) -> bool:
+    """A payment completed without money (the rule of Payment.is_mock, for a row not saved yet)."""
+    return source == "mock" or (charge_id or "").startswith(MOCK_CHARGE_PREFIX)
+
 
 class Payment(models.Model):
     """One purchase: a subscription bought with Stars, from
@@ -110,15 +117,31 @@ class Payment(models.Model):
         verbose_name=_("owed from a refund (Stars)"),
     )
     # Completed without money (mock payments: the demo, a development server): left out of
-    # every revenue and buyer figure. Computed by the database, so no writer can forget it.
+    # every revenue and buyer figure. Computed by the database, so no writer can forget it
+    # (is_mock_charge says the same before the row is saved).
     is_mock = models.GeneratedField(
         expression=Case(
-            When(Q(source="mock") | Q(telegram_payment_charge_id__startswith="mock_"), then=Value(True)),
+            When(Q(source="mock") | Q(telegram_payment_charge_id__startswith=MOCK_CHARGE_PREFIX), then=Value(True)),
             default=Value(False),
         ),
         output_field=models.BooleanField(),
         db_persist=True,
         verbose_name=_("mock payment"),
+    )
+    # Set when the payment becomes paid, under the buyer's lock (payments.buyers): the buyer's
+    # first payment that moved money, and first such subscription. They make "new buyers" and
+    # "renewals" counts over a date window, without looking up every buyer's history.
+    first_paid = models.BooleanField(
+        default=False,
+        editable=False,
+        verbose_name=_("buyer's first payment"),
+        help_text=_("The buyer's first payment that moved money (Stars or the balance)."),
+    )
+    first_paid_subscription = models.BooleanField(
+        default=False,
+        editable=False,
+        verbose_name=_("buyer's first paid subscription"),
+        help_text=_("The buyer's first subscription paid with Stars or from the balance."),
     )
 
     class Meta:
@@ -137,7 +160,19 @@ class Payment(models.Model):
             # The admin's dashboard: index-only scans over a date window (PostgreSQL).
             models.Index(
                 fields=["paid_at"],
-                include=["amount", "status", "method", "kind", "tariff", "promo", "created_at", "user", "is_mock"],
+                include=[
+                    "amount",
+                    "status",
+                    "method",
+                    "kind",
+                    "tariff",
+                    "promo",
+                    "created_at",
+                    "user",
+                    "is_mock",
+                    "first_paid",
+                    "first_paid_subscription",
+                ],
                 condition=Q(paid_at__isnull=False),
                 name="payment_paid_window_idx",
             ),
@@ -164,6 +199,8 @@ class Payment(models.Model):
             models.Index(fields=["promo", "created_at"], name="payment_promo_created_idx"),
             models.Index(fields=["source", "created_at"], name="payment_source_created_idx"),
             models.Index(fields=["created_at"], condition=Q(purchase_type="trial"), name="payment_trial_created_idx"),
+            # Buyers who have paid for a subscription (the dashboard's lapsed subscribers).
+            models.Index(fields=["user"], condition=Q(first_paid_subscription=True), name="payment_first_sub_idx"),
         ]
         permissions = [
             ("refund_payment", "Can refund payments (admin)"),

@@ -20,6 +20,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError
+from payments.buyers import payment_mark_firsts
 from payments.errors import (
     InvalidAmount,
     MockPaymentsDisabled,
@@ -381,6 +382,7 @@ def _grant(
     payment.provider_payment_charge_id = provider_charge_id or ""
     payment.paid_at = now
     payment.failure_reason = ""
+    payment_mark_firsts(payment)
     subscription = None
     if payment.kind == Payment.Kind.TOPUP:
         payment.save()
@@ -451,6 +453,7 @@ def _record_refunded_before_recorded(
     payment.paid_at = timezone.now()
     payment.failure_reason = ""
     payment.days_granted = 0
+    payment_mark_firsts(payment)  # paid, then refunded below: still the buyer's payment history
     payment.save()
     kind = LedgerEntry.Kind.TOPUP if payment.kind == Payment.Kind.TOPUP else LedgerEntry.Kind.PURCHASE
     ledger_book(user=user, kind=kind, amount=payment.amount, payment=payment, gateway_tx_id=charge_id)

@@ -14,7 +14,7 @@ Current period (T-13 … T-7)                          Previous period (T-20 …
   I takes the free trial                 T-13
   I buys 1 month (100) – new             T-8
   J takes the free trial, never pays     T-12
-  K's subscription runs out (paid T-38)  T-8
+  K's subscription runs out (paid T-38)  T-8   (F's too, after the refund)
   D: an invoice never paid               T-12
   H buys 1 month with a mock payment     T-9   (left out of everything)
 Before both: A and B buy 1 month at T-40, G tops up 100 at T-30, K, L, M buy 1 month at T-38,
@@ -52,8 +52,8 @@ EXPECTED = {
     "returning_buyers": (2, 1),  # B G; A
     "active_subscribers": (12, 10),  # daily counts of T-7 and T-14
     "mrr": (800, 700),
-    "renewal_rate": (50.0, 33.3),  # B renewed, K lapsed: 1/2; A renewed, L M lapsed: 1/3
-    "churn": (12.5, 33.3),  # K / 8 paid at T-14; L M / 6 paid at T-21
+    "renewal_rate": (33.3, 33.3),  # B renewed, K and F (refunded) lapsed: 1/3; A renewed, L M lapsed: 1/3
+    "churn": (25.0, 33.3),  # K F / 8 paid at T-14; L M / 6 paid at T-21
     "arpu": (29.2, 50.0),  # 350 / 12; 500 / 10
     "arppu": (70.0, 250.0),  # 350 / 5; 500 / 2
     "conversion": (83.3, 66.7),  # 5 of 6 Stars invoices; 2 of 3

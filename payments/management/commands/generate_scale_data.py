@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Sum
 from django.utils import timezone
 
+from payments.buyers import firsts_backfill
 from payments.models import LedgerEntry, Payment
 from promos.models import PromoCode
 from subscriptions.models import Subscription, Tariff
@@ -76,6 +77,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             fill(run=run, **{k: options[k] for k in ("users", "payments", "ledger", "promos", "days", "seed")})
             self._set_balances()
+            firsts_backfill()  # the flags the payment services set one by one
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 for model in (User, Payment, LedgerEntry, Subscription, PromoCode):
