@@ -234,10 +234,16 @@ class Facts:
         return Q(**{f"{field_name}__gte": self._split_at}), Q(**{f"{field_name}__lt": self._split_at})
 
     @cached_property
-    def money(self) -> Pair[Money]:
+    def _paid_window(self) -> dict:
+        """Money and buyers of both periods from one scan of the paid payments' window (the
+        covering index): Stars received, balance purchases, paying buyers; new ones (their
+        first paid payment is in the period) and renewing ones (they paid for a subscription
+        in it, but their first paid subscription is older)."""
         cur, prev = self._both("paid_at")
         stars, balance = Q(method=Payment.Method.STARS), Q(method=Payment.Method.BALANCE)
-        rows = (
+        subscription = Q(kind=Payment.Kind.SUBSCRIPTION)
+        first, first_subscription = Q(first_paid=True), Q(first_paid_subscription=True)
+        return (
             paid_payments()
             .filter(paid_at__gte=self._since, paid_at__lt=self._until)
             .aggregate(
@@ -245,8 +251,20 @@ class Facts:
                 stars_prev=Sum("amount", filter=prev & stars, default=0),
                 balance_cur=Sum("amount", filter=cur & balance, default=0),
                 balance_prev=Sum("amount", filter=prev & balance, default=0),
+                paying_cur=Count("user_id", distinct=True, filter=cur),
+                paying_prev=Count("user_id", distinct=True, filter=prev),
+                new_cur=Count("paid_at", filter=cur & first),
+                new_prev=Count("paid_at", filter=prev & first),
+                subscribers_cur=Count("user_id", distinct=True, filter=cur & subscription),
+                subscribers_prev=Count("user_id", distinct=True, filter=prev & subscription),
+                first_subscription_cur=Count("paid_at", filter=cur & first_subscription),
+                first_subscription_prev=Count("paid_at", filter=prev & first_subscription),
             )
         )
+
+    @cached_property
+    def money(self) -> Pair[Money]:
+        rows = self._paid_window
         return Pair(
             current=Money(stars_received=rows["stars_cur"], from_balance=rows["balance_cur"]),
             previous=Money(stars_received=rows["stars_prev"], from_balance=rows["balance_prev"]),
@@ -280,26 +298,7 @@ class Facts:
 
     @cached_property
     def buyers(self) -> Pair[Buyers]:
-        """Paying, new and renewing buyers of both periods from one scan of the window: a
-        buyer is new in the period holding their first paid payment, and renewed when they
-        paid for a subscription in it but their first paid subscription is older."""
-        cur, prev = self._both("paid_at")
-        subscription = Q(kind=Payment.Kind.SUBSCRIPTION)
-        first, first_subscription = Q(first_paid=True), Q(first_paid_subscription=True)
-        rows = (
-            paid_payments()
-            .filter(paid_at__gte=self._since, paid_at__lt=self._until)
-            .aggregate(
-                paying_cur=Count("user_id", distinct=True, filter=cur),
-                paying_prev=Count("user_id", distinct=True, filter=prev),
-                new_cur=Count("paid_at", filter=cur & first),
-                new_prev=Count("paid_at", filter=prev & first),
-                subscribers_cur=Count("user_id", distinct=True, filter=cur & subscription),
-                subscribers_prev=Count("user_id", distinct=True, filter=prev & subscription),
-                first_subscription_cur=Count("paid_at", filter=cur & first_subscription),
-                first_subscription_prev=Count("paid_at", filter=prev & first_subscription),
-            )
-        )
+        rows = self._paid_window
         return Pair(
             current=Buyers(
                 paying=rows["paying_cur"],
@@ -311,6 +310,19 @@ class Facts:
                 new=rows["new_prev"],
                 renewed=rows["subscribers_prev"] - rows["first_subscription_prev"],
             ),
+        )
+
+    @cached_property
+    def sales_by_day(self) -> list[dict]:
+        """The period's paid payments per day, tariff, kind and way of paying (count, Stars):
+        the revenue chart and the sales table are both read from these rows."""
+        return list(
+            paid_payments()
+            .filter(paid_at__gte=self._split_at, paid_at__lt=self._until)
+            .annotate(day=TruncDate("paid_at"))
+            .order_by()
+            .values("day", "tariff_id", "tariff__title", "kind", "method")
+            .annotate(count=Count("paid_at"), stars=Sum("amount"))
         )
 
     @cached_property
@@ -827,20 +839,14 @@ class RevenueChart:
     total: int
 
 
-def revenue_by_day_and_tariff(*, period: Period, until: datetime) -> tuple[dict[date, dict[str, int]], dict[str, str]]:
+def revenue_by_day_and_tariff(rows: list[dict]) -> tuple[dict[date, dict[str, int]], dict[str, str]]:
     """Stars paid through Telegram per day and per tariff (top-ups as one series of their
     own), and the tariffs' titles."""
-    rows = (
-        paid_payments()
-        .filter(paid_at__gte=period.start, paid_at__lt=until, method=Payment.Method.STARS)
-        .annotate(day=TruncDate("paid_at"))
-        .order_by()
-        .values("day", "tariff_id", "tariff__title", "kind")
-        .annotate(stars=Sum("amount"))
-    )
     found: dict[date, dict[str, int]] = {}
     titles: dict[str, str] = {}
     for row in rows:
+        if row["method"] != Payment.Method.STARS:
+            continue
         series = TOPUP_SERIES if row["kind"] == Payment.Kind.TOPUP else str(row["tariff_id"])
         titles.setdefault(series, row["tariff__title"] or "—")
         day = found.setdefault(row["day"], {})
@@ -848,9 +854,10 @@ def revenue_by_day_and_tariff(*, period: Period, until: datetime) -> tuple[dict[
     return found, titles
 
 
-def revenue_chart(*, period: Period, until: datetime, width: int = 900, height: int = 240) -> RevenueChart:
+def revenue_chart(*, facts: Facts, width: int = 900, height: int = 240) -> RevenueChart:
     """Stacked bars: one per day, one coloured part per tariff."""
-    by_day, titles = revenue_by_day_and_tariff(period=period, until=until)
+    period = facts.period
+    by_day, titles = revenue_by_day_and_tariff(facts.sales_by_day)
     series = sorted({key for day in by_day.values() for key in day}, key=lambda key: (key == TOPUP_SERIES, key))
     colors = {key: PALETTE[index % len(PALETTE)] for index, key in enumerate(series)}
     names = {key: (gettext("Top-ups") if key == TOPUP_SERIES else titles.get(key, "—")) for key in series}
@@ -962,21 +969,25 @@ def subscribers_chart(*, facts: Facts, width: int = 900, height: int = 240) -> S
 # --- Tables and what needs attention ------------------------------------------------------------------
 
 
-def sales_by_tariff(*, period: Period, until: datetime) -> list[dict]:
+def sales_by_tariff(*, facts: Facts) -> list[dict]:
     """Paid subscriptions per tariff in the period: count, Stars through Telegram, Stars from the balance."""
-    rows = list(
-        paid_payments()
-        .filter(paid_at__gte=period.start, paid_at__lt=until, kind=Payment.Kind.SUBSCRIPTION)
-        .order_by()
-        .values("tariff_id", "tariff__title")
-        .annotate(
-            count=Count("*"),
-            stars=Sum("amount", filter=Q(method=Payment.Method.STARS), default=0),
-            from_balance=Sum("amount", filter=Q(method=Payment.Method.BALANCE), default=0),
+    tariffs: dict[int | None, dict] = {}
+    for row in facts.sales_by_day:
+        if row["kind"] != Payment.Kind.SUBSCRIPTION:
+            continue
+        sold = tariffs.setdefault(
+            row["tariff_id"],
+            {
+                "tariff_id": row["tariff_id"],
+                "title": row["tariff__title"] or "—",
+                "count": 0,
+                "stars": 0,
+                "from_balance": 0,
+            },
         )
-        .order_by("-count", "tariff_id")
-    )
-    return [{**row, "title": row["tariff__title"] or "—"} for row in rows]
+        sold["count"] += row["count"]
+        sold["stars" if row["method"] == Payment.Method.STARS else "from_balance"] += row["stars"]
+    return sorted(tariffs.values(), key=lambda sold: (-sold["count"], sold["tariff_id"] or 0))
 
 
 def sales_by_promo(*, period: Period, until: datetime, limit: int = TOP_PROMOS) -> list[dict]:
@@ -1100,7 +1111,8 @@ def _one_snapshot_without_jit():
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL jit = off")
+                # And room to count distinct buyers of a long period in memory.
+                cursor.execute("SET LOCAL jit = off; SET LOCAL work_mem = '32MB'")
         yield
 
 
@@ -1117,9 +1129,9 @@ def _dashboard(*, period: Period, notes: list[str] | None, now: datetime | None)
         previous_period=facts.previous_period,
         facts=facts,
         cards=kpi_cards(facts),
-        revenue_chart=revenue_chart(period=period, until=until),
+        revenue_chart=revenue_chart(facts=facts),
         subscribers_chart=subscribers_chart(facts=facts),
-        by_tariff=sales_by_tariff(period=period, until=until),
+        by_tariff=sales_by_tariff(facts=facts),
         by_promo=sales_by_promo(period=period, until=until),
         attention=attention_needed(),
         star_balance=star_balance(),

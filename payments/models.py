@@ -199,7 +199,8 @@ class Payment(models.Model):
             models.Index(fields=["promo", "created_at"], name="payment_promo_created_idx"),
             models.Index(fields=["source", "created_at"], name="payment_source_created_idx"),
             models.Index(fields=["created_at"], condition=Q(purchase_type="trial"), name="payment_trial_created_idx"),
-            # Buyers who have paid for a subscription (the dashboard's lapsed subscribers).
+            # Buyers who have paid at all, and for a subscription (buyer filters, lapsed subscribers).
+            models.Index(fields=["user"], condition=Q(first_paid=True), name="payment_first_paid_idx"),
             models.Index(fields=["user"], condition=Q(first_paid_subscription=True), name="payment_first_sub_idx"),
         ]
         permissions = [

@@ -54,3 +54,8 @@ def buyer_totals(*, user_ids: Iterable[int]) -> dict[int, BuyerTotals]:
         )
         for row in rows
     }
+
+
+def buyers_who_paid() -> QuerySet[Payment]:
+    """The user ids of everyone who has paid (one row per buyer: their first paid payment)."""
+    return Payment.objects.filter(first_paid=True).values("user_id")

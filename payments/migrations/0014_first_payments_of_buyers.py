@@ -96,6 +96,14 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="payment",
             index=models.Index(
+                condition=models.Q(("first_paid", True)),
+                fields=["user"],
+                name="payment_first_paid_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="payment",
+            index=models.Index(
                 condition=models.Q(("first_paid_subscription", True)),
                 fields=["user"],
                 name="payment_first_sub_idx",
