@@ -22,7 +22,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.translation import gettext, ngettext
+from django.utils.html import format_html
+from django.utils.translation import get_language, gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import (
@@ -170,7 +171,7 @@ def _stamp(moment) -> str:
 class PaymentAdmin(CsvExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # What fits a 1366 px laptop next to the filters: who paid how much, and its state;
     # everything else is on the payment's page.
-    list_display = ("short_id", "amount_xtr", "status", "user", "tariff", "method", "created", "review")
+    list_display = ("short_id", "amount_xtr", "status", "buyer", "tariff_title", "created", "review")
     list_display_links = ("short_id",)
     list_filter = (
         "status",
@@ -266,6 +267,18 @@ class PaymentAdmin(CsvExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("created"), ordering="created_at")
     def created(self, payment: Payment) -> str:
         return _stamp(payment.created_at)
+
+    @admin.display(description=_("buyer"))
+    def buyer(self, payment: Payment) -> str:
+        user = payment.user
+        handle = f"@{user.telegram_username}" if user.telegram_username else (user.first_name or user.username)
+        return format_html('<span title="{}">{}</span>', str(user), handle)
+
+    @admin.display(description=_("tariff"), ordering="tariff__sort_order")
+    def tariff_title(self, payment: Payment) -> str:
+        if payment.tariff is None:
+            return _("top-up") if payment.kind == Payment.Kind.TOPUP else "—"
+        return payment.tariff.title_for(get_language() or "ru")
 
     @admin.display(description=_("review"))
     def review(self, payment: Payment) -> str:

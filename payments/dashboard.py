@@ -31,7 +31,7 @@ from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import formats, timezone
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import get_language, gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from core.background import enqueue
@@ -321,7 +321,7 @@ class Facts:
             .filter(paid_at__gte=self._split_at, paid_at__lt=self._until)
             .annotate(day=TruncDate("paid_at"))
             .order_by()
-            .values("day", "tariff_id", "tariff__title", "kind", "method")
+            .values("day", "tariff_id", "tariff__title", "tariff__title_ru", "kind", "method")
             .annotate(count=Count("paid_at"), stars=Sum("amount"))
         )
 
@@ -839,6 +839,13 @@ class RevenueChart:
     total: int
 
 
+def _tariff_title(row: dict) -> str:
+    """The tariff's title in the reader's language (the Russian one may be empty)."""
+    if (get_language() or "").startswith("ru") and row["tariff__title_ru"]:
+        return row["tariff__title_ru"]
+    return row["tariff__title"] or "—"
+
+
 def revenue_by_day_and_tariff(rows: list[dict]) -> tuple[dict[date, dict[str, int]], dict[str, str]]:
     """Stars paid through Telegram per day and per tariff (top-ups as one series of their
     own), and the tariffs' titles."""
@@ -848,7 +855,7 @@ def revenue_by_day_and_tariff(rows: list[dict]) -> tuple[dict[date, dict[str, in
         if row["method"] != Payment.Method.STARS:
             continue
         series = TOPUP_SERIES if row["kind"] == Payment.Kind.TOPUP else str(row["tariff_id"])
-        titles.setdefault(series, row["tariff__title"] or "—")
+        titles.setdefault(series, _tariff_title(row))
         day = found.setdefault(row["day"], {})
         day[series] = day.get(series, 0) + row["stars"]
     return found, titles
