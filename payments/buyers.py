@@ -12,6 +12,7 @@ flag never has to move.
 from __future__ import annotations
 
 from django.db import connection
+from django.db.models import Max, Min
 
 from payments.models import Payment, is_mock_charge
 from payments.selectors import PAID_METHODS, paid_payments
@@ -29,30 +30,34 @@ def payment_mark_firsts(payment: Payment) -> None:
         payment.first_paid_subscription = not earlier.filter(kind=Payment.Kind.SUBSCRIPTION).exists()
 
 
-def _first_per_buyer_sql(*, subscriptions_only: bool) -> str:
-    table = Payment._meta.db_table
-    kind = " AND kind = 'subscription'" if subscriptions_only else ""
-    column = "first_paid_subscription" if subscriptions_only else "first_paid"
-    # Our own table and fixed values; works on PostgreSQL and SQLite (window functions).
-    return f"""
-        UPDATE {table} SET {column} = TRUE
-        WHERE id IN (
-          SELECT id FROM (
-            SELECT id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY paid_at, id) AS n
-            FROM {table}
-            WHERE paid_at IS NOT NULL AND NOT is_mock AND amount > 0
-              AND status IN ('succeeded', 'refunded') AND method IN ('stars', 'balance'){kind}
-          ) ranked
-          WHERE n = 1
-        ) AND NOT {column}
-    """  # noqa: S608
+# Both flags of a range of buyers in one pass (the same statement as the migration that
+# filled them for the payments already there; PostgreSQL and SQLite alike).
+_FIRSTS = """
+    WITH ranked AS (
+      SELECT id,
+             ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY paid_at, id) AS n,
+             CASE WHEN kind = 'subscription'
+                  THEN ROW_NUMBER() OVER (PARTITION BY user_id, kind = 'subscription' ORDER BY paid_at, id)
+             END AS n_subscription
+      FROM {table}
+      WHERE paid_at IS NOT NULL AND NOT is_mock AND amount > 0
+        AND status IN ('succeeded', 'refunded') AND method IN ('stars', 'balance')
+        AND user_id >= %s AND user_id < %s
+    )
+    UPDATE {table}
+    SET first_paid = (id IN (SELECT id FROM ranked WHERE n = 1)),
+        first_paid_subscription = (id IN (SELECT id FROM ranked WHERE n_subscription = 1))
+    WHERE id IN (SELECT id FROM ranked WHERE n = 1 OR n_subscription = 1)
+"""
+BACKFILL_BATCH = 5000  # buyers per statement
 
 
-def firsts_backfill() -> int:
-    """Flag the first payments of rows written without the services (bulk data); returns how many."""
-    flagged = 0
+def firsts_backfill() -> None:
+    """Flag the first payments of rows written without the services (bulk data)."""
+    bounds = Payment.objects.aggregate(low=Min("user_id"), high=Max("user_id"))
+    if bounds["low"] is None:
+        return
+    sql = _FIRSTS.format(table=Payment._meta.db_table)
     with connection.cursor() as cursor:
-        for subscriptions_only in (False, True):
-            cursor.execute(_first_per_buyer_sql(subscriptions_only=subscriptions_only))
-            flagged += cursor.rowcount
-    return flagged
+        for low in range(bounds["low"], bounds["high"] + 1, BACKFILL_BATCH):
+            cursor.execute(sql, [low, low + BACKFILL_BATCH])

@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Tariff(models.Model):
@@ -57,10 +58,10 @@ class Tariff(models.Model):
 
 class Subscription(models.Model):
     class Status(models.TextChoices):
-        NONE = "none", _("never bought")
-        ACTIVE = "active", _("active")
-        EXPIRED = "expired", _("expired")
-        DISABLED = "disabled", _("disabled")
+        NONE = "none", pgettext_lazy("subscription", "never bought")
+        ACTIVE = "active", pgettext_lazy("subscription", "active")
+        EXPIRED = "expired", pgettext_lazy("subscription", "expired")
+        DISABLED = "disabled", pgettext_lazy("subscription", "disabled")
 
     class LinkState(models.TextChoices):
         NONE = "", _("nothing to send")

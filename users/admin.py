@@ -15,7 +15,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import TELEGRAM_ID, BoundedCountPaginator, CsvExportMixin, ReadOnlyInline, action_form_page
@@ -205,7 +205,7 @@ class ShopUserAdmin(CsvExportMixin, UserAdmin):
     def subscription_summary(self, user):
         subscription = getattr(user, "subscription", None)
         if subscription is None or subscription.expires_at is None:
-            return gettext("never bought")
+            return pgettext("subscription", "never bought")
         until = timezone.localtime(subscription.expires_at).strftime("%Y-%m-%d %H:%M")
         return gettext("%(state)s, until %(until)s UTC") % {"state": subscription_state(subscription), "until": until}
 
@@ -383,11 +383,11 @@ def subscription_state_code(subscription: Subscription | None, *, now=None) -> s
 
 def subscription_state(subscription: Subscription | None) -> str:
     labels = {
-        "never": gettext("never bought"),
-        "disabled": gettext("disabled"),
-        "expired": gettext("expired"),
-        "expiring": gettext("expiring within 7 days"),
-        "active": gettext("active"),
+        "never": pgettext("subscription", "never bought"),
+        "disabled": pgettext("subscription", "disabled"),
+        "expired": pgettext("subscription", "expired"),
+        "expiring": pgettext("subscription", "expiring within 7 days"),
+        "active": pgettext("subscription", "active"),
     }
     return labels[subscription_state_code(subscription)]
 
@@ -398,9 +398,9 @@ class SubscriptionStateFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         return [
-            ("active", _("active")),
-            ("expiring", _("expiring within 7 days")),
-            ("expired", _("expired")),
+            ("active", pgettext_lazy("subscription", "active")),
+            ("expiring", pgettext_lazy("subscription", "expiring within 7 days")),
+            ("expired", pgettext_lazy("subscription", "expired")),
             ("never_paid", _("never paid")),
             ("trial", _("took the free trial, never paid")),
         ]

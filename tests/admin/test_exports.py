@@ -67,7 +67,7 @@ def test_the_export_header_is_in_the_readers_language(client, finance_user, tari
 
     rows = csv_rows(client.get(PAYMENTS_EXPORT, HTTP_ACCEPT_LANGUAGE="ru"))
 
-    assert rows[0][:2] == ["ID покупки", "создан"]
+    assert rows[0][:2] == ["ID покупки", "создано"]
 
 
 def test_a_filter_that_does_not_exist_exports_nothing_and_says_so(admin_client_for, finance_user):

@@ -1,17 +1,16 @@
-"""Each buyer's first paid payment and first paid subscription are flagged (the
-dashboard's new buyers and renewals), for the payments already there too.
+"""The first-payment flags of the payments already there, then the indexes that read them.
 
-Not atomic: the flags of existing payments are set in batches of buyers, each its own
-short transaction, so a big payments table is not locked while they are written."""
+Not atomic: the flags are set in batches of buyers, each its own short transaction, so a
+big payments table is not locked while they are written; a batch sets both flags of its
+buyers from scratch, so running this again after an interruption is safe."""
 
-from django.conf import settings
 from django.db import migrations, models
 
 PAID = (
     "paid_at IS NOT NULL AND NOT is_mock AND amount > 0 "
     "AND status IN ('succeeded', 'refunded') AND method IN ('stars', 'balance')"
 )
-FIRSTS = f"""  # noqa: S608 - fixed SQL, values are parameters
+FIRSTS = f"""
     WITH ranked AS (
       SELECT id,
              ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY paid_at, id) AS n,
@@ -42,35 +41,9 @@ def flag_firsts(apps, schema_editor):
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [
-        ("payments", "0013_staff_view_buyers_subscriber_counts"),
-        ("promos", "0006_translated_labels"),
-        ("subscriptions", "0012_translated_labels"),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-    ]
+    dependencies = [("payments", "0014_first_payment_flags")]
 
     operations = [
-        migrations.RemoveIndex(model_name="payment", name="payment_paid_window_idx"),
-        migrations.AddField(
-            model_name="payment",
-            name="first_paid",
-            field=models.BooleanField(
-                default=False,
-                editable=False,
-                help_text="The buyer's first payment that moved money (Stars or the balance).",
-                verbose_name="buyer's first payment",
-            ),
-        ),
-        migrations.AddField(
-            model_name="payment",
-            name="first_paid_subscription",
-            field=models.BooleanField(
-                default=False,
-                editable=False,
-                help_text="The buyer's first subscription paid with Stars or from the balance.",
-                verbose_name="buyer's first paid subscription",
-            ),
-        ),
         migrations.RunPython(flag_firsts, migrations.RunPython.noop),
         migrations.AddIndex(
             model_name="payment",
