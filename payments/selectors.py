@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Max, Min, Q, QuerySet, Sum
+from django.db.models import Exists, Max, Min, OuterRef, Q, QuerySet, Sum
 
 from payments.models import Payment
 
@@ -56,6 +56,7 @@ def buyer_totals(*, user_ids: Iterable[int]) -> dict[int, BuyerTotals]:
     }
 
 
-def buyers_who_paid() -> QuerySet[Payment]:
-    """The user ids of everyone who has paid (one row per buyer: their first paid payment)."""
-    return Payment.objects.filter(first_paid=True).values("user_id")
+def has_paid() -> Exists:
+    """For a User queryset: the buyer has paid at all (their first paid payment exists;
+    an anti-join over a small partial index, not over every payment)."""
+    return Exists(Payment.objects.filter(first_paid=True, user_id=OuterRef("pk")))

@@ -22,7 +22,7 @@ from core.admin import TELEGRAM_ID, BoundedCountPaginator, CsvExportMixin, ReadO
 from core.errors import ApplicationError
 from payments.ledger import balance_adjust
 from payments.models import LedgerEntry, Payment, TrialClaim
-from payments.selectors import NO_PURCHASES, buyer_totals, buyers_who_paid
+from payments.selectors import NO_PURCHASES, buyer_totals, has_paid
 from referrals.models import Referral
 from referrals.selectors import referral_stats
 from subscriptions.models import Subscription
@@ -408,7 +408,7 @@ class SubscriptionStateFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         now = timezone.now()
         running = Q(subscription__expires_at__gt=now) & ~Q(subscription__status=Subscription.Status.DISABLED)
-        paid = Q(pk__in=buyers_who_paid())
+        paid = has_paid()
         value = self.value()
         if value == "active":
             return queryset.filter(running)
