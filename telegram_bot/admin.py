@@ -66,7 +66,8 @@ class TelegramUpdateAdmin(ReadOnlyAdmin):
                 )
                 continue
             level = messages.SUCCESS if outcome == "done" else messages.WARNING
-            self.message_user(request, f"update {row.update_id}: {outcome}", level)
+            message = gettext("update %(id)s: %(outcome)s") % {"id": row.update_id, "outcome": outcome}
+            self.message_user(request, message, level)
 
 
 @admin.register(BotSession)
