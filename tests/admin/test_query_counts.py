@@ -95,13 +95,13 @@ def test_filtered_payments_list_queries_do_not_grow(admin_client_for, superuser,
     assert with_5 == with_50 <= MAX_QUERIES
 
 
-@pytest.mark.parametrize("page", ["payment", "user"])
+@pytest.mark.parametrize("page", ["payment", "user", "buyer"])
 def test_detail_pages_queries_do_not_grow(admin_client_for, superuser, page):
     client = admin_client_for(superuser)
     add_money_rows(5)
     payment = Payment.objects.order_by("pk").first()
     target = payment if page == "payment" else payment.user
-    url = reverse(f"admin:{target._meta.app_label}_{target._meta.model_name}_change", args=[target.pk])
+    url = reverse(f"admin:{target._meta.app_label}_{page}_change", args=[target.pk])
     with_5 = queries_for(client, url)
 
     extra = Payment.objects.filter(user=payment.user).first()
