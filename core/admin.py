@@ -34,7 +34,9 @@ from django.utils.html import strip_tags
 from django.utils.translation import gettext as _
 
 COUNT_CAP = 10_000
-TELEGRAM_ID = re.compile(r"^\d{1,19}$")  # what a Telegram id typed into a search box looks like
+# What a Telegram id typed into a search box looks like (at most 52 bits: 16 digits; a longer
+# number would overflow the database column and is no Telegram id).
+TELEGRAM_ID = re.compile(r"^\d{1,16}$")
 
 
 def estimated_row_count(model) -> int | None:

@@ -76,7 +76,7 @@ def test_buyers_are_found_by_telegram_id_or_username(admin_client_for, support_u
     assert listed(admin_client_for(support_user).get(CHANGELIST, {"q": term})) == {wanted.pk}
 
 
-@pytest.mark.parametrize("term", ["99999999999999999999999", "' OR 1=1 --", "@"])
+@pytest.mark.parametrize("term", ["9999999999999999999", "99999999999999999999999", "' OR 1=1 --", "@"])
 def test_any_search_answers(admin_client_for, support_user, term):
     assert admin_client_for(support_user).get(CHANGELIST, {"q": term}).status_code == 200
 
