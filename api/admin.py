@@ -1,5 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from api.keys import api_key_create, api_key_revoke, api_key_set_scopes
 from api.models import DEFAULT_SCOPES, ApiKey, Scope
@@ -11,8 +13,11 @@ class ApiKeyForm(forms.ModelForm):
         initial=DEFAULT_SCOPES,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="What the key may do for the Telegram user a call names. Grant VPN links, balance "
-        "spending and mock purchases only to backends that need them.",
+        label=_("scopes"),
+        help_text=_(
+            "What the key may do for the Telegram user a call names. Grant VPN links, balance "
+            "spending and mock purchases only to backends that need them."
+        ),
     )
 
     class Meta:
@@ -30,9 +35,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
     readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
-    @admin.display(description="scopes")
+    @admin.display(description=_("scopes"))
     def scope_list(self, api_key: ApiKey) -> str:
-        return ", ".join(api_key.scopes) if api_key.scopes else "none"
+        return ", ".join(api_key.scopes) if api_key.scopes else gettext("none")
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "name"] if obj else self.readonly_fields
@@ -47,10 +52,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
         messages.warning(
             request,
-            f"API key for “{obj.name}”: {issued.raw_key} — copy it now: it is stored hashed, never shown again.",
+            gettext("API key for “%(name)s”: %(key)s — copy it now: it is stored hashed, never shown again.")
+            % {"name": obj.name, "key": issued.raw_key},
         )
 
-    @admin.action(description="Revoke selected API keys")
+    @admin.action(description=_("Revoke selected API keys"))
     def revoke(self, request, queryset):
         revoked = sum(api_key_revoke(api_key=key) for key in queryset)
-        self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
+        message = ngettext("Revoked %(count)s API key.", "Revoked %(count)s API keys.", revoked) % {"count": revoked}
+        self.message_user(request, message, messages.SUCCESS)

@@ -140,11 +140,15 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # i18n: the bot speaks Russian by default and English to users whose
-# Telegram language_code says so.
-LANGUAGE_CODE = "ru"
+# Telegram language_code says so. The admin follows the browser's language
+# (Accept-Language); a browser asking for neither gets DJANGO_LANGUAGE_CODE.
 LANGUAGES = [("ru", "Русский"), ("en", "English")]
-# Catalogs live beside the code that speaks: <app>/locale/ru/LC_MESSAGES/django.po.
-LOCALE_PATHS: list = []
+LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="ru")
+if LANGUAGE_CODE not in dict(LANGUAGES):
+    raise ImproperlyConfigured(f"DJANGO_LANGUAGE_CODE must be one of {', '.join(dict(LANGUAGES))}")
+# Catalogs live beside the code that speaks: <app>/locale/ru/LC_MESSAGES/django.po;
+# the project's own templates (templates/) have theirs in templates/locale.
+LOCALE_PATHS = [BASE_DIR / "templates" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -353,6 +357,8 @@ if PROVISIONING_BACKEND == "remnawave" and not (REMNAWAVE_URL and REMNAWAVE_TOKE
     raise ImproperlyConfigured("PROVISIONING_BACKEND=remnawave needs REMNAWAVE_URL and REMNAWAVE_TOKEN")
 
 SUPPORT_CONTACT = env.str("SUPPORT_CONTACT", default="@support")
+# The shop's name in the admin's header and page titles.
+SHOP_NAME = env.str("SHOP_NAME", default="Stars Shop")
 
 # --- The buyer's journey --------------------------------------------------------
 # Dates shown to buyers (expiry, reminders) are in this zone; the database and the
@@ -489,6 +495,7 @@ PERIODIC_TASKS = {
         "task": "payments.expire_star_subscriptions",
         "every": 3600,
     },
+    "dashboard: count today's subscribers": {"task": "payments.count_subscribers", "every": 600},
     "api: purge expired idempotency keys": {"task": "api.purge_idempotency_keys", "every": 3600},
     "bot: purge old handled updates": {"task": "telegram_bot.purge_handled_updates", "every": 86400},
 }

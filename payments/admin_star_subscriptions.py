@@ -8,6 +8,8 @@ import logging
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.admin import BoundedCountPaginator, ReadOnlyAdminMixin, action_form_page
 from core.errors import ApplicationError
@@ -41,7 +43,7 @@ class StarSubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("status", "canceled_by")
     list_select_related = ("user", "tariff")
     search_fields = ("first_charge_id",)
-    search_help_text = "A Telegram id, @username or the first payment's charge id."
+    search_help_text = gettext_lazy("A Telegram id, @username or the first payment's charge id.")
     date_hierarchy = "created_at"
     paginator = BoundedCountPaginator
     show_full_result_count = False
@@ -57,28 +59,31 @@ class StarSubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_refund_permission(self, request):
         return request.user.has_perm("payments.refund_payment")
 
-    @admin.action(permissions=["refund"], description="Cancel auto-renewal of selected subscriptions…")
+    @admin.action(permissions=["refund"], description=gettext_lazy("Cancel auto-renewal of selected subscriptions…"))
     def cancel_auto_renewal(self, request, queryset):
         return self._edit(request, queryset, canceled=True)
 
-    @admin.action(permissions=["refund"], description="Resume auto-renewal of selected subscriptions…")
+    @admin.action(permissions=["refund"], description=gettext_lazy("Resume auto-renewal of selected subscriptions…"))
     def resume_auto_renewal(self, request, queryset):
         return self._edit(request, queryset, canceled=False)
 
     def _edit(self, request, queryset, *, canceled: bool):
         subscriptions = list(queryset.select_related("user", "tariff").order_by("pk")[:MAX_ROWS_PER_ACTION])
         if not request.POST.get("apply"):
-            verb = "Cancel" if canceled else "Resume"
             return action_form_page(
                 self,
                 request,
                 form=EditConfirmForm(),
                 objects=subscriptions,
                 action="cancel_auto_renewal" if canceled else "resume_auto_renewal",
-                title=f"{verb} auto-renewal?",
-                submit_label=f"{verb} auto-renewal with Telegram",
-                intro="Telegram is asked for each subscription below (editUserStarSubscription). "
-                "Canceled subscriptions stay paid, and the VPN active, until their period ends.",
+                title=_("Cancel auto-renewal?") if canceled else _("Resume auto-renewal?"),
+                submit_label=_("Cancel auto-renewal with Telegram")
+                if canceled
+                else _("Resume auto-renewal with Telegram"),
+                intro=_(
+                    "Telegram is asked for each subscription below (editUserStarSubscription). "
+                    "Canceled subscriptions stay paid, and the VPN active, until their period ends."
+                ),
             )
         # One by one, outside any transaction: each asks Telegram.
         for subscription in subscriptions:
@@ -92,7 +97,7 @@ class StarSubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             except ApplicationError as exc:
                 self.message_user(request, f"{subscription}: {exc.message}", messages.ERROR)
                 continue
-            done = "canceled" if canceled else "renewing again"
+            done = _("canceled") if canceled else _("renewing again")
             self.message_user(request, f"{subscription}: {done}.", messages.SUCCESS)
-            self.log_change(request, subscription, f"Auto-renewal {done} by an admin")
+            self.log_change(request, subscription, f"Auto-renewal {'canceled' if canceled else 'resumed'} by an admin")
         return None

@@ -2,8 +2,16 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+MOCK_CHARGE_PREFIX = "mock_"  # the charge ids of mock completions
+
+
+def is_mock_charge(*, source: str, charge_id: str | None) -> bool:
+    """A payment completed without money (the rule of Payment.is_mock, for a row not saved yet)."""
+    return source == "mock" or (charge_id or "").startswith(MOCK_CHARGE_PREFIX)
 
 
 class Payment(models.Model):
@@ -11,21 +19,21 @@ class Payment(models.Model):
     the internal balance or free with a 100 % promo, or a balance top-up."""
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "draft"
-        PENDING = "pending", "pending"
-        SUCCEEDED = "succeeded", "succeeded"
-        FAILED = "failed", "failed"
-        EXPIRED = "expired", "expired"
-        REFUNDED = "refunded", "refunded"
+        DRAFT = "draft", _("draft")
+        PENDING = "pending", _("pending")
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")
+        EXPIRED = "expired", _("expired")
+        REFUNDED = "refunded", _("refunded")
 
     class Kind(models.TextChoices):
-        SUBSCRIPTION = "subscription", "subscription"
-        TOPUP = "topup", "balance top-up"
+        SUBSCRIPTION = "subscription", _("subscription")
+        TOPUP = "topup", _("balance top-up")
 
     class Method(models.TextChoices):
-        STARS = "stars", "Telegram Stars invoice"
-        BALANCE = "balance", "internal balance"
-        FREE = "free", "free (100 % promo or trial)"
+        STARS = "stars", _("Telegram Stars invoice")
+        BALANCE = "balance", _("internal balance")
+        FREE = "free", _("free (100 % promo or trial)")
 
     # purchase_type of the free trial's payment.
     TRIAL = "trial"
@@ -37,58 +45,124 @@ class Payment(models.Model):
     RESERVED_PURCHASE_TYPES = frozenset({TRIAL, STAR_SUBSCRIPTION, RENEWAL, "review", "topup"})
 
     class Source(models.TextChoices):
-        BOT = "bot", "bot"
+        BOT = "bot", _("bot")
         API = "api", "API"
-        ADMIN = "admin", "admin"
-        MOCK = "mock", "mock"
+        ADMIN = "admin", _("admin")
+        MOCK = "mock", _("mock")
 
-    purchase_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
-    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SUBSCRIPTION)
-    method = models.CharField(max_length=16, choices=Method.choices, default=Method.STARS)
-    source = models.CharField(max_length=16, choices=Source.choices, default=Source.BOT, db_index=True)
+    purchase_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, verbose_name=_("purchase id"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments", verbose_name=_("buyer")
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SUBSCRIPTION, verbose_name=_("kind"))
+    method = models.CharField(max_length=16, choices=Method.choices, default=Method.STARS, verbose_name=_("paid with"))
+    source = models.CharField(
+        max_length=16, choices=Source.choices, default=Source.BOT, db_index=True, verbose_name=_("source")
+    )
     tariff = models.ForeignKey(
-        "subscriptions.Tariff", null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+        "subscriptions.Tariff",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        verbose_name=_("tariff"),
     )
     promo = models.ForeignKey(
-        "promos.PromoCode", null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+        "promos.PromoCode",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        verbose_name=_("promo code"),
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True, verbose_name=_("status")
+    )
     # Money, in whole Stars, copied from the tariff and promo at invoice time.
-    base_price = models.PositiveIntegerField()
-    discount = models.PositiveIntegerField(default=0)
-    amount = models.PositiveIntegerField(help_text="Stars charged (base price minus discount).")
-    currency = models.CharField(max_length=8, default="XTR")
-    days = models.PositiveIntegerField(default=0, help_text="Tariff days the purchase grants.")
-    bonus_days = models.PositiveIntegerField(default=0, help_text="Promo bonus days the purchase grants.")
-    days_granted = models.PositiveIntegerField(default=0, help_text="Days actually added to the subscription.")
-    invoice_payload = models.CharField(max_length=128, unique=True)
-    telegram_payment_charge_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
-    provider_payment_charge_id = models.CharField(max_length=255, blank=True)
-    purchase_type = models.CharField(max_length=32, default="subscription")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    paid_at = models.DateTimeField(null=True, blank=True)
-    refunded_at = models.DateTimeField(null=True, blank=True)
-    failure_reason = models.CharField(max_length=255, blank=True)
-    needs_review = models.BooleanField(default=False)
-    review_reason = models.CharField(max_length=255, blank=True)
+    base_price = models.PositiveIntegerField(verbose_name=_("base price (Stars)"))
+    discount = models.PositiveIntegerField(default=0, verbose_name=_("discount (Stars)"))
+    amount = models.PositiveIntegerField(
+        help_text=_("Stars charged (base price minus discount)."), verbose_name=_("amount (Stars)")
+    )
+    currency = models.CharField(max_length=8, default="XTR", verbose_name=_("currency"))
+    days = models.PositiveIntegerField(
+        default=0, help_text=_("Tariff days the purchase grants."), verbose_name=_("days")
+    )
+    bonus_days = models.PositiveIntegerField(
+        default=0, help_text=_("Promo bonus days the purchase grants."), verbose_name=_("bonus days")
+    )
+    days_granted = models.PositiveIntegerField(
+        default=0, help_text=_("Days actually added to the subscription."), verbose_name=_("days granted")
+    )
+    invoice_payload = models.CharField(max_length=128, unique=True, verbose_name=_("invoice payload"))
+    telegram_payment_charge_id = models.CharField(
+        max_length=255, unique=True, null=True, blank=True, verbose_name=_("Telegram charge id")
+    )
+    provider_payment_charge_id = models.CharField(max_length=255, blank=True, verbose_name=_("provider charge id"))
+    purchase_type = models.CharField(max_length=32, default="subscription", verbose_name=_("purchase type"))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created"))
+    paid_at = models.DateTimeField(null=True, blank=True, verbose_name=_("paid"))
+    refunded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("refunded"))
+    failure_reason = models.CharField(max_length=255, blank=True, verbose_name=_("failure reason"))
+    needs_review = models.BooleanField(default=False, verbose_name=_("flagged for review"))
+    review_reason = models.CharField(max_length=255, blank=True, verbose_name=_("review reason"))
     # A review is resolved by a person (or by refunding the payment), never by clearing the flag:
     # the flag and its reason stay as the record of what happened.
-    review_resolved_at = models.DateTimeField(null=True, blank=True)
+    review_resolved_at = models.DateTimeField(null=True, blank=True, verbose_name=_("review resolved at"))
     review_resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("review resolved by"),
     )
-    review_note = models.CharField(max_length=500, blank=True)
+    review_note = models.CharField(max_length=500, blank=True, verbose_name=_("resolution note"))
     # The Star subscription this payment started or renewed.
     star_subscription = models.ForeignKey(
-        "payments.StarSubscription", null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+        "payments.StarSubscription",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        verbose_name=_("Star subscription"),
     )
     refund_shortfall = models.PositiveIntegerField(
         default=0,
-        help_text="Stars Telegram refunded that were no longer on the balance (spent): what the buyer owes.",
+        help_text=_("Stars Telegram refunded that were no longer on the balance (spent): what the buyer owes."),
+        verbose_name=_("owed from a refund (Stars)"),
+    )
+    # Completed without money (mock payments: the demo, a development server): left out of
+    # every revenue and buyer figure. Computed by the database, so no writer can forget it
+    # (is_mock_charge says the same before the row is saved).
+    is_mock = models.GeneratedField(
+        expression=Case(
+            When(Q(source="mock") | Q(telegram_payment_charge_id__startswith=MOCK_CHARGE_PREFIX), then=Value(True)),
+            default=Value(False),
+        ),
+        output_field=models.BooleanField(),
+        db_persist=True,
+        verbose_name=_("mock payment"),
+    )
+    # Set when the payment becomes paid, under the buyer's lock (payments.buyers): the buyer's
+    # first payment that moved money, and first such subscription. They make "new buyers" and
+    # "renewals" counts over a date window, without looking up every buyer's history.
+    first_paid = models.BooleanField(
+        default=False,
+        editable=False,
+        verbose_name=_("buyer's first payment"),
+        help_text=_("The buyer's first payment that moved money (Stars or the balance)."),
+    )
+    first_paid_subscription = models.BooleanField(
+        default=False,
+        editable=False,
+        verbose_name=_("buyer's first paid subscription"),
+        help_text=_("The buyer's first subscription paid with Stars or from the balance."),
     )
 
     class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["user", "status", "tariff"], name="payment_user_open_idx"),
@@ -99,26 +173,51 @@ class Payment(models.Model):
                 name="payment_review_open_idx",
             ),
             models.Index(fields=["created_at"], condition=Q(refund_shortfall__gt=0), name="payment_refund_debt_idx"),
-            # The admin's revenue dashboard: index-only scans over a date window.
+            # The admin's dashboard: index-only scans over a date window (PostgreSQL).
             models.Index(
                 fields=["paid_at"],
-                include=["amount", "status", "method", "kind", "tariff", "promo", "created_at"],
+                include=[
+                    "amount",
+                    "status",
+                    "method",
+                    "kind",
+                    "tariff",
+                    "promo",
+                    "created_at",
+                    "user",
+                    "is_mock",
+                    "first_paid",
+                    "first_paid_subscription",
+                ],
                 condition=Q(paid_at__isnull=False),
-                name="payment_paid_cover_idx",
+                name="payment_paid_window_idx",
             ),
             models.Index(
-                fields=["created_at"], include=["paid_at", "kind", "method"], name="payment_created_cover_idx"
+                fields=["created_at"],
+                include=["paid_at", "kind", "method", "is_mock"],
+                name="payment_created_window_idx",
             ),
             models.Index(
                 fields=["refunded_at"],
-                include=["amount", "method"],
+                include=["amount", "method", "is_mock"],
                 condition=Q(refunded_at__isnull=False),
-                name="payment_refunded_cover_idx",
+                name="payment_refunded_window_idx",
+            ),
+            # A buyer's paid payments in time order: first purchase (new or returning buyers),
+            # the latest subscription price (MRR), one index probe per buyer.
+            models.Index(
+                fields=["user", "paid_at"],
+                include=["kind", "method", "status", "amount", "days", "is_mock"],
+                condition=Q(paid_at__isnull=False),
+                name="payment_user_paid_idx",
             ),
             # The admin's list filters, newest first.
             models.Index(fields=["promo", "created_at"], name="payment_promo_created_idx"),
             models.Index(fields=["source", "created_at"], name="payment_source_created_idx"),
             models.Index(fields=["created_at"], condition=Q(purchase_type="trial"), name="payment_trial_created_idx"),
+            # Buyers who have paid at all, and for a subscription (buyer filters, lapsed subscribers).
+            models.Index(fields=["user"], condition=Q(first_paid=True), name="payment_first_paid_idx"),
+            models.Index(fields=["user"], condition=Q(first_paid_subscription=True), name="payment_first_sub_idx"),
         ]
         permissions = [
             ("refund_payment", "Can refund payments (admin)"),
@@ -156,32 +255,44 @@ class StarSubscription(models.Model):
     period. Telegram names it by the first payment's charge id."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "active (renews)"
-        CANCELED = "canceled", "canceled (paid until the period ends)"
-        EXPIRED = "expired", "expired"
+        ACTIVE = "active", _("active (renews)")
+        CANCELED = "canceled", _("canceled (paid until the period ends)")
+        EXPIRED = "expired", _("ended")
 
     class CanceledBy(models.TextChoices):
-        BUYER = "buyer", "the buyer"
-        ADMIN = "admin", "an admin"
-        REFUND = "refund", "a refund of its first payment"
+        BUYER = "buyer", _("the buyer")
+        ADMIN = "admin", _("an admin")
+        REFUND = "refund", _("a refund of its first payment")
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="star_subscriptions")
-    tariff = models.ForeignKey("subscriptions.Tariff", on_delete=models.PROTECT, related_name="star_subscriptions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="star_subscriptions", verbose_name=_("buyer")
+    )
+    tariff = models.ForeignKey(
+        "subscriptions.Tariff", on_delete=models.PROTECT, related_name="star_subscriptions", verbose_name=_("tariff")
+    )
     # Every renewal carries the first invoice's payload: that is how a renewal finds it.
-    invoice_payload = models.CharField(max_length=128, unique=True)
-    first_charge_id = models.CharField(max_length=255, unique=True)
-    amount = models.PositiveIntegerField(help_text="Stars Telegram charges every period.")
-    period_days = models.PositiveIntegerField(default=30)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
-    current_period_end = models.DateTimeField(help_text="Paid until (Telegram's subscription expiration date).")
-    renewals_count = models.PositiveIntegerField(default=0)
-    canceled_at = models.DateTimeField(null=True, blank=True)
-    canceled_by = models.CharField(max_length=8, choices=CanceledBy.choices, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    invoice_payload = models.CharField(max_length=128, unique=True, verbose_name=_("invoice payload"))
+    first_charge_id = models.CharField(max_length=255, unique=True, verbose_name=_("first payment's charge id"))
+    amount = models.PositiveIntegerField(
+        help_text=_("Stars Telegram charges every period."), verbose_name=_("Stars per period")
+    )
+    period_days = models.PositiveIntegerField(default=30, verbose_name=_("period (days)"))
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True, verbose_name=_("status")
+    )
+    current_period_end = models.DateTimeField(
+        help_text=_("Paid until (Telegram's subscription expiration date)."), verbose_name=_("paid until")
+    )
+    renewals_count = models.PositiveIntegerField(default=0, verbose_name=_("renewals"))
+    canceled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("canceled"))
+    canceled_by = models.CharField(max_length=8, choices=CanceledBy.choices, blank=True, verbose_name=_("canceled by"))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("started"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated"))
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("Star subscription")
+        verbose_name_plural = _("Star subscriptions")
         indexes = [models.Index(fields=["status", "current_period_end"], name="star_sub_status_end_idx")]
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="star_subscription_amount_positive")]
 
@@ -203,13 +314,17 @@ class TrialClaim(models.Model):
     so concurrent taps (or two processes) grant one trial. Its payment is a free
     Payment with purchase_type "trial", so reports and refunds see it like any purchase."""
 
-    telegram_id = models.BigIntegerField(unique=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trial_claims")
-    purchase_id = models.UUIDField(unique=True)
-    days = models.PositiveIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    telegram_id = models.BigIntegerField(unique=True, verbose_name=_("Telegram id"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trial_claims", verbose_name=_("buyer")
+    )
+    purchase_id = models.UUIDField(unique=True, verbose_name=_("purchase id"))
+    days = models.PositiveIntegerField(verbose_name=_("days"))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("claimed"))
 
     class Meta:
+        verbose_name = _("free trial")
+        verbose_name_plural = _("free trials")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -226,33 +341,52 @@ class LedgerEntry(models.Model):
     """
 
     class Kind(models.TextChoices):
-        PURCHASE = "purchase", "purchase"
-        TOPUP = "topup", "top-up"
-        BALANCE_SPEND = "balance_spend", "balance spend"
-        REFUND = "refund", "refund"
-        ADJUSTMENT = "adjustment", "manual adjustment"
+        PURCHASE = "purchase", _("purchase")
+        TOPUP = "topup", _("top-up")
+        BALANCE_SPEND = "balance_spend", _("balance spend")
+        REFUND = "refund", _("refund")
+        ADJUSTMENT = "adjustment", _("manual adjustment")
         # A top-up's Stars are taken off the balance before Telegram is asked to refund
         # it, so they cannot be spent during the call; given back if Telegram refuses.
-        REFUND_HOLD = "refund_hold", "held for a refund"
-        REFUND_RELEASE = "refund_release", "refund hold released"
+        REFUND_HOLD = "refund_hold", _("held for a refund")
+        REFUND_RELEASE = "refund_release", _("refund hold released")
 
     ONE_PER_PAYMENT = (Kind.PURCHASE, Kind.TOPUP, Kind.BALANCE_SPEND, Kind.REFUND)
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger_entries")
-    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries")
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    amount = models.IntegerField(default=0, help_text="Signed Stars through Telegram (revenue).")
-    balance_delta = models.IntegerField(default=0, help_text="Signed change of the internal balance.")
-    gateway_tx_id = models.CharField(max_length=255, null=True, blank=True)
-    reason = models.CharField(max_length=255, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger_entries", verbose_name=_("user")
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    payment = models.ForeignKey(
+        Payment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+        verbose_name=_("payment"),
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, verbose_name=_("kind"))
+    amount = models.IntegerField(
+        default=0, help_text=_("Signed Stars through Telegram (revenue)."), verbose_name=_("revenue (Stars)")
+    )
+    balance_delta = models.IntegerField(
+        default=0, help_text=_("Signed change of the internal balance."), verbose_name=_("balance change (Stars)")
+    )
+    gateway_tx_id = models.CharField(max_length=255, null=True, blank=True, verbose_name=_("gateway transaction id"))
+    reason = models.CharField(max_length=255, blank=True, verbose_name=_("reason"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("booked by"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("booked"))
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "ledger entries"
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
         indexes = [models.Index(fields=["kind", "created_at"], name="ledger_kind_created_idx")]
         constraints = [
             models.UniqueConstraint(
@@ -299,15 +433,24 @@ class PurchaseEvent(models.Model):
         STAR_SUBSCRIPTION_EXPIRED = "star_subscription_expired"
         STAR_SUBSCRIPTION_EDIT_FAILED = "star_subscription_edit_failed"
 
-    name = models.CharField(max_length=48, choices=Name.choices, db_index=True)
-    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    name = models.CharField(max_length=48, choices=Name.choices, db_index=True, verbose_name=_("event"))
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="events", verbose_name=_("payment")
     )
-    payload = models.JSONField(default=dict)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    payload = models.JSONField(default=dict, verbose_name=_("details"))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("time"))
 
     class Meta:
+        verbose_name = _("purchase event")
+        verbose_name_plural = _("purchase events")
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
@@ -319,16 +462,23 @@ class PendingRefund(models.Model):
     successful_payment is still waiting for a retry). Kept until that payment is
     recorded, which then books it as refunded and grants nothing."""
 
-    charge_id = models.CharField(max_length=255, unique=True)
-    telegram_user_id = models.BigIntegerField()
-    amount = models.PositiveIntegerField(help_text="Stars Telegram returned.")
-    received_at = models.DateTimeField(auto_now_add=True)
-    applied_at = models.DateTimeField(null=True, blank=True)
+    charge_id = models.CharField(max_length=255, unique=True, verbose_name=_("Telegram charge id"))
+    telegram_user_id = models.BigIntegerField(verbose_name=_("Telegram user id"))
+    amount = models.PositiveIntegerField(help_text=_("Stars Telegram returned."), verbose_name=_("amount (Stars)"))
+    received_at = models.DateTimeField(auto_now_add=True, verbose_name=_("received"))
+    applied_at = models.DateTimeField(null=True, blank=True, verbose_name=_("applied"))
     payment = models.OneToOneField(
-        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="pending_refund"
+        Payment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="pending_refund",
+        verbose_name=_("payment"),
     )
 
     class Meta:
+        verbose_name = _("refund waiting for its payment")
+        verbose_name_plural = _("refunds waiting for their payment")
         ordering = ["-received_at"]
         indexes = [
             models.Index(fields=["received_at"], condition=Q(applied_at__isnull=True), name="pending_refund_open_idx")
@@ -342,17 +492,43 @@ class PendingRefund(models.Model):
 class ReconciliationRun(models.Model):
     """One `reconcile_stars` run: Telegram's Star transactions against the local payments."""
 
-    started_at = models.DateTimeField(db_index=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    transactions_seen = models.PositiveIntegerField(default=0)
-    fixed_count = models.PositiveIntegerField(default=0)
-    mismatch_count = models.PositiveIntegerField(default=0)
-    ok = models.BooleanField(default=False, help_text="Finished without an error and found no mismatch.")
-    report = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(db_index=True, verbose_name=_("started"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished"))
+    transactions_seen = models.PositiveIntegerField(default=0, verbose_name=_("transactions seen"))
+    fixed_count = models.PositiveIntegerField(default=0, verbose_name=_("fixed"))
+    mismatch_count = models.PositiveIntegerField(default=0, verbose_name=_("mismatches"))
+    ok = models.BooleanField(
+        default=False, help_text=_("Finished without an error and found no mismatch."), verbose_name=_("ok")
+    )
+    report = models.JSONField(default=dict, blank=True, verbose_name=_("report"))
 
     class Meta:
+        verbose_name = _("reconciliation run")
+        verbose_name_plural = _("reconciliation runs")
         ordering = ["-started_at", "-id"]
 
     def __str__(self) -> str:
         state = "ok" if self.ok else "attention"
         return f"reconciliation {self.started_at:%Y-%m-%d %H:%M} {state}: {self.fixed_count} fixed"
+
+
+class SubscriberSnapshot(models.Model):
+    """The subscribers of one day (UTC) as the periodic count last saw them that day.
+
+    Subscription rows only know the present; these rows are the dashboard's history of
+    active subscribers and MRR (its chart, the trend, churn's starting base). One row per
+    day, overwritten by each count during that day."""
+
+    day = models.DateField(unique=True, verbose_name=_("day"))
+    active = models.PositiveIntegerField(verbose_name=_("active subscribers"))
+    paid_active = models.PositiveIntegerField(verbose_name=_("active paid subscribers"))
+    mrr = models.PositiveIntegerField(verbose_name=_("MRR (Stars per month)"))
+    recorded_at = models.DateTimeField(verbose_name=_("counted at"))
+
+    class Meta:
+        verbose_name = _("subscriber count of a day")
+        verbose_name_plural = _("subscriber counts by day")
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.active} active, {self.paid_active} paid, MRR {self.mrr} XTR"

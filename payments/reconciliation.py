@@ -18,9 +18,8 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from integrations.telegram import StarTransaction, TelegramError, client, telegram_configured
-from payments.gateways.mock import MOCK_CHARGE_PREFIX
 from payments.gateways.stars_invoice import telegram_charge
-from payments.models import Payment, ReconciliationRun
+from payments.models import MOCK_CHARGE_PREFIX, Payment, ReconciliationRun
 from payments.refunds import refund_book, refund_hold_release, stale_refund_holds
 from payments.services import purchase_complete
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError
+from payments.buyers import first_paid_flags, payment_mark_firsts
 from payments.charges import Charge
 from payments.errors import (
     AlreadySubscribed,
@@ -440,6 +441,9 @@ def purchase_grant(
         paid_at=now,
         failure_reason="",
         days_granted=days_granted,
+        # Whether it is the buyer's first paid payment (and first paid subscription), decided in
+        # the same UPDATE under the buyer's lock: the dashboard's new and returning buyers.
+        **first_paid_flags(payment, charge_id=charge_id),
     )
     if not claimed:
         return None
@@ -520,6 +524,7 @@ def _record_refunded_before_recorded(
     payment.paid_at = timezone.now()
     payment.failure_reason = ""
     payment.days_granted = 0
+    payment_mark_firsts(payment)  # paid, then refunded below: still the buyer's payment history
     payment.save()
     kind = LedgerEntry.Kind.TOPUP if payment.kind == Payment.Kind.TOPUP else LedgerEntry.Kind.PURCHASE
     ledger_book(user=user, kind=kind, amount=payment.amount, payment=payment, gateway_tx_id=charge_id)

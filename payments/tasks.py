@@ -11,6 +11,7 @@ from payments.dashboard import star_balance_refresh
 from payments.reconciliation import reconcile_star_transactions
 from payments.services import payments_expire_stale
 from payments.star_subscriptions import star_subscriptions_expire
+from payments.subscribers import subscriber_snapshot_record
 
 logger = logging.getLogger(__name__)
 
@@ -40,3 +41,9 @@ def refresh_star_balance() -> int | None:
 def expire_star_subscriptions() -> int:
     """Star subscriptions whose paid period ended without a renewal (or that were canceled) end."""
     return star_subscriptions_expire()
+
+
+@shared_task(name="payments.count_subscribers")
+def count_subscribers() -> int:
+    """Today's subscriber count for the dashboard's history (each run overwrites today's)."""
+    return subscriber_snapshot_record().active

@@ -15,6 +15,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from core.admin import BoundedCountPaginator, ReadOnlyInline, changelist_csv
 from core.errors import ApplicationError
@@ -31,17 +33,19 @@ def _validate_promo_settings(cleaned: dict, *, used_count: int = 0) -> dict[str,
     errors = {}
     percent = cleaned.get("discount_percent")
     if percent is not None and not 0 <= percent <= 100:
-        errors["discount_percent"] = "The discount is a percentage from 0 to 100."
+        errors["discount_percent"] = gettext("The discount is a percentage from 0 to 100.")
     max_uses = cleaned.get("max_uses")
     if max_uses is not None and max_uses < 1:
-        errors["max_uses"] = "Leave empty for unlimited uses, or allow at least one use."
+        errors["max_uses"] = gettext("Leave empty for unlimited uses, or allow at least one use.")
     elif max_uses is not None and max_uses < used_count:
-        errors["max_uses"] = f"The code was already used {used_count} times; the limit cannot be lower."
+        errors["max_uses"] = gettext("The code was already used %(count)s times; the limit cannot be lower.") % {
+            "count": used_count
+        }
     valid_from, expires_at = cleaned.get("valid_from"), cleaned.get("expires_at")
     if valid_from and expires_at and expires_at <= valid_from:
-        errors["expires_at"] = "The code must expire after it becomes valid."
+        errors["expires_at"] = gettext("The code must expire after it becomes valid.")
     if not percent and not cleaned.get("bonus_days"):
-        errors["discount_percent"] = "Give a discount, bonus days, or both: this code would change nothing."
+        errors["discount_percent"] = gettext("Give a discount, bonus days, or both: this code would change nothing.")
     return errors
 
 
@@ -64,12 +68,12 @@ class PromoCodeForm(forms.ModelForm):
     def clean_code(self):
         code = self.cleaned_data["code"].strip()
         if not code or any(ch.isspace() for ch in code):
-            raise forms.ValidationError("A code is one word without spaces.")
+            raise forms.ValidationError(_("A code is one word without spaces."))
         clash = PromoCode.objects.annotate(code_lower=Lower("code")).filter(code_lower=code.lower())
         if self.instance.pk:
             clash = clash.exclude(pk=self.instance.pk)
         if clash.exists():
-            raise forms.ValidationError("This code already exists (codes are case-insensitive).")
+            raise forms.ValidationError(_("This code already exists (codes are case-insensitive)."))
         return code
 
     def clean(self):
@@ -81,22 +85,27 @@ class PromoCodeForm(forms.ModelForm):
 
 class PromoBulkForm(forms.Form):
     prefix = forms.RegexField(
+        label=_("Prefix"),
         regex=r"^[A-Za-z0-9_-]{0,24}$",
         required=False,
-        help_text="Letters, digits, _ or -; codes look like PREFIX + random letters.",
-        error_messages={"invalid": "Use letters, digits, _ or - (at most 24)."},
+        help_text=_("Letters, digits, _ or -; codes look like PREFIX + random letters."),
+        error_messages={"invalid": _("Use letters, digits, _ or - (at most 24).")},
     )
-    count = forms.IntegerField(min_value=1, max_value=PROMO_BULK_MAX, initial=100)
-    length = forms.IntegerField(min_value=4, max_value=32, initial=8, help_text="Random characters after the prefix.")
-    description = forms.CharField(max_length=255, required=False)
-    discount_percent = forms.IntegerField(min_value=0, max_value=100, initial=0)
-    bonus_days = forms.IntegerField(min_value=0, max_value=3650, initial=0)
-    max_uses = forms.IntegerField(min_value=1, required=False, initial=1, help_text="Per code; empty = unlimited.")
-    valid_from = forms.DateTimeField(required=False)
-    expires_at = forms.DateTimeField(required=False)
-    once_per_user = forms.BooleanField(required=False, initial=True)
+    count = forms.IntegerField(label=_("How many codes"), min_value=1, max_value=PROMO_BULK_MAX, initial=100)
+    length = forms.IntegerField(
+        label=_("Length"), min_value=4, max_value=32, initial=8, help_text=_("Random characters after the prefix.")
+    )
+    description = forms.CharField(label=_("Description"), max_length=255, required=False)
+    discount_percent = forms.IntegerField(label=_("Discount (%)"), min_value=0, max_value=100, initial=0)
+    bonus_days = forms.IntegerField(label=_("Bonus days"), min_value=0, max_value=3650, initial=0)
+    max_uses = forms.IntegerField(
+        label=_("Max uses"), min_value=1, required=False, initial=1, help_text=_("Per code; empty = unlimited.")
+    )
+    valid_from = forms.DateTimeField(label=_("Valid from"), required=False)
+    expires_at = forms.DateTimeField(label=_("Expires"), required=False)
+    once_per_user = forms.BooleanField(label=_("Once per buyer"), required=False, initial=True)
     tariffs = forms.ModelMultipleChoiceField(
-        queryset=Tariff.objects.all(), required=False, help_text="Empty = every tariff."
+        label=_("Tariffs"), queryset=Tariff.objects.all(), required=False, help_text=_("Empty = every tariff.")
     )
 
     def clean(self):
@@ -109,12 +118,12 @@ class PromoBulkForm(forms.Form):
 class RedemptionInline(ReadOnlyInline):
     model = PromoRedemption
     fields = ("created_at", "user", "purchase", "once_per_user")
-    verbose_name_plural = "redemptions (newest 20)"
+    verbose_name_plural = _("redemptions (newest 20)")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user")
 
-    @admin.display(description="purchase")
+    @admin.display(description=_("purchase"))
     def purchase(self, redemption: PromoRedemption):
         if redemption.purchase_id is None:
             return "—"
@@ -170,15 +179,15 @@ class PromoCodeAdmin(admin.ModelAdmin):
         # Prefix search on the code: bulk codes share a prefix.
         return queryset.annotate(code_lower=Lower("code")).filter(code_lower__startswith=term.lower()), False
 
-    @admin.display(description="used / max")
+    @admin.display(description=_("used / max"))
     def usage(self, promo):
         return f"{promo.used_count} / {promo.max_uses if promo.max_uses is not None else '∞'}"
 
-    @admin.display(description="revenue (Stars)", ordering="revenue_stars")
+    @admin.display(description=_("revenue (Stars)"), ordering="revenue_stars")
     def revenue(self, promo):
         return getattr(promo, "revenue_stars", None) or 0
 
-    @admin.action(permissions=["change"], description="Deactivate selected promo codes")
+    @admin.action(permissions=["change"], description=_("Deactivate selected promo codes"))
     def deactivate(self, request, queryset):
         promos = list(queryset.filter(is_active=True))
         changed = promo_deactivate(promo_ids=[promo.pk for promo in promos])
@@ -186,9 +195,12 @@ class PromoCodeAdmin(admin.ModelAdmin):
             LogEntry.objects.log_actions(
                 user_id=request.user.pk, queryset=promos, action_flag=CHANGE, change_message="Deactivated"
             )
-        self.message_user(request, f"Deactivated {changed} promo code(s).", messages.SUCCESS)
+        message = ngettext("Deactivated %(count)s promo code.", "Deactivated %(count)s promo codes.", changed) % {
+            "count": changed
+        }
+        self.message_user(request, message, messages.SUCCESS)
 
-    @admin.action(permissions=["view"], description="Export selected promo codes as CSV")
+    @admin.action(permissions=["view"], description=_("Export selected promo codes as CSV"))
     def export_csv(self, request, queryset):
         return changelist_csv(self, request, queryset.order_by("-created_at"), filename="promo-codes.csv")
 
@@ -218,12 +230,16 @@ class PromoCodeAdmin(admin.ModelAdmin):
                     action_flag=ADDITION,
                     change_message=f"Bulk-generated with prefix {prefix or '(none)'}",
                 )
-                self.message_user(request, f"Created {len(promos)} promo codes with prefix {prefix!r}.")
+                self.message_user(
+                    request,
+                    gettext("Created %(count)s promo codes with prefix %(prefix)s.")
+                    % {"count": len(promos), "prefix": repr(prefix)},
+                )
                 url = reverse("admin:promos_promocode_changelist")
                 return redirect(f"{url}?q={prefix}" if prefix else url)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Generate promo codes",
+            "title": gettext("Generate promo codes"),
             "opts": self.model._meta,
             "form": form,
         }

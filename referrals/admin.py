@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from core.admin import TELEGRAM_ID, BoundedCountPaginator, ReadOnlyAdminMixin
 from referrals.models import Referral, ReferralBonus
@@ -22,7 +24,7 @@ class ReferralAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "referrer", "invited", "bonus_state")
     list_select_related = ("referrer", "invited", "bonus")
     search_fields = ("=referrer__username",)
-    search_help_text = "Exact: the referrer's or the invited user's Telegram id or @username."
+    search_help_text = _("Exact: the referrer's or the invited user's Telegram id or @username.")
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = BoundedCountPaginator
@@ -33,12 +35,13 @@ class ReferralAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return queryset, False
         return queryset.filter(user_is("referrer", term) | user_is("invited", term)), False
 
-    @admin.display(description="bonus")
+    @admin.display(description=_("bonus"))
     def bonus_state(self, referral: Referral):
         bonus = getattr(referral, "bonus", None)
         if bonus is None:
-            return "no purchase yet"
-        return f"{bonus.days} days, {'taken back (refund)' if bonus.revoked_at else 'granted'}"
+            return gettext("no purchase yet")
+        state = gettext("taken back (refund)") if bonus.revoked_at else gettext("granted")
+        return gettext("%(days)s days, %(state)s") % {"days": bonus.days, "state": state}
 
 
 @admin.register(ReferralBonus)
@@ -47,7 +50,7 @@ class ReferralBonusAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("referrer", "referral__invited")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("=referrer__username",)
-    search_help_text = "Exact: the referrer's Telegram id or @username."
+    search_help_text = _("Exact: the referrer's Telegram id or @username.")
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = BoundedCountPaginator
@@ -56,6 +59,6 @@ class ReferralBonusAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         term = search_term.strip()
         return (queryset.filter(user_is("referrer", term)) if term else queryset), False
 
-    @admin.display(description="invited")
+    @admin.display(description=_("invited"))
     def invited(self, bonus: ReferralBonus):
         return bonus.referral.invited

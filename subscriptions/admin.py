@@ -1,5 +1,5 @@
-"""Admin for tariffs, client apps and the shop settings (editable), subscriptions and the
-provisioning outbox (read-only)."""
+"""Admin for tariffs, client apps and the shop settings (editable), subscriptions, the
+provisioning outbox and the expiry reminders sent (read-only)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from core.admin import TELEGRAM_ID, BoundedCountPaginator, ReadOnlyAdminMixin
 from subscriptions import provisioning
-from subscriptions.models import ClientApp, ProvisioningTask, ShopSettings, Subscription, Tariff
+from subscriptions.models import ClientApp, ExpiryReminder, ProvisioningTask, ShopSettings, Subscription, Tariff
 from subscriptions.selectors import referral_bonus_days, trial_days
 
 MAX_TASKS_PER_ACTION = 100
@@ -42,14 +44,14 @@ class TariffAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("code", "months", "days", "price_stars", "renews_monthly", "is_active", "sort_order")}),
         (
-            "What buyers read (bot, invoice, API) in their language",
+            _("What buyers read (bot, invoice, API) in their language"),
             {
                 "fields": (("title", "title_ru"), ("description", "description_ru")),
-                "description": "An empty Russian text shows the English one.",
+                "description": _("An empty Russian text shows the English one."),
             },
         ),
-        ("Panel limits", {"fields": ("traffic_limit_bytes", "device_limit")}),
-        ("History", {"fields": ("created_at", "updated_at")}),
+        (_("Panel limits"), {"fields": ("traffic_limit_bytes", "device_limit")}),
+        (_("History"), {"fields": ("created_at", "updated_at")}),
     )
 
     def has_delete_permission(self, request, obj=None):
@@ -64,7 +66,7 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("status",)
     list_select_related = ("user",)
     search_fields = ("=user__username",)
-    search_help_text = "Exact: Telegram id or @username."
+    search_help_text = _("Exact: Telegram id or @username.")
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = BoundedCountPaginator
@@ -88,7 +90,7 @@ class ProvisioningTaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     paginator = BoundedCountPaginator
     actions = ("retry_now",)
 
-    @admin.display(description="purchase", ordering="purchase_id")
+    @admin.display(description=_("purchase"), ordering="purchase_id")
     def purchase(self, task: ProvisioningTask):
         if task.purchase_id is None:
             return "—"
@@ -98,7 +100,7 @@ class ProvisioningTaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_retry_permission(self, request):
         return request.user.has_perm("subscriptions.adjust_subscription")
 
-    @admin.action(permissions=["retry"], description="Re-run selected failed or retrying tasks now")
+    @admin.action(permissions=["retry"], description=_("Re-run selected failed or retrying tasks now"))
     def retry_now(self, request, queryset):
         tasks = list(queryset.order_by("pk")[:MAX_TASKS_PER_ACTION])
         retried = 0
@@ -107,11 +109,12 @@ class ProvisioningTaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 retried += 1
                 self.log_change(request, task, "Re-run requested by an admin")
         skipped = len(tasks) - retried
-        self.message_user(
-            request,
-            f"{retried} task(s) queued to run now; {skipped} skipped (only failed or retrying tasks are re-run).",
-            messages.SUCCESS if retried else messages.WARNING,
-        )
+        message = ngettext(
+            "%(retried)s task queued to run now; %(skipped)s skipped (only failed or retrying tasks are re-run).",
+            "%(retried)s tasks queued to run now; %(skipped)s skipped (only failed or retrying tasks are re-run).",
+            retried,
+        ) % {"retried": retried, "skipped": skipped}
+        self.message_user(request, message, messages.SUCCESS if retried else messages.WARNING)
 
 
 @admin.register(ClientApp)
@@ -146,12 +149,42 @@ class ShopSettingsAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="in force now")
+    @admin.display(description=_("in force now"))
     def effective(self, obj: ShopSettings):
         trial = trial_days()
         bonus = referral_bonus_days()
-        return (
-            f"free trial: {f'{trial} days' if trial else 'off'} (environment: TRIAL_DAYS={settings.TRIAL_DAYS}); "
-            f"referral bonus: {f'{bonus} days' if bonus else 'off'} "
-            f"(environment: REFERRAL_BONUS_DAYS={settings.REFERRAL_BONUS_DAYS})"
-        )
+        off = gettext("off")
+        days = gettext("%(days)s days")
+        return gettext(
+            "free trial: %(trial)s (environment: TRIAL_DAYS=%(trial_env)s); "
+            "referral bonus: %(bonus)s (environment: REFERRAL_BONUS_DAYS=%(bonus_env)s)"
+        ) % {
+            "trial": days % {"days": trial} if trial else off,
+            "trial_env": settings.TRIAL_DAYS,
+            "bonus": days % {"days": bonus} if bonus else off,
+            "bonus_env": settings.REFERRAL_BONUS_DAYS,
+        }
+
+
+@admin.register(ExpiryReminder)
+class ExpiryReminderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The reminders sent before and at expiry (one per buyer, kind and subscription period)."""
+
+    list_display = ("created_at", "user", "kind", "period_expires_at", "status", "attempts", "sent_at")
+    list_filter = ("kind", "status")
+    list_select_related = ("user",)
+    search_fields = ("=user__username",)
+    search_help_text = _("Exact: Telegram id or @username.")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = BoundedCountPaginator
+    raw_id_fields = ("user", "subscription")
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if TELEGRAM_ID.match(term):
+            return queryset.filter(user__telegram_id=int(term)), False
+        return queryset.filter(user__telegram_username=term.lstrip("@")), False

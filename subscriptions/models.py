@@ -3,6 +3,8 @@ from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 # Telegram's only Star subscription period (subscription_period = 2592000 s) and its price limit.
 STAR_SUBSCRIPTION_DAYS = 30
@@ -13,32 +15,39 @@ class Tariff(models.Model):
     """A subscription plan. Payments copy its price and days, so editing a
     tariff never changes a past payment."""
 
-    code = models.SlugField(max_length=32, unique=True)
+    code = models.SlugField(max_length=32, unique=True, verbose_name=_("code"))
     # Buyers read the title and description in their language (bot, invoice, API);
     # an empty Russian text falls back to the English one.
-    title = models.CharField("title (English)", max_length=64)
-    title_ru = models.CharField("title (Russian)", max_length=64, blank=True)
-    description = models.CharField("description (English)", max_length=200, blank=True)
-    description_ru = models.CharField("description (Russian)", max_length=200, blank=True)
-    months = models.PositiveSmallIntegerField(default=1)
-    days = models.PositiveIntegerField(help_text="Days of access the tariff grants.")
-    price_stars = models.PositiveIntegerField(help_text="Price in Telegram Stars.")
-    is_active = models.BooleanField(default=True, db_index=True)
-    sort_order = models.PositiveIntegerField(default=0)
+    title = models.CharField(_("title (English)"), max_length=64)
+    title_ru = models.CharField(_("title (Russian)"), max_length=64, blank=True)
+    description = models.CharField(_("description (English)"), max_length=200, blank=True)
+    description_ru = models.CharField(_("description (Russian)"), max_length=200, blank=True)
+    months = models.PositiveSmallIntegerField(default=1, verbose_name=_("months"))
+    days = models.PositiveIntegerField(help_text=_("Days of access the tariff grants."), verbose_name=_("days"))
+    price_stars = models.PositiveIntegerField(help_text=_("Price in Telegram Stars."), verbose_name=_("price (Stars)"))
+    is_active = models.BooleanField(default=True, db_index=True, verbose_name=_("on sale"))
+    sort_order = models.PositiveIntegerField(default=0, verbose_name=_("order"))
     # A native Telegram Star subscription: Telegram charges the price every 30 days
     # (the only period it allows, up to 10,000 Stars) until the buyer cancels.
     renews_monthly = models.BooleanField(
-        "renews monthly",
+        _("renews monthly"),
         default=False,
-        help_text="Telegram charges the price every 30 days until the buyer cancels. "
-        "Needs 30 days and at most 10,000 Stars.",
+        help_text=_(
+            "Telegram charges the price every 30 days until the buyer cancels. Needs 30 days and at most 10,000 Stars."
+        ),
     )
-    traffic_limit_bytes = models.BigIntegerField(default=0, help_text="0 = unlimited (panel setting).")
-    device_limit = models.PositiveIntegerField(default=0, help_text="0 = no device limit (panel setting).")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    traffic_limit_bytes = models.BigIntegerField(
+        default=0, help_text=_("0 = unlimited (panel setting)."), verbose_name=_("traffic limit (bytes)")
+    )
+    device_limit = models.PositiveIntegerField(
+        default=0, help_text=_("0 = no device limit (panel setting)."), verbose_name=_("device limit")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated"))
 
     class Meta:
+        verbose_name = _("tariff")
+        verbose_name_plural = _("tariffs")
         ordering = ["sort_order", "days"]
         constraints = [
             models.CheckConstraint(condition=Q(price_stars__gt=0), name="tariff_price_positive"),
@@ -48,8 +57,10 @@ class Tariff(models.Model):
                 condition=Q(renews_monthly=False)
                 | Q(days=STAR_SUBSCRIPTION_DAYS, price_stars__lte=STAR_SUBSCRIPTION_MAX_PRICE),
                 name="tariff_renewing_is_30_days_within_limit",
-                violation_error_message="A tariff that renews monthly needs 30 days and a price of at most "
-                "10,000 Stars (Telegram's Star subscription rules).",
+                violation_error_message=_(
+                    "A tariff that renews monthly needs 30 days and a price of at most "
+                    "10,000 Stars (Telegram's Star subscription rules)."
+                ),
             ),
         ]
 
@@ -69,49 +80,57 @@ class Tariff(models.Model):
 
 class Subscription(models.Model):
     class Status(models.TextChoices):
-        NONE = "none", "never bought"
-        ACTIVE = "active", "active"
-        EXPIRED = "expired", "expired"
-        DISABLED = "disabled", "disabled"
+        NONE = "none", pgettext_lazy("subscription", "never bought")
+        ACTIVE = "active", pgettext_lazy("subscription", "active")
+        EXPIRED = "expired", pgettext_lazy("subscription", "expired")
+        DISABLED = "disabled", pgettext_lazy("subscription", "disabled")
 
     class LinkState(models.TextChoices):
-        NONE = "", "nothing to send"
-        DUE = "due", "a purchase waits for its link message"
-        SENDING = "sending", "a worker is sending the link"
-        SENT = "sent", "sent"
+        NONE = "", _("nothing to send")
+        DUE = "due", _("a purchase waits for its link message")
+        SENDING = "sending", _("a worker is sending the link")
+        SENT = "sent", _("sent")
         # The payment confirmation carried it (so only a resend of that confirmation carries it again).
-        REPLIED = "replied", "sent in the payment confirmation"
+        REPLIED = "replied", _("sent in the payment confirmation")
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscription")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscription", verbose_name=_("buyer")
+    )
     # The tariff of the latest purchase: its traffic and device limits go to the panel.
-    tariff = models.ForeignKey(Tariff, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    tariff = models.ForeignKey(
+        Tariff, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("tariff")
+    )
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True, verbose_name=_("expires"))
     # The latest expiry the shop has ever set. A panel event reporting no more than this
     # carries time the shop gave (or took back with a refund), not an extension made
     # in the panel, so it is never adopted.
-    expiry_high_water = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NONE)
+    expiry_high_water = models.DateTimeField(null=True, blank=True, verbose_name=_("latest expiry the shop set"))
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NONE, verbose_name=_("status"))
     # Panel identity (filled by provisioning). 2.x panels identify users by
     # uuid, 3.x by a numeric id: keep both and the version they came from.
-    panel_username = models.CharField(max_length=36, blank=True)
-    panel_user_uuid = models.CharField(max_length=64, blank=True)
-    panel_user_id = models.BigIntegerField(null=True, blank=True)
-    panel_short_uuid = models.CharField(max_length=64, blank=True)
-    panel_api_version = models.CharField(max_length=8, blank=True)
-    subscription_url = models.URLField(max_length=500, blank=True)
+    panel_username = models.CharField(max_length=36, blank=True, verbose_name=_("panel username"))
+    panel_user_uuid = models.CharField(max_length=64, blank=True, verbose_name=_("panel user UUID"))
+    panel_user_id = models.BigIntegerField(null=True, blank=True, verbose_name=_("panel user id"))
+    panel_short_uuid = models.CharField(max_length=64, blank=True, verbose_name=_("panel short UUID"))
+    panel_api_version = models.CharField(max_length=8, blank=True, verbose_name=_("panel API version"))
+    subscription_url = models.URLField(max_length=500, blank=True, verbose_name=_("subscription link"))
     # Each purchase gets exactly one message carrying the link: the payment
     # confirmation when the link is already known, else the worker's follow-up.
     # Whoever moves `due` on first (a conditional UPDATE) sends it.
-    link_state = models.CharField(max_length=8, choices=LinkState.choices, blank=True, default=LinkState.NONE)
-    link_sent_at = models.DateTimeField(null=True, blank=True)
+    link_state = models.CharField(
+        max_length=8, choices=LinkState.choices, blank=True, default=LinkState.NONE, verbose_name=_("link message")
+    )
+    link_sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("link sent"))
     # A Telegram Star subscription renews it around `expires_at` (kept by the payments app):
     # reminders say "renews automatically" instead of "expires".
-    renews_automatically = models.BooleanField(default=False)
-    provisioned_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    renews_automatically = models.BooleanField(default=False, verbose_name=_("renews automatically"))
+    provisioned_at = models.DateTimeField(null=True, blank=True, verbose_name=_("provisioned"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated"))
 
     class Meta:
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
         permissions = [("adjust_subscription", "Can extend or shorten a subscription (admin)")]
 
     def __str__(self) -> str:
@@ -149,51 +168,55 @@ class ProvisioningTask(models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "pending", "pending"
-        RUNNING = "running", "running"
-        RETRYING = "retrying", "retrying"
-        DONE = "done", "done"
-        FAILED = "failed", "failed"
+        PENDING = "pending", _("pending")
+        RUNNING = "running", _("running")
+        RETRYING = "retrying", _("retrying")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
 
     class Kind(models.TextChoices):
-        SYNC = "sync", "make the panel match the subscription"
-        LINK = "link", "send the subscription link in Telegram"
-        BONUS = "bonus", "tell the user about bonus days in Telegram"
+        SYNC = "sync", _("make the panel match the subscription")
+        LINK = "link", _("send the subscription link in Telegram")
+        BONUS = "bonus", _("tell the user about bonus days in Telegram")
 
     class Reason(models.TextChoices):
-        PURCHASE = "purchase", "purchase"
-        REFUND = "refund", "refund"
-        ADMIN = "admin", "admin change"
-        PANEL = "panel", "panel sync"
-        REFERRAL = "referral", "referral bonus"
+        PURCHASE = "purchase", _("purchase")
+        REFUND = "refund", _("refund")
+        ADMIN = "admin", _("admin change")
+        PANEL = "panel", _("panel sync")
+        REFERRAL = "referral", _("referral bonus")
         # A Star subscription renewed by Telegram: the panel learns the new expiry; the
         # buyer has the link already, so no link message is due.
-        RENEWAL = "renewal", "automatic renewal"
+        RENEWAL = "renewal", _("automatic renewal")
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="provisioning_tasks")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="provisioning_tasks", verbose_name=_("buyer")
+    )
     # The purchase that caused the task, if any (a reference, not a foreign key:
     # subscriptions sit below payments and never import them).
-    purchase_id = models.UUIDField(null=True, blank=True, db_index=True)
-    reason = models.CharField(max_length=16, choices=Reason.choices)
-    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.SYNC)
+    purchase_id = models.UUIDField(null=True, blank=True, db_index=True, verbose_name=_("purchase id"))
+    reason = models.CharField(max_length=16, choices=Reason.choices, verbose_name=_("reason"))
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.SYNC, verbose_name=_("kind"))
     # A bonus notice says how many days were given (the subscription says until when).
-    days = models.PositiveIntegerField(default=0)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
+    days = models.PositiveIntegerField(default=0, verbose_name=_("days"))
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, verbose_name=_("status"))
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
+    next_attempt_at = models.DateTimeField(default=timezone.now, verbose_name=_("next attempt"))
     # Set while a worker runs the task; a task whose lease ran out (the worker died) is claimable again.
-    locked_until = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True, verbose_name=_("locked until"))
     # host:pid of the process running it, so a restarted host frees its dead runs before the lease ends.
-    locked_by = models.CharField(max_length=128, blank=True)
+    locked_by = models.CharField(max_length=128, blank=True, verbose_name=_("locked by"))
     # When a run was last handed to the task queue (the sweeper does not hand it over again at once).
-    enqueued_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    note = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    done_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True, verbose_name=_("handed to the queue"))
+    last_error = models.TextField(blank=True, verbose_name=_("last error"))
+    note = models.CharField(max_length=255, blank=True, verbose_name=_("note"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated"))
+    done_at = models.DateTimeField(null=True, blank=True, verbose_name=_("done"))
 
     class Meta:
+        verbose_name = _("provisioning task")
+        verbose_name_plural = _("provisioning tasks")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="provisioning_due_idx")]
 
@@ -210,26 +233,32 @@ class ExpiryReminder(models.Model):
     """
 
     class Kind(models.TextChoices):
-        DAYS_3 = "3d", "3 days before expiry"  # the values are notifications.messages' reminder kinds
-        DAYS_1 = "1d", "1 day before expiry"
-        EXPIRED = "expired", "expired"
+        DAYS_3 = "3d", _("3 days before expiry")  # the values are notifications.messages' reminder kinds
+        DAYS_1 = "1d", _("1 day before expiry")
+        EXPIRED = "expired", _("expired")
 
     class Status(models.TextChoices):
-        SENDING = "sending", "sending"
-        SENT = "sent", "sent"
-        FAILED = "failed", "failed"
+        SENDING = "sending", _("sending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="expiry_reminders")
-    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="expiry_reminders")
-    kind = models.CharField(max_length=8, choices=Kind.choices)
-    period_expires_at = models.DateTimeField()
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.SENDING)
-    attempts = models.PositiveIntegerField(default=1)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="expiry_reminders", verbose_name=_("buyer")
+    )
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="expiry_reminders", verbose_name=_("subscription")
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices, verbose_name=_("reminder"))
+    period_expires_at = models.DateTimeField(verbose_name=_("expiry it is about"))
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.SENDING, verbose_name=_("status"))
+    attempts = models.PositiveIntegerField(default=1, verbose_name=_("attempts"))
+    last_error = models.TextField(blank=True, verbose_name=_("last error"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent"))
 
     class Meta:
+        verbose_name = _("expiry reminder")
+        verbose_name_plural = _("expiry reminders sent")
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["user", "kind", "period_expires_at"], name="expiry_reminder_once"),
@@ -251,17 +280,20 @@ class ClientApp(models.Model):
         MACOS = "macos", "macOS"
         LINUX = "linux", "Linux"
 
-    platform = models.CharField(max_length=16, choices=Platform.choices)
-    name = models.CharField(max_length=40)
+    platform = models.CharField(max_length=16, choices=Platform.choices, verbose_name=_("platform"))
+    name = models.CharField(max_length=40, verbose_name=_("name"))
     url = models.URLField(
         max_length=500,
         validators=[URLValidator(schemes=["https"])],
-        help_text="An https page (a store or download page); Telegram refuses app schemes like happ:// in buttons.",
+        help_text=_("An https page (a store or download page); Telegram refuses app schemes like happ:// in buttons."),
+        verbose_name=_("link"),
     )
-    sort_order = models.PositiveIntegerField(default=0)
-    is_active = models.BooleanField(default=True)
+    sort_order = models.PositiveIntegerField(default=0, verbose_name=_("order"))
+    is_active = models.BooleanField(default=True, verbose_name=_("shown"))
 
     class Meta:
+        verbose_name = _("client app")
+        verbose_name_plural = _("client apps")
         ordering = ["platform", "sort_order", "pk"]
         constraints = [
             models.CheckConstraint(condition=Q(url__startswith="https://"), name="client_app_url_https"),
@@ -279,19 +311,24 @@ class ShopSettings(models.Model):
     SINGLETON_PK = 1
 
     trial_days = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Free trial length in days; 0 switches the trial off; empty = TRIAL_DAYS."
+        null=True,
+        blank=True,
+        help_text=_("Free trial length in days; 0 switches the trial off; empty = TRIAL_DAYS."),
+        verbose_name=_("free trial (days)"),
     )
     referral_bonus_days = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text="Days a referrer gets for an invited buyer's first paid purchase; 0 = none; "
-        "empty = REFERRAL_BONUS_DAYS.",
+        help_text=_(
+            "Days a referrer gets for an invited buyer's first paid purchase; 0 = none; empty = REFERRAL_BONUS_DAYS."
+        ),
+        verbose_name=_("referral bonus (days)"),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated"))
 
     class Meta:
-        verbose_name = "shop settings"
-        verbose_name_plural = "shop settings"
+        verbose_name = _("shop settings")
+        verbose_name_plural = _("shop settings")
         constraints = [models.CheckConstraint(condition=Q(pk=1), name="shop_settings_singleton")]
 
     def __str__(self) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from integrations.telegram import telegram_configured
 from telegram_bot.models import BotSession, TelegramUpdate
@@ -43,20 +45,29 @@ class TelegramUpdateAdmin(ReadOnlyAdmin):
         # Re-running needs a permission of its own; the changelist stays read-only.
         return request.user.has_perm("telegram_bot.change_telegramupdate")
 
-    @admin.action(permissions=["rerun"], description="Re-run the selected updates through the bot's handlers")
+    @admin.action(permissions=["rerun"], description=_("Re-run the selected updates through the bot's handlers"))
     def rerun(self, request, queryset) -> None:
         for row in queryset.order_by("update_id"):
             update_reprocess(update_id=row.update_id)
             if not telegram_configured():
-                self.message_user(request, f"update {row.update_id}: queued (no bot token here)", messages.WARNING)
+                self.message_user(
+                    request,
+                    gettext("update %(id)s: queued (no bot token here)") % {"id": row.update_id},
+                    messages.WARNING,
+                )
                 continue
             try:
                 outcome = background_bot.process_stored(row.raw)
             except Exception as exc:  # noqa: BLE001 - reported to the admin; the update stays due
-                self.message_user(request, f"update {row.update_id}: queued for the bot loop ({exc})", messages.WARNING)
+                self.message_user(
+                    request,
+                    gettext("update %(id)s: queued for the bot loop (%(error)s)") % {"id": row.update_id, "error": exc},
+                    messages.WARNING,
+                )
                 continue
             level = messages.SUCCESS if outcome == "done" else messages.WARNING
-            self.message_user(request, f"update {row.update_id}: {outcome}", level)
+            message = gettext("update %(id)s: %(outcome)s") % {"id": row.update_id, "outcome": outcome}
+            self.message_user(request, message, level)
 
 
 @admin.register(BotSession)

@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from core.models import ServiceOwnedFieldsMixin
 
@@ -19,20 +20,29 @@ class User(ServiceOwnedFieldsMixin, AbstractUser):
 
     service_owned_fields = ("stars_balance",)
 
-    telegram_id = models.BigIntegerField(unique=True, null=True, blank=True)
-    telegram_username = models.CharField(max_length=64, blank=True, db_index=True)
-    language_code = models.CharField(max_length=16, blank=True, help_text="As Telegram reports it.")
+    telegram_id = models.BigIntegerField(unique=True, null=True, blank=True, verbose_name=_("Telegram id"))
+    telegram_username = models.CharField(max_length=64, blank=True, db_index=True, verbose_name=_("Telegram username"))
+    language_code = models.CharField(
+        max_length=16, blank=True, help_text=_("As Telegram reports it."), verbose_name=_("Telegram language")
+    )
     # The language the buyer chose in the bot (🌐); it wins over Telegram's language_code.
-    bot_language = models.CharField(max_length=2, choices=LANGUAGES, blank=True)
-    stars_balance = models.BigIntegerField(default=0, editable=False)
+    bot_language = models.CharField(
+        max_length=2, choices=LANGUAGES, blank=True, verbose_name=_("language chosen in the bot")
+    )
+    stars_balance = models.BigIntegerField(default=0, editable=False, verbose_name=_("balance (Stars)"))
     # When Telegram last refused a message because this user blocked the bot or deleted the account
     # (403 Forbidden). Broadcasts and reminders skip the user while it is set; any update from the
     # user (they came back) clears it.
     bot_blocked_at = models.DateTimeField(
-        null=True, blank=True, help_text="Set when Telegram answered that the user blocked the bot."
+        null=True,
+        blank=True,
+        verbose_name=_("blocked the bot at"),
+        help_text=_("Set when Telegram answered that the user blocked the bot."),
     )
 
     class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
         permissions = [("adjust_balance", "Can adjust a user's Stars balance (admin)")]
         constraints = [
             models.CheckConstraint(condition=Q(stars_balance__gte=0), name="user_balance_non_negative"),
@@ -56,3 +66,13 @@ def language_of(*, bot_language: str = "", language_code: str | None = "") -> st
     if bot_language in LANGUAGE_CODES:
         return bot_language
     return "en" if (language_code or "").lower().startswith("en") else "ru"
+
+
+class Buyer(User):
+    """The shop's customers: users who are not staff. The same rows as User, with an
+    admin list of their own (subscription, balance, payments) apart from staff accounts."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("buyer")
+        verbose_name_plural = _("buyers")

@@ -9,19 +9,13 @@ from django.conf import settings
 from payments.charges import Charge
 from payments.errors import MockPaymentsDisabled
 from payments.gateways.base import BookedOnly
-from payments.models import Payment
+from payments.models import MOCK_CHARGE_PREFIX, Payment
 from payments.services import CompletionResult, payment_get_for_user, purchase_complete, record_duplicate
 from users.models import User
-
-MOCK_CHARGE_PREFIX = "mock_"
 
 
 class MockGateway(BookedOnly):
     name = "mock"
-
-
-def is_mock_charge(charge_id: str | None) -> bool:
-    return bool(charge_id and charge_id.startswith(MOCK_CHARGE_PREFIX))
 
 
 def purchase_mock_complete(*, user: User, purchase_id) -> CompletionResult:

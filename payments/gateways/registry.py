@@ -7,10 +7,10 @@ from django.utils.translation import gettext_lazy as _
 from payments.gateways.balance import BalanceGateway
 from payments.gateways.base import PaymentGateway
 from payments.gateways.free import FreeGateway
-from payments.gateways.mock import MockGateway, is_mock_charge
+from payments.gateways.mock import MockGateway
 from payments.gateways.stars_invoice import InvoiceParams, PrecheckoutResult, StarsInvoiceGateway
 from payments.gateways.stars_subscription import StarsSubscriptionGateway
-from payments.models import Payment
+from payments.models import Payment, is_mock_charge
 
 STARS_INVOICE = StarsInvoiceGateway()
 STARS_SUBSCRIPTION = StarsSubscriptionGateway()
@@ -24,7 +24,7 @@ def gateway_for(payment: Payment) -> PaymentGateway:
         return BALANCE
     if payment.method == Payment.Method.FREE:
         return FREE
-    if is_mock_charge(payment.telegram_payment_charge_id):
+    if is_mock_charge(source=payment.source, charge_id=payment.telegram_payment_charge_id):
         return MOCK
     return stars_gateway_for(payment)
 

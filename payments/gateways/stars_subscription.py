@@ -17,9 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from core.errors import ApplicationError, Conflict
 from integrations.telegram import TelegramError, client, telegram_configured
 from payments.errors import RefundNotAllowed
-from payments.gateways.mock import is_mock_charge
 from payments.gateways.stars_invoice import PrecheckoutResult, StarsInvoiceGateway
-from payments.models import Payment, StarSubscription
+from payments.models import Payment, StarSubscription, is_mock_charge
 from payments.star_subscriptions import (
     star_subscription_live_for,
     star_subscription_record_edit,
@@ -95,7 +94,7 @@ def star_subscription_edit(
         raise Conflict(
             _("This subscription has ended; subscribe again from the tariff list."), code="star_subscription_ended"
         )
-    if not is_mock_charge(subscription.first_charge_id):  # a mock subscription lives only here
+    if not is_mock_charge(source="", charge_id=subscription.first_charge_id):  # a mock subscription lives only here
         _ask_telegram(subscription=subscription, canceled=canceled, actor=actor)
     star_subscription_record_edit(subscription=subscription, canceled=canceled, by=by, actor=actor)
     return subscription

@@ -16,16 +16,17 @@ from tests.users.factories import StaffUserFactory, UserFactory
 _charges = itertools.count(1)
 
 
-def paid_payment(*, user=None, tariff="1m", promo_code=None) -> Payment:
+def paid_payment(*, user=None, tariff="1m", promo_code=None, charge_prefix="mock_charge_") -> Payment:
     """A subscription paid through the real services with a mock charge id
-    (refund_payment books those without calling Telegram)."""
+    (refund_payment books those without calling Telegram; the dashboard leaves
+    them out as mock payments). Another prefix makes a Telegram-like charge."""
     user = user or UserFactory()
     invoice = purchase_create_invoice(user=user, tariff=tariff, promo_code=promo_code)
     payment = invoice.payment
     purchase_complete(
         Charge(
             payload=payment.invoice_payload,
-            charge_id=f"mock_charge_{next(_charges)}",
+            charge_id=f"{charge_prefix}{next(_charges)}",
             amount=payment.amount,
             currency="XTR",
             from_user_id=user.telegram_id,

@@ -140,7 +140,7 @@ def test_the_dashboard_counts_trials_and_those_that_paid(admin_client_for, suppo
     trial_start(user=idle)
     Payment.objects.filter(purchase_type="trial").update(paid_at=timezone.now() - timedelta(hours=1))
     TrialClaim.objects.update(created_at=timezone.now() - timedelta(hours=1))
-    paid_payment(user=converted)
+    paid_payment(user=converted, charge_prefix="stxCHARGE")  # not a mock payment: those are left out
 
     page = admin_client_for(support_user).get(reverse("admin:payments_payment_dashboard"))
 

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def admin_client(client):
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"  # messages asserted in English (the admin is in Russian otherwise)
     client.force_login(StaffUserFactory(is_superuser=True))
     return client
 

@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Sum
 from django.utils import timezone
 
+from payments.buyers import firsts_backfill
 from payments.models import LedgerEntry, Payment
 from promos.models import PromoCode
 from subscriptions.models import Subscription, Tariff
@@ -32,7 +33,7 @@ def _defaults_for(model, given: set[str]) -> tuple[list[str], list]:
     """Columns not given explicitly: NOT NULL ones get the field default as a parameter."""
     columns, params = [], []
     for field in model._meta.concrete_fields:
-        if field.primary_key or field.column in given or field.null:
+        if field.primary_key or field.column in given or field.null or field.generated:
             continue
         columns.append(field.column)
         params.append(field.get_db_prep_save(field.get_default(), connection))
@@ -76,6 +77,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             fill(run=run, **{k: options[k] for k in ("users", "payments", "ledger", "promos", "days", "seed")})
             self._set_balances()
+            firsts_backfill()  # the flags the payment services set one by one
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 for model in (User, Payment, LedgerEntry, Subscription, PromoCode):
