@@ -215,6 +215,8 @@ class Payment(models.Model):
             models.Index(fields=["promo", "created_at"], name="payment_promo_created_idx"),
             models.Index(fields=["source", "created_at"], name="payment_source_created_idx"),
             models.Index(fields=["created_at"], condition=Q(purchase_type="trial"), name="payment_trial_created_idx"),
+            # The dashboard's automatic renewals of Star subscriptions over a window.
+            models.Index(fields=["paid_at"], condition=Q(purchase_type="renewal"), name="payment_renewal_paid_idx"),
             # Buyers who have paid at all, and for a subscription (buyer filters, lapsed subscribers).
             models.Index(fields=["user"], condition=Q(first_paid=True), name="payment_first_paid_idx"),
             models.Index(fields=["user"], condition=Q(first_paid_subscription=True), name="payment_first_sub_idx"),

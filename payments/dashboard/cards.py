@@ -16,7 +16,17 @@ from payments.dashboard.facts import Facts
 from payments.subscribers import SubscriberCount
 
 # Units: counts get the right plural in the reader's language; ratios a fixed phrase.
-COUNT_UNITS = ("stars", "buyers", "subscribers", "subscriptions", "refunds", "trials", "stars_per_month")
+COUNT_UNITS = (
+    "stars",
+    "buyers",
+    "subscribers",
+    "subscriptions",
+    "refunds",
+    "trials",
+    "stars_per_month",
+    "renewals",
+    "cancellations",
+)
 RATIO_UNITS = {
     "percent": "%",
     "stars_per_subscriber": _("Stars per subscriber"),
@@ -33,6 +43,8 @@ def _count_unit(unit: str, value: int) -> str:
         "refunds": lambda n: ngettext("refund", "refunds", n),
         "trials": lambda n: ngettext("trial", "trials", n),
         "stars_per_month": lambda n: ngettext("Star per month", "Stars per month", n),
+        "renewals": lambda n: ngettext("renewal", "renewals", n),
+        "cancellations": lambda n: ngettext("cancellation", "cancellations", n),
     }
     return plurals[unit](value)
 
@@ -337,6 +349,50 @@ def card_trial_conversion(facts: Facts) -> Kpi | None:
     )
 
 
+def card_auto_renewing(facts: Facts) -> Kpi | None:
+    if not facts.auto_renewal_offered:
+        return None
+    return Kpi(
+        key="auto_renewing",
+        title=_("Auto-renewing Star subscriptions"),
+        unit="subscriptions",
+        formula=_(
+            "Telegram Star subscriptions that Telegram renews by itself, now (canceled ones still paid for "
+            "are not counted)."
+        ),
+        current=facts.auto_renewing_now,
+        compare=False,
+        link=reverse("admin:payments_starsubscription_changelist") + "?status__exact=active",
+    )
+
+
+def card_auto_renewals(facts: Facts) -> Kpi | None:
+    if not facts.auto_renewal_offered:
+        return None
+    return Kpi(
+        key="auto_renewals",
+        title=_("Automatic renewals"),
+        unit="renewals",
+        formula=_("Periods of Star subscriptions that Telegram charged by itself in the period."),
+        current=facts.auto_renewal.current.renewals,
+        previous=facts.auto_renewal.previous.renewals,
+    )
+
+
+def card_auto_renewal_cancellations(facts: Facts) -> Kpi | None:
+    if not facts.auto_renewal_offered:
+        return None
+    return Kpi(
+        key="auto_renewal_cancellations",
+        title=_("Auto-renewal cancellations"),
+        unit="cancellations",
+        formula=_("Star subscriptions canceled in the period (by the buyer, an admin or a refund), not resumed since."),
+        current=facts.auto_renewal.current.cancellations,
+        previous=facts.auto_renewal.previous.cancellations,
+        higher_is_better=False,
+    )
+
+
 def card_expiring_soon(facts: Facts) -> Kpi:
     return Kpi(
         key="expiring_soon",
@@ -364,6 +420,9 @@ KPI_CARDS: list[Callable[[Facts], Kpi | None]] = [
     card_conversion,
     card_trials,
     card_trial_conversion,
+    card_auto_renewing,
+    card_auto_renewals,
+    card_auto_renewal_cancellations,
     card_refunds,
     card_expiring_soon,
 ]

@@ -14,10 +14,10 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from payments.dashboard.period import Period
-from payments.models import Payment, SubscriberSnapshot, TrialClaim
+from payments.models import Payment, StarSubscription, SubscriberSnapshot, TrialClaim
 from payments.selectors import PAID_METHODS, paid_payments
 from payments.subscribers import SubscriberCount, active_at, subscribers_now
-from subscriptions.models import Subscription
+from subscriptions.models import Subscription, Tariff
 from subscriptions.selectors import trial_days
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,12 @@ class Funnel:
     @property
     def conversion_percent(self) -> float | None:
         return round(100 * self.paid / self.invoices, 1) if self.invoices else None
+
+
+@dataclass(frozen=True)
+class AutoRenewal:
+    renewals: int  # Star subscription periods Telegram charged by itself
+    cancellations: int  # Star subscriptions canceled in the period (and not resumed since)
 
 
 @dataclass(frozen=True)
@@ -237,6 +243,32 @@ class Facts:
             current=Trials(started=rows["started_cur"], converted=rows["converted_cur"]),
             previous=Trials(started=rows["started_prev"], converted=rows["converted_prev"]),
         )
+
+    @cached_property
+    def auto_renewal(self) -> Pair[AutoRenewal]:
+        """Telegram Star subscriptions: renewals charged and cancellations, in both periods."""
+        cur, prev = self._both("paid_at")
+        renewals = Payment.objects.filter(
+            purchase_type=Payment.RENEWAL, paid_at__gte=self._since, paid_at__lt=self._until, is_mock=False
+        ).aggregate(renewals_cur=Count("paid_at", filter=cur), renewals_prev=Count("paid_at", filter=prev))
+        cur, prev = self._both("canceled_at")
+        canceled = StarSubscription.objects.filter(canceled_at__gte=self._since, canceled_at__lt=self._until).aggregate(
+            canceled_cur=Count("canceled_at", filter=cur), canceled_prev=Count("canceled_at", filter=prev)
+        )
+        return Pair(
+            current=AutoRenewal(renewals=renewals["renewals_cur"], cancellations=canceled["canceled_cur"]),
+            previous=AutoRenewal(renewals=renewals["renewals_prev"], cancellations=canceled["canceled_prev"]),
+        )
+
+    @cached_property
+    def auto_renewing_now(self) -> int:
+        """Star subscriptions Telegram renews by itself, now."""
+        return StarSubscription.objects.filter(status=StarSubscription.Status.ACTIVE).count()
+
+    @cached_property
+    def auto_renewal_offered(self) -> bool:
+        """A renewing tariff is on sale, or Star subscriptions exist."""
+        return Tariff.objects.filter(renews_monthly=True, is_active=True).exists() or StarSubscription.objects.exists()
 
     @cached_property
     def trial_offered(self) -> bool:

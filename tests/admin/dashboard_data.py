@@ -35,7 +35,7 @@ from payments.gateways.free import trial_start
 from payments.models import Payment, SubscriberSnapshot, TrialClaim
 from payments.refunds import refund_from_telegram
 from payments.services import purchase_complete, topup_create_invoice
-from subscriptions.models import Subscription
+from subscriptions.models import Subscription, Tariff
 from tests.admin.conftest import paid_payment
 from tests.payments.factories import PaymentFactory
 from tests.users.factories import UserFactory
@@ -114,6 +114,8 @@ def build_known_shop(*, tariffs, today: date | None = None) -> dict:
     def day(n: int) -> date:
         return t - timedelta(days=n)
 
+    # A shop that sells no auto-renewing plan (its cards have a test of their own).
+    Tariff.objects.filter(renews_monthly=True).update(is_active=False)
     buyers = {name: UserFactory(telegram_username=f"known_{name.lower()}") for name in "ABCDEFGHIJKLM"}
     a, b, c, d, e, f, g, h, i, j, k, l, m = (buyers[name] for name in "ABCDEFGHIJKLM")  # noqa: E741
 

@@ -13,14 +13,17 @@ from django.utils.html import escape
 
 from payments import dashboard
 from payments.gateways.balance import purchase_pay_from_balance
+from payments.gateways.stars_subscription import star_subscription_cancel
 from payments.models import Payment, SubscriberSnapshot
 from payments.refunds import refund_from_telegram, refund_payment
 from payments.subscribers import subscriber_snapshot_record, subscribers_now
 from payments.tasks import count_subscribers
+from subscriptions.models import Tariff
 from subscriptions.provisioning import process_due
 from tests.admin.conftest import paid_payment
 from tests.admin.dashboard_data import EXPECTED, REVENUE_SEGMENTS, SUBSCRIBER_DOTS, build_known_shop
 from tests.payments.factories import PaymentFactory
+from tests.payments.star_subscription_helpers import deliver, renew, subscribe
 from tests.subscriptions.helpers import make_all_due
 from tests.telegram_fake.helpers import paid_topup
 from tests.users.factories import StaffUserFactory, UserFactory
@@ -329,3 +332,38 @@ def test_a_resolved_review_is_not_counted(admin_client_for, finance_user, tariff
     review_resolve(payment=flagged, actor=finance_user, note="checked")
 
     assert admin_client_for(finance_user).get(URL).context["data"].attention.open_reviews == 0
+
+
+# --- Star subscriptions ----------------------------------------------------------------------
+
+
+def test_the_auto_renewal_cards_count_renewals_and_cancellations(
+    admin_client_for, superuser, fake_telegram, renewing_tariff
+):
+    # given three subscribers: two renewed once this week, one of those canceled, one renewed 10 days ago
+    subscriptions = [subscribe(fake_telegram, UserFactory()) for _ in range(3)]
+    for subscription in subscriptions:
+        deliver(renew(fake_telegram, subscription))
+    earlier = Payment.objects.get(star_subscription=subscriptions[2], purchase_type=Payment.RENEWAL)
+    Payment.objects.filter(pk=earlier.pk).update(paid_at=timezone.now() - timedelta(days=10))
+    star_subscription_cancel(user=subscriptions[0].user)
+
+    # when the owner looks at the last 7 days
+    data = admin_client_for(superuser).get(URL, {"preset": "7d"}).context["data"]
+
+    # then: two renewing now, two renewals in the period (one the week before), one cancellation
+    assert (data.card("auto_renewing").current, data.card("auto_renewing").compare) == (2, False)
+    assert (data.card("auto_renewals").current, data.card("auto_renewals").previous) == (2, 1)
+    assert (data.card("auto_renewal_cancellations").current, data.card("auto_renewal_cancellations").previous) == (
+        1,
+        0,
+    )
+    assert data.card("auto_renewing").link.endswith("?status__exact=active")
+
+
+def test_no_auto_renewal_cards_without_renewing_plans(admin_client_for, superuser, tariff_1m):
+    Tariff.objects.filter(renews_monthly=True).update(is_active=False)
+
+    data = admin_client_for(superuser).get(URL).context["data"]
+
+    assert not {"auto_renewing", "auto_renewals", "auto_renewal_cancellations"} & {card.key for card in data.cards}
