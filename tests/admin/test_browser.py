@@ -11,9 +11,7 @@ from payments.models import LedgerEntry, Payment
 from promos.models import PromoCode
 from tests.admin.browser import (  # noqa: F401 - staff_groups is an autouse fixture
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    PASSWORD,
+    admin_page,
     browser_marks,
     in_browser,
     screenshot_path,
@@ -25,55 +23,40 @@ pytestmark = browser_marks
 
 
 def finance_refunds_a_payment(base_url: str, username: str, charge_id: str) -> dict:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
     seen = {}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(
-                locale="en-US", extra_http_headers={"Accept-Language": "en"}, viewport={"width": 1600, "height": 1000}
-            )
-            page = context.new_page()
-            page.set_default_timeout(15_000)
+    with admin_page(base_url, username) as page:
+        expect(page.locator("#shop-dashboard-link")).to_be_visible()
 
-            page.goto(f"{base_url}/admin/login/")
-            page.fill("#id_username", username)
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
-            expect(page.locator("#shop-dashboard-link")).to_be_visible()
+        page.goto(f"{base_url}/admin/promos/promocode/add/")
+        page.fill("#id_code", "BROWSER20")
+        page.fill("#id_discount_percent", "20")
+        page.click("input[name=_save]")
+        expect(page.locator("ul.messagelist")).to_contain_text("BROWSER20")
 
-            page.goto(f"{base_url}/admin/promos/promocode/add/")
-            page.fill("#id_code", "BROWSER20")
-            page.fill("#id_discount_percent", "20")
-            page.click("input[name=_save]")
-            expect(page.locator("ul.messagelist")).to_contain_text("BROWSER20")
+        page.goto(f"{base_url}/admin/payments/payment/")
+        page.fill("#searchbar", charge_id)
+        page.press("#searchbar", "Enter")
+        rows = page.locator("#result_list tbody tr")
+        expect(rows).to_have_count(1)
+        page.screenshot(path=str(screenshot_path("admin-payments-list.png")), full_page=True)
 
-            page.goto(f"{base_url}/admin/payments/payment/")
-            page.fill("#searchbar", charge_id)
-            page.press("#searchbar", "Enter")
-            rows = page.locator("#result_list tbody tr")
-            expect(rows).to_have_count(1)
-            page.screenshot(path=str(screenshot_path("admin-payments-list.png")), full_page=True)
+        rows.first.locator("input.action-select").check()
+        page.select_option("select[name=action]", "refund_selected")
+        page.click("button[name=index]")
+        expect(page.locator("#refund-list")).to_contain_text("100 XTR")
+        page.fill("#id_reason", "browser test")
+        page.click("#confirm-refund")
+        expect(page.locator("ul.messagelist")).to_contain_text("Refunded")
 
-            rows.first.locator("input.action-select").check()
-            page.select_option("select[name=action]", "refund_selected")
-            page.click("button[name=index]")
-            expect(page.locator("#refund-list")).to_contain_text("100 XTR")
-            page.fill("#id_reason", "browser test")
-            page.click("#confirm-refund")
-            expect(page.locator("ul.messagelist")).to_contain_text("Refunded")
+        page.fill("#searchbar", charge_id)
+        page.press("#searchbar", "Enter")
+        expect(page.locator("#result_list tbody tr td.field-status")).to_have_text("refunded")
 
-            page.fill("#searchbar", charge_id)
-            page.press("#searchbar", "Enter")
-            expect(page.locator("#result_list tbody tr td.field-status")).to_have_text("refunded")
-
-            page.goto(f"{base_url}/admin/payments/payment/dashboard/")
-            seen["star_balance"] = page.locator("#card-star-balance .value").inner_text()
-            page.screenshot(path=str(screenshot_path("admin-dashboard.png")), full_page=True)
-        finally:
-            browser.close()
+        page.goto(f"{base_url}/admin/payments/payment/dashboard/")
+        seen["star_balance"] = page.locator("#card-star-balance .value").inner_text()
+        page.screenshot(path=str(screenshot_path("admin-dashboard.png")), full_page=True)
     return seen
 
 

@@ -16,7 +16,7 @@ from django.apps import apps
 from django.contrib.auth.models import Group
 
 from broadcasts.models import Broadcast, Delivery
-from tests.admin.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD, in_browser
+from tests.admin.browser import ARTIFACTS, CHROMIUM, admin_page, in_browser
 from tests.broadcasts.helpers import messages_per_chat, subscribers
 from tests.runtime.processes import worker_ready
 from tests.users.factories import StaffUserFactory
@@ -46,71 +46,59 @@ def marketing_user(db):
 
 
 def marketing_sends_a_broadcast(base_url: str, username: str) -> dict:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     ARTIFACTS.mkdir(exist_ok=True)
     seen: dict = {}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(
-                locale="en-US", extra_http_headers={"Accept-Language": "en"}, viewport={"width": 1400, "height": 1100}
-            )
-            page = context.new_page()
-            page.set_default_timeout(20_000)
-            page.goto(f"{base_url}/admin/login/")
-            page.fill("#id_username", username)
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
-            page.click("#broadcasts-link a.addlink")
+    with admin_page(base_url, username, width=1400, height=1100) as page:
+        page.set_default_timeout(20_000)
+        page.click("#broadcasts-link a.addlink")
 
-            # compose: the recipient count follows the segment as it is chosen
-            page.fill("#id_name", "New servers")
-            page.fill("#id_text", "<b>New servers</b> in Frankfurt\nFaster connections for everyone.")
-            page.select_option("#id_button", "buy")
-            page.select_option("#id_segment", "active")
-            expect(page.locator("#live-recipient-count")).to_have_text(str(RECIPIENTS))
-            page.select_option("#id_segment", "expired")
-            expect(page.locator("#live-recipient-count")).to_have_text("0")
-            page.select_option("#id_segment", "active")
-            expect(page.locator("#live-recipient-count")).to_have_text(str(RECIPIENTS))
-            page.click("input[name=_continue]")
+        # compose: the recipient count follows the segment as it is chosen
+        page.fill("#id_name", "New servers")
+        page.fill("#id_text", "<b>New servers</b> in Frankfurt\nFaster connections for everyone.")
+        page.select_option("#id_button", "buy")
+        page.select_option("#id_segment", "active")
+        expect(page.locator("#live-recipient-count")).to_have_text(str(RECIPIENTS))
+        page.select_option("#id_segment", "expired")
+        expect(page.locator("#live-recipient-count")).to_have_text("0")
+        page.select_option("#id_segment", "active")
+        expect(page.locator("#live-recipient-count")).to_have_text(str(RECIPIENTS))
+        page.click("input[name=_continue]")
 
-            # the draft: its count, a test to myself (the worker sends it; the page shows the answer)
-            expect(page.locator("#recipient-count")).to_have_text(str(RECIPIENTS))
-            page.click("#send-test")
-            expect(page.locator("ul.messagelist")).to_contain_text("on its way to your Telegram")
-            expect(page.locator("#test-status")).to_contain_text("The test was sent to your Telegram")
-            page.screenshot(path=str(DRAFT), full_page=True)
+        # the draft: its count, a test to myself (the worker sends it; the page shows the answer)
+        expect(page.locator("#recipient-count")).to_have_text(str(RECIPIENTS))
+        page.click("#send-test")
+        expect(page.locator("ul.messagelist")).to_contain_text("on its way to your Telegram")
+        expect(page.locator("#test-status")).to_contain_text("The test was sent to your Telegram")
+        page.screenshot(path=str(DRAFT), full_page=True)
 
-            # send, after the confirmation with the count
-            page.click("#send-broadcast")
-            expect(page.locator("#send-summary")).to_contain_text(f"goes to {RECIPIENTS} recipients")
-            page.click("#confirm-send")
-            expect(page.locator("ul.messagelist")).to_contain_text("Sending has started")
+        # send, after the confirmation with the count
+        page.click("#send-broadcast")
+        expect(page.locator("#send-summary")).to_contain_text(f"goes to {RECIPIENTS} recipients")
+        page.click("#confirm-send")
+        expect(page.locator("ul.messagelist")).to_contain_text("Sending has started")
 
-            # the progress moves while the worker sends: screenshot it in the middle
-            label = page.locator("#progress-label")
-            expect(label).to_have_text(re.compile(rf"^([1-9]|1[01]) / {RECIPIENTS}$"), timeout=60_000)
-            seen["midway"] = label.inner_text()
-            page.screenshot(path=str(IN_PROGRESS), full_page=True)
-            expect(page.locator("#cancel-broadcast")).to_be_visible()
-            expect(label).to_have_text(f"{RECIPIENTS} / {RECIPIENTS}", timeout=60_000)
-            expect(page.locator("#progress-status")).to_have_text("sent")
-            expect(page.locator("#cancel-form")).to_be_hidden()
-            seen["sent"] = page.locator("#count-sent").inner_text()
+        # the progress moves while the worker sends: screenshot it in the middle
+        label = page.locator("#progress-label")
+        expect(label).to_have_text(re.compile(rf"^([1-9]|1[01]) / {RECIPIENTS}$"), timeout=60_000)
+        seen["midway"] = label.inner_text()
+        page.screenshot(path=str(IN_PROGRESS), full_page=True)
+        expect(page.locator("#cancel-broadcast")).to_be_visible()
+        expect(label).to_have_text(f"{RECIPIENTS} / {RECIPIENTS}", timeout=60_000)
+        expect(page.locator("#progress-status")).to_have_text("sent")
+        expect(page.locator("#cancel-form")).to_be_hidden()
+        seen["sent"] = page.locator("#count-sent").inner_text()
 
-            # the finished broadcast in Russian
-            russian = browser.new_context(locale="ru-RU", extra_http_headers={"Accept-Language": "ru"})
-            ru_page = russian.new_page()
-            ru_page.set_default_timeout(20_000)
-            for cookie in context.cookies():
-                russian.add_cookies([cookie])
-            ru_page.goto(page.url)
-            seen["ru"] = ru_page.locator("#broadcast-progress").inner_text()
-            ru_page.screenshot(path=str(DONE_RU), full_page=True)
-        finally:
-            browser.close()
+        # the finished broadcast in Russian
+        russian = page.context.browser.new_context(locale="ru-RU", extra_http_headers={"Accept-Language": "ru"})
+        ru_page = russian.new_page()
+        ru_page.set_default_timeout(20_000)
+        for cookie in page.context.cookies():
+            russian.add_cookies([cookie])
+        ru_page.goto(page.url)
+        seen["ru"] = ru_page.locator("#broadcast-progress").inner_text()
+        ru_page.screenshot(path=str(DONE_RU), full_page=True)
     return seen
 
 
