@@ -82,8 +82,9 @@ class InvoiceResult:
 def tariff_for_sale(*, tariff: Tariff | str | int) -> Tariff:
     if not isinstance(tariff, Tariff):
         lookup = {"pk": tariff} if isinstance(tariff, int) else {"code": tariff}
-        tariff = Tariff.objects.filter(**lookup).first()
-        if tariff is None:
+        try:
+            tariff = Tariff.objects.get(**lookup)  # unique: get() needs no ORDER BY, unlike first()
+        except Tariff.DoesNotExist:
             raise TariffUnavailable(_("Unknown tariff."), code="not_found", status=404)
     if not tariff.is_active:
         raise TariffUnavailable()
@@ -115,6 +116,9 @@ def _guard_foreign_purchase_id(*, user: User, purchase_id) -> Payment | None:
     """A client-chosen purchase_id that belongs to another user is a conflict,
     recorded as an event that outlives the refused request."""
     if purchase_id is None:
+        return None
+    # Nearly always a new id (an Idempotency-Key's fresh reference): probe, then load only what exists.
+    if not Payment.objects.filter(purchase_id=purchase_id).exists():
         return None
     existing = Payment.objects.select_related("tariff").filter(purchase_id=purchase_id).first()
     if existing is not None and existing.user_id != user.pk:
