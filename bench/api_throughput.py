@@ -190,7 +190,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(env: dict[str, str], port: int, log) -> subprocess.Popen:
+def start_gunicorn(env: dict[str, str], port: int, log, *, config: str = "config/gunicorn.py") -> subprocess.Popen:
     """The Procfile's web command (config/gunicorn.py), bound to the loopback."""
     return subprocess.Popen(
         [
@@ -199,7 +199,7 @@ def start_gunicorn(env: dict[str, str], port: int, log) -> subprocess.Popen:
             "gunicorn",
             "config.wsgi",
             "--config",
-            "config/gunicorn.py",
+            config,
             "--bind",
             f"127.0.0.1:{port}",
         ],
@@ -437,7 +437,26 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="WEB_CONCURRENCY (default: config/gunicorn.py's)")
     parser.add_argument("--threads", type=int, default=None, help="GUNICORN_THREADS (default: config/gunicorn.py's)")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--only", default="", help="comma-separated scenarios (the ping always runs)")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="profile every request in the server (bench/gunicorn_profile.py) and print the top N "
+        "functions by thread CPU; runs the one --only scenario alone (no ratios)",
+    )
     args = parser.parse_args()
+    if args.only:
+        unknown = set(args.only.split(",")) - set(SCENARIOS)
+        if unknown:
+            raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
+        keep = set(args.only.split(",")) | (set() if args.profile else {"ping"})
+        for name in list(SCENARIOS):
+            if name not in keep:
+                del SCENARIOS[name]
+    if args.profile and len(SCENARIOS) != 1:
+        raise SystemExit("--profile runs one scenario: name it with --only")
     database_url = os.environ.get("DATABASE_URL", "")
     if not database_url.startswith("postgres"):
         raise SystemExit(
@@ -455,7 +474,10 @@ def main() -> None:
     data = seed(env)
     port = free_port()
     log = tempfile.NamedTemporaryFile("w+", prefix="bench-gunicorn-", suffix=".log", delete=False)
-    server = start_gunicorn(env, port, log)
+    profile_dir = tempfile.mkdtemp(prefix="bench-profile-") if args.profile else ""
+    if profile_dir:
+        env["BENCH_PROFILE_DIR"] = profile_dir
+    server = start_gunicorn(env, port, log, config="bench/gunicorn_profile.py" if profile_dir else "config/gunicorn.py")
     base_url = f"http://127.0.0.1:{port}"
     try:
         plans = scenarios(data)
@@ -508,13 +530,14 @@ def main() -> None:
 
     ok = True
     for name, scenario in SCENARIOS.items():
-        ratios = [r[name]["rps"] / max(r["ping"]["rps"], 1e-9) for r in rounds]
+        baseline = [r.get("ping", r[name]) for r in rounds]  # profiling runs one scenario: no baseline
+        ratios = [r[name]["rps"] / max(b["rps"], 1e-9) for r, b in zip(rounds, baseline, strict=True)]
         rps = statistics.median(r[name]["rps"] for r in rounds)
         p50 = statistics.median(r[name]["p50"] for r in rounds)
         p99 = statistics.median(r[name]["p99"] for r in rounds)
         python_ms = statistics.median(r[name]["python_ms"] for r in rounds)
         postgres_ms = statistics.median(r[name]["postgres_ms"] for r in rounds)
-        cost_ratios = [cost(r["ping"]) / max(cost(r[name]), 1e-9) for r in rounds]
+        cost_ratios = [cost(b) / max(cost(r[name]), 1e-9) for r, b in zip(rounds, baseline, strict=True)]
         statuses: dict[int, int] = {}
         for r in rounds:
             for status, count in r[name]["statuses"].items():
@@ -540,6 +563,22 @@ def main() -> None:
         "ratio: req/s over the ping's req/s in the same round (the goal's measure); the median of the rounds"
     )
     print("goals met" if ok else "GOALS NOT MET")
+    if profile_dir:
+        print_profile(profile_dir, args.profile)
+
+
+def print_profile(directory: str, top: int) -> None:
+    """Thread CPU of every profiled request, all scenarios together (run one scenario with --only)."""
+    import pstats
+
+    files = sorted(str(path) for path in Path(directory).glob("*.prof"))
+    if not files:
+        print(f"no profiles in {directory}")
+        return
+    stats = pstats.Stats(*files)
+    print(f"\nserver-side profile (thread CPU seconds, {len(files)} threads), by cumulative time:")
+    stats.sort_stats("cumulative").print_stats(top)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

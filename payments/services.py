@@ -19,6 +19,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from core.db import fetch_first
 from core.errors import ApplicationError
 from payments.errors import (
     InvalidAmount,
@@ -81,10 +82,10 @@ class InvoiceResult:
 
 def tariff_for_sale(*, tariff: Tariff | str | int) -> Tariff:
     if not isinstance(tariff, Tariff):
-        lookup = {"pk": tariff} if isinstance(tariff, int) else {"code": tariff}
-        try:
-            tariff = Tariff.objects.get(**lookup)  # unique: get() needs no ORDER BY, unlike first()
-        except Tariff.DoesNotExist:
+        lookup = {"id": tariff} if isinstance(tariff, int) else {"code": tariff}
+        # By a unique key, on every invoice: a prebuilt SELECT (the ORM's first() also sorted by the model's ordering).
+        tariff = fetch_first(Tariff, **lookup)
+        if tariff is None:
             raise TariffUnavailable(_("Unknown tariff."), code="not_found", status=404)
     if not tariff.is_active:
         raise TariffUnavailable()
@@ -117,10 +118,8 @@ def _guard_foreign_purchase_id(*, user: User, purchase_id) -> Payment | None:
     recorded as an event that outlives the refused request."""
     if purchase_id is None:
         return None
-    # Nearly always a new id (an Idempotency-Key's fresh reference): probe, then load only what exists.
-    if not Payment.objects.filter(purchase_id=purchase_id).exists():
-        return None
-    existing = Payment.objects.select_related("tariff").filter(purchase_id=purchase_id).first()
+    # Nearly always a new id (an Idempotency-Key's fresh reference): one prebuilt SELECT by the unique id.
+    existing = fetch_first(Payment, purchase_id=purchase_id)
     if existing is not None and existing.user_id != user.pk:
         event_record(
             name=PurchaseEvent.Name.USER_MISMATCH,

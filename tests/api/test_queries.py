@@ -75,7 +75,7 @@ def test_a_new_invoice_with_an_idempotency_key_runs_these_statements(tariff_1m, 
         "SELECT api_apikey",  # authentication: the key by its prefix
         "SELECT users_user",  # and the Telegram user it acts for
         "INSERT api_idempotencykey",  # the Idempotency-Key claimed (ON CONFLICT DO NOTHING: no savepoint)
-        "SELECT payments_payment",  # its reference is no purchase yet (a one-row probe)
+        "SELECT payments_payment",  # its reference is no purchase yet
         "SAVEPOINT",  # the service's transaction (BEGIN outside the test's own)
         "SELECT users_user",  # the buyer locked: one invoice decision at a time
         "SELECT subscriptions_tariff",
