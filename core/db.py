@@ -3,40 +3,119 @@ query costs more than running it (a few hundred microseconds against tens)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import TypeVar
 
 from django.db import connections, router
-from django.db.models import Model
+from django.db.models import Field, Model
+from django.db.models.sql import Query
 from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=Model)
 
 
+@dataclass(frozen=True)
+class _Part:
+    model: type[Model]
+    start: int
+    stop: int
+    pk_index: int
+    via: Field | None  # the foreign key of the first model this part is loaded for
+
+
+@dataclass(frozen=True)
+class _Select:
+    sql: str
+    parts: tuple[_Part, ...]
+    converters: tuple  # (position in the row, converters, column expression)
+
+
 @cache
-def _select_sql(model: type[Model], vendor: str, conditions: tuple[tuple[str, bool], ...]) -> str:
+def _prebuilt_select(
+    model: type[Model], alias: str, related: tuple[str, ...], conditions: tuple[tuple[str, bool], ...]
+) -> _Select:
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    columns: list[str] = []
+    cols: list = []
+    parts: list[_Part] = []
+
+    def add(part_model: type[Model], table: str, via: Field | None) -> None:
+        start = len(columns)
+        for field in part_model._meta.concrete_fields:
+            columns.append(f"{table}.{quote(field.column)}")
+            cols.append(field.get_col(table))
+        pk_index = start + part_model._meta.concrete_fields.index(part_model._meta.pk)
+        parts.append(_Part(part_model, start, len(columns), pk_index, via))
+
     meta = model._meta
-    quote = connections[router.db_for_read(model)].ops.quote_name
+    add(model, "t0", None)
+    joins = []
+    for number, name in enumerate(related, start=1):
+        field = meta.get_field(name)
+        if not (field.many_to_one or field.one_to_one) or not field.concrete:
+            raise ValueError(f"{model.__name__}.{name} is not a foreign key of its own")
+        table = f"t{number}"
+        joins.append(
+            f"LEFT JOIN {quote(field.related_model._meta.db_table)} {table} "
+            f"ON {table}.{quote(field.target_field.column)} = t0.{quote(field.column)}"
+        )
+        add(field.related_model, table, field)
     where = " AND ".join(
-        f"{quote(meta.get_field(name).column)} {'IS NULL' if is_null else '= %s'}" for name, is_null in conditions
+        f"t0.{quote(meta.get_field(name).column)} {'IS NULL' if is_null else '= %s'}" for name, is_null in conditions
     )
-    return f"SELECT * FROM {quote(meta.db_table)} WHERE {where} LIMIT 1"  # noqa: S608 - names from model metadata
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {quote(meta.db_table)} t0 {' '.join(joins)} "  # noqa: S608 - names from models
+        f"WHERE {where} LIMIT 1"
+    )
+    # The converters the ORM applies to these columns (dates on SQLite, JSON, ...), worked out once.
+    compiler = connection.ops.compiler("SQLCompiler")(Query(model), connection, alias)
+    converters = tuple(
+        (position, tuple(functions), expression)
+        for position, (functions, expression) in compiler.get_converters(cols).items()
+    )
+    return _Select(sql=sql, parts=tuple(parts), converters=converters)
 
 
-def fetch_first(model: type[M], **equals) -> M | None:
+def fetch_first(model: type[M], *, related: tuple[str, ...] = (), **equals) -> M | None:
     """The row whose fields (names or attnames, like `user_id`) equal `equals`
-    (None: IS NULL), or None. For lookups by a unique key, which need no ORDER
-    BY: the SQL is built once per model and set of fields, and the instance is
-    loaded like the ORM loads one (Manager.raw)."""
-    connection = connections[router.db_for_read(model)]
+    (None: IS NULL), or None; with `related`, foreign keys loaded along in the
+    same query, like select_related(*related). For lookups by a unique key,
+    which need no ORDER BY. The SQL is built once per model, relations and set
+    of fields; the instances are loaded as the ORM loads them (its converters,
+    Model.from_db), their related objects cached on them."""
+    alias = router.db_for_read(model)
+    connection = connections[alias]
     conditions = tuple((name, value is None) for name, value in equals.items())
+    select = _prebuilt_select(model, alias, tuple(related), conditions)
     params = [
         model._meta.get_field(name).get_db_prep_value(value, connection)
         for name, value in equals.items()
         if value is not None
     ]
-    sql = _select_sql(model, connection.vendor, conditions)
-    return next(iter(model._default_manager.raw(sql, params)), None)
+    with connection.cursor() as cursor:
+        cursor.execute(select.sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    row = list(row)
+    for position, functions, expression in select.converters:
+        value = row[position]
+        for function in functions:
+            value = function(value, expression, connection)
+        row[position] = value
+    first = None
+    for part in select.parts:
+        instance = None
+        if row[part.pk_index] is not None:
+            fields = part.model._meta.concrete_fields
+            instance = part.model.from_db(alias, [field.attname for field in fields], row[part.start : part.stop])
+        if part.via is None:
+            first = instance
+        else:
+            part.via.set_cached_value(first, instance)
+    return first
 
 
 def insert_unless_conflict(obj: Model) -> bool:

@@ -261,7 +261,8 @@ class PrecheckoutResult:
 
 def precheckout_validate(*, payload: str, from_user_id: int, total_amount: int, currency: str) -> PrecheckoutResult:
     """Answer for a pre_checkout_query: indexed reads only, no writes, no network."""
-    payment = Payment.objects.select_related("user", "tariff", "promo").filter(invoice_payload=payload or "").first()
+    # Every pre-checkout runs this (Telegram waits at most 10 s): one prebuilt SELECT by the unique payload.
+    payment = fetch_first(Payment, related=("user", "tariff", "promo"), invoice_payload=payload or "")
     if payment is None:
         return PrecheckoutResult.refuse("unknown_payload", _("This invoice is unknown. Please start a new purchase."))
     if payment.user.telegram_id != from_user_id:

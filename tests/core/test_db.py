@@ -14,7 +14,9 @@ from api.models import ApiKey, IdempotencyKey
 from conftest import run_concurrently
 from core.db import fetch_first, insert_unless_conflict, lock_row
 from payments.events import event_record
-from payments.models import PurchaseEvent
+from payments.models import Payment, PurchaseEvent
+from tests.payments.factories import PaymentFactory
+from tests.promos.factories import PromoCodeFactory
 from tests.users.factories import UserFactory
 from users.models import User
 
@@ -99,6 +101,41 @@ def test_fetch_first_treats_none_as_is_null():
     assert fetch_first(ApiKey, prefix="aaa", revoked_at=None) is None
     assert fetch_first(ApiKey, prefix="bbb", revoked_at=None) == active
     assert fetch_first(ApiKey, prefix="bbb", revoked_at=None).scopes == active.scopes  # JSON read back
+
+
+@pytest.fixture(params=["with a promo", "without a promo", "a top-up (no tariff)"])
+def payment(request, tariff_1m) -> Payment:
+    if request.param == "with a promo":
+        return PaymentFactory(tariff=tariff_1m, promo=PromoCodeFactory(), discount=10, paid_at=timezone.now())
+    if request.param == "without a promo":
+        return PaymentFactory(tariff=tariff_1m)
+    return PaymentFactory(tariff=None, kind="topup", days=0)
+
+
+@pytest.mark.django_db
+def test_fetch_first_loads_related_rows_like_select_related(payment, django_assert_num_queries):
+    expected = Payment.objects.select_related("user", "tariff", "promo").get(pk=payment.pk)
+
+    with django_assert_num_queries(1):
+        found = fetch_first(Payment, related=("user", "tariff", "promo"), invoice_payload=payment.invoice_payload)
+        # then the related objects come with it: reading them costs no query
+        loaded = (found.user, found.tariff, found.promo)
+
+    assert loaded == (expected.user, expected.tariff, expected.promo)
+    for instance, orm in [(found, expected), *zip(loaded, (expected.user, expected.tariff, expected.promo))]:
+        if orm is None:
+            continue
+        assert instance.__dict__.keys() >= {f.attname for f in orm._meta.concrete_fields}
+        assert {f.attname: getattr(instance, f.attname) for f in orm._meta.concrete_fields} == {
+            f.attname: getattr(orm, f.attname) for f in orm._meta.concrete_fields
+        }
+        assert instance._state.adding is False
+
+
+@pytest.mark.django_db
+def test_fetch_first_refuses_what_is_not_a_foreign_key():
+    with pytest.raises(ValueError, match="not a foreign key"):
+        fetch_first(Payment, related=("amount",), invoice_payload="x")
 
 
 # --- lock_row ----------------------------------------------------------------------------
