@@ -187,8 +187,9 @@ def buy_through_the_api(shop, fake_telegram, http: httpx.Client, buyer: Buyer) -
 
 
 def _create_api_key(shop) -> str:
+    """A key with every scope: a refusal then comes from the endpoint's own rule, not a missing scope."""
     result = subprocess.run(
-        [sys.executable, "manage.py", "create_api_key", "production-run"],
+        [sys.executable, "manage.py", "create_api_key", "production-run", "--all-scopes"],
         cwd=ROOT,
         env=shop.env,
         capture_output=True,
