@@ -151,6 +151,36 @@ def insert_unless_conflict(obj: Model) -> bool:
     return True
 
 
+def insert_skipping_conflicts(objs: list[Model], *, returning: str) -> list:
+    """insert_unless_conflict for many new rows of one model in one multi-row
+    statement: the `returning` field's values of the rows this call inserted
+    (in no particular order); the others collided with a unique constraint and
+    were left as they were. The objects' primary keys are not set."""
+    if not objs:
+        return []
+    model = type(objs[0])
+    meta = model._meta
+    if any(type(obj) is not model or obj.pk is not None for obj in objs):
+        raise ValueError("insert_skipping_conflicts takes new rows (no primary key) of one model")
+    connection = connections[router.db_for_write(model)]
+    fields = [
+        field
+        for field in meta.local_concrete_fields
+        if not getattr(field, "generated", False) and not field.primary_key
+    ]
+    values = [field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in objs for field in fields]
+    quote = connection.ops.quote_name
+    row = f"({', '.join(['%s'] * len(fields))})"
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608
+        f"VALUES {', '.join([row] * len(objs))} ON CONFLICT DO NOTHING "
+        f"RETURNING {quote(meta.get_field(returning).column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return [found for (found,) in cursor.fetchall()]
+
+
 def lock_row(*, model: type[Model], pk: int, no_key: bool = False) -> bool:
     """SELECT ... FOR [NO KEY] UPDATE of one row by primary key, inside the
     current transaction (a no-op lock where the database has none, like SQLite,

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from api.models import ApiKey, IdempotencyKey
 from conftest import run_concurrently
-from core.db import fetch_first, insert_unless_conflict, lock_row
+from core.db import fetch_first, insert_skipping_conflicts, insert_unless_conflict, lock_row
 from payments.events import event_record
 from payments.models import Payment, PurchaseEvent
 from tests.payments.factories import PaymentFactory
@@ -76,6 +76,29 @@ def test_concurrent_inserts_of_one_key_insert_exactly_one():
 
     assert sorted(results) == [False] * 9 + [True]
     assert IdempotencyKey.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_many_rows_are_inserted_in_one_statement_skipping_those_already_there(django_assert_num_queries):
+    insert_unless_conflict(a_claim(key="k2", principal="p"))
+    claims = [a_claim(key=key, principal="p") for key in ("k1", "k2", "k3")]
+    claims[1].fingerprint = "changed"
+
+    with django_assert_num_queries(1):
+        inserted = insert_skipping_conflicts(claims, returning="key")
+
+    assert sorted(inserted) == ["k1", "k3"]
+    assert IdempotencyKey.objects.get(key="k2").fingerprint == "f" * 64  # left as it was
+    assert insert_skipping_conflicts([], returning="key") == []
+
+
+@pytest.mark.django_db
+def test_many_rows_must_be_new_rows_of_one_model():
+    stored = a_claim()
+    insert_unless_conflict(stored)
+
+    with pytest.raises(ValueError, match="new rows"):
+        insert_skipping_conflicts([a_claim(key="k9"), stored], returning="key")
 
 
 # --- fetch_first -------------------------------------------------------------------------
