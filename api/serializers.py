@@ -118,8 +118,6 @@ class PurchaseSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_item_id(self, payment: Payment) -> str | None:
-        if hasattr(payment, "item_code"):  # fetched with the payment (api.services.purchase_for_caller)
-            return payment.item_code
         return payment.tariff.code if payment.tariff_id else None
 
     def to_representation(self, payment: Payment) -> dict:
