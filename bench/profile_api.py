@@ -75,6 +75,52 @@ class QueryMeter:
             self.count += 1
 
 
+# (label, (file suffix, function name)): cumulative CPU of each, per request.
+PHASES = [
+    ("the whole request (WSGI handler)", ("django/core/handlers/wsgi.py", "__call__")),
+    ("  authentication (API key + user)", ("api/authentication.py", "authenticate")),
+    ("    the API key", ("api/keys.py", "api_key_check")),
+    ("    the Telegram user", ("users/services.py", "user_get_or_create_from_telegram")),
+    ("    failed-auth limit (cache read)", ("api/authentication.py", "refuse_after_too_many_failures")),
+    ("  throttles (Redis)", ("rest_framework/views.py", "check_throttles")),
+    ("  Idempotency-Key: claim", ("api/idempotency.py", "_claim")),
+    ("  Idempotency-Key: fingerprint", ("api/idempotency.py", "request_fingerprint")),
+    ("  Idempotency-Key: store the response", ("api/idempotency.py", "store_response")),
+    ("  request body: parse and validate", ("api/views.py", "_valid")),
+    ("  purchase_create_invoice (the service)", ("payments/services.py", "purchase_create_invoice")),
+    ("    its transaction's commit", ("django/db/transaction.py", "__exit__")),
+    ("  the purchase read (fetch_first)", ("api/services.py", "purchase_for_caller")),
+    ("  response serializer + pay URL", ("api/views.py", "_invoice_response")),
+    ("  response serializer", ("rest_framework/serializers.py", "data")),
+    ("  rendering JSON", ("rest_framework/response.py", "rendered_content")),
+    ("  audit log line", ("api/audit.py", "__call__")),
+    ("ORM query building and compiling (all)", ("django/db/models/sql/compiler.py", "as_sql")),
+    ("database calls (execute, client side)", ("django/db/backends/utils.py", "execute")),
+]
+
+
+def phase_times(stats, requests: int) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for label, (suffix, function) in PHASES:
+        total = sum(
+            cumulative
+            for (filename, _line, name), (_cc, _nc, _tt, cumulative, _callers) in stats.stats.items()
+            if name == function and filename.endswith(suffix)
+        )
+        found[label] = total / requests * 1000
+    # The audit middleware wraps the view: its own share is the log line, not what it wraps.
+    found["  audit log line"] = (
+        sum(
+            cumulative
+            for (filename, _line, name), (_cc, _nc, _tt, cumulative, _callers) in stats.stats.items()
+            if name == "info" and filename.endswith("logging/__init__.py")
+        )
+        / requests
+        * 1000
+    )
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000)
@@ -129,6 +175,7 @@ def main() -> None:
 
     rows = []
     trees = {}
+    phases: dict[str, dict[str, float]] = {}
     for name, plan in plans.items():
         if only and name not in only:
             continue
@@ -158,6 +205,7 @@ def main() -> None:
             cpu_profile.disable()
             out = io.StringIO()
             stats = pstats.Stats(cpu_profile, stream=out)
+            phases[name] = phase_times(stats, args.requests)
             stats.sort_stats("cumulative").print_stats(args.cprofile)
             trees[name + " (cProfile, CPU seconds)"] = out.getvalue()
     print(f"{'scenario':<16}{'wall ms':>9}{'cpu ms':>8}{'queries':>9}{'db ms':>8}   (per request, one at a time)")
@@ -167,6 +215,12 @@ def main() -> None:
             f"{name:<16}{wall / n * 1000:>9.2f}{cpu / n * 1000:>8.2f}{meter.count / n:>9.1f}"
             f"{meter.seconds / n * 1000:>8.2f}"
         )
+    if phases:
+        names = list(phases)
+        print("\nwhere the CPU goes (cProfile, ms per request; cProfile itself inflates Python-heavy parts):")
+        print(f"{'':<44}" + "".join(f"{name:>15}" for name in names))
+        for label, _where in PHASES:
+            print(f"{label:<44}" + "".join(f"{phases[name].get(label, 0.0):>15.2f}" for name in names))
     for name, tree in trees.items():
         print(f"\n===== {name} =====\n{tree}")
 
