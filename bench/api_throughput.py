@@ -23,6 +23,7 @@ with `Authorization: Api-Key` for an existing Telegram user:
   Mini App backend sends when a buyer taps "buy", and the expensive path (the
   key is claimed, a pending payment and its event are created, the response is
   stored). Each buyer gets one request: every answer must be 201;
+- invoice_unkeyed: the same without an Idempotency-Key (no claim, no stored response);
 - invoice_reuse: the same request for buyers who already have an open invoice
   for that tariff: the open invoice is returned (200) with a reuse event;
 - read: GET /api/v1/purchases/{id} of the buyer's own purchase.
