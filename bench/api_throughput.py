@@ -2,7 +2,7 @@
 production server configuration, loaded by `wrk` from its own process.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/api_bench \\
-    CACHE_URL=redis://127.0.0.1:6379/1 .venv/bin/python bench/api_throughput.py [--seconds 5] [--rounds 3]
+    CACHE_URL=redis://127.0.0.1:6379/1 .venv/bin/python bench/api_throughput.py [--seconds 4] [--rounds 5]
 
 The server is what the Procfile's `web` runs: gunicorn with config/gunicorn.py
 (threaded workers, access log), DJANGO_DEBUG=false with a freshly generated
