@@ -25,7 +25,6 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.http.request import RawPostDataException
 from django.utils import timezone
 from rest_framework.response import Response
@@ -34,6 +33,7 @@ from rest_framework.utils.encoders import JSONEncoder
 from api.authentication import principal_of
 from api.errors import api_exception_handler
 from api.models import IdempotencyKey
+from core.db import insert_unless_conflict
 from core.errors import ApplicationError
 
 HEADER = "Idempotency-Key"
@@ -81,34 +81,35 @@ def request_fingerprint(request) -> str:
 def _claim(*, principal: str, key: str, fingerprint: str) -> tuple[IdempotencyKey, bool]:
     """(the claim, True when this request holds it now). An abandoned claim (its
     request died) or one released by a server error is taken over with its
-    reference when the request is the same; an expired one is replaced."""
+    reference when the request is the same; an expired one is replaced.
+
+    The claim is one INSERT ... ON CONFLICT DO NOTHING (autocommitted, no
+    savepoint): the unique (principal, key) constraint still decides who runs."""
     now = timezone.now()
     for _attempt in range(2):
-        try:
-            with transaction.atomic():
-                claim = IdempotencyKey.objects.create(
-                    principal=principal,
-                    key=key,
-                    fingerprint=fingerprint,
-                    expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
-                )
+        claim = IdempotencyKey(
+            principal=principal,
+            key=key,
+            fingerprint=fingerprint,
+            expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
+        )
+        if insert_unless_conflict(claim):
             return claim, True
-        except IntegrityError:
-            existing = IdempotencyKey.objects.filter(principal=principal, key=key).first()
-            if existing is None:
-                continue  # deleted in between: claim again
-            retryable = existing.status == IdempotencyKey.Status.RETRYABLE or _abandoned(existing, now=now)
-            if existing.expires_at <= now or (retryable and existing.fingerprint != fingerprint):
-                IdempotencyKey.objects.filter(pk=existing.pk, created_at=existing.created_at).delete()
-                continue
-            if retryable:
-                taken = IdempotencyKey.objects.filter(pk=existing.pk, created_at=existing.created_at).update(
-                    status=IdempotencyKey.Status.IN_PROGRESS, created_at=now
-                )
-                if taken:
-                    return existing, True
-                continue
-            return existing, False
+        existing = IdempotencyKey.objects.filter(principal=principal, key=key).first()
+        if existing is None:
+            continue  # deleted in between: claim again
+        retryable = existing.status == IdempotencyKey.Status.RETRYABLE or _abandoned(existing, now=now)
+        if existing.expires_at <= now or (retryable and existing.fingerprint != fingerprint):
+            IdempotencyKey.objects.filter(pk=existing.pk, created_at=existing.created_at).delete()
+            continue
+        if retryable:
+            taken = IdempotencyKey.objects.filter(pk=existing.pk, created_at=existing.created_at).update(
+                status=IdempotencyKey.Status.IN_PROGRESS, created_at=now
+            )
+            if taken:
+                return existing, True
+            continue
+        return existing, False
     raise IdempotencyKeyInProgress()
 
 
@@ -143,7 +144,6 @@ def idempotent(view_method):
         held, mine = _claim(principal=principal, key=key, fingerprint=fingerprint)
         if not mine:
             return _replay(held, fingerprint=fingerprint)
-        claim = {"principal": principal, "key": key}
         request.idempotency_reference = held.reference
         try:
             response = view_method(self, request, *args, **kwargs)
@@ -151,17 +151,20 @@ def idempotent(view_method):
             response = api_exception_handler(exc, self.get_exception_handler_context())
         if response.status_code >= 500:
             # A retry may run (its effect may have committed: it keeps the reference).
-            IdempotencyKey.objects.filter(**claim).update(status=IdempotencyKey.Status.RETRYABLE)
+            IdempotencyKey.objects.filter(pk=held.pk).update(status=IdempotencyKey.Status.RETRYABLE)
             return response
-        store_response(claim=claim, response=response)
+        store_response(claim_id=held.pk, response=response)
         return response
 
     return wrapper
 
 
-def store_response(*, claim: dict, response: Response) -> None:
+def store_response(*, claim_id: int, response: Response) -> None:
+    """Mark the claim done with its response. By primary key: a claim replaced
+    meanwhile (this request outlived the in-progress timeout and another one,
+    for a different body, took the key) is left alone."""
     body = json.loads(json.dumps(response.data, cls=JSONEncoder))
-    IdempotencyKey.objects.filter(**claim).update(
+    IdempotencyKey.objects.filter(pk=claim_id).update(
         status=IdempotencyKey.Status.DONE, response_status=response.status_code, response_body=body
     )
 

@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from api.models import DEFAULT_SCOPES, ApiKey, Scope
+from core.db import fetch_first
 from core.errors import ApplicationError
 from users.models import User
 
@@ -59,7 +60,8 @@ def api_key_check(*, raw_key: str) -> ApiKey | None:
     prefix, separator, _secret = raw_key.partition(KEY_SEPARATOR)
     if not separator or not prefix or len(prefix) > 16:
         return None
-    api_key = ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).first()
+    # Every API-key request starts here (the prefix is unique): a prebuilt SELECT, not an ORM query.
+    api_key = fetch_first(ApiKey, prefix=prefix, revoked_at=None)
     if api_key is None or not hmac.compare_digest(api_key.secret_hash, _hash(raw_key)):
         return None
     api_key_touch(api_key=api_key)

@@ -90,9 +90,23 @@ class QuoteSerializer(serializers.Serializer):
 # --- Purchases ------------------------------------------------------------------
 
 
+# Stateless converters for the representations written out below.
+_UUID = serializers.UUIDField()
+_DATETIME = serializers.DateTimeField()
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
 class PurchaseSerializer(serializers.Serializer):
     """A plain Serializer (not a ModelSerializer): it is built on every request, and
-    model introspection would cost more than the rest of a read."""
+    model introspection would cost more than the rest of a read.
+
+    The fields are declared for validation-free output and the OpenAPI schema;
+    `to_representation` reads them directly. DRF deep-copies every declared field
+    for each serializer it builds, which cost as much as the rest of a purchase
+    read. tests/api/test_serializers.py holds the output to DRF's own rendering."""
 
     purchase_id = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=Payment.Kind.choices)
@@ -113,9 +127,27 @@ class PurchaseSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_item_id(self, payment: Payment) -> str | None:
-        if hasattr(payment, "item_code"):  # fetched with the payment (api.services.purchase_for_caller)
-            return payment.item_code
         return payment.tariff.code if payment.tariff_id else None
+
+    def to_representation(self, payment: Payment) -> dict:
+        return {
+            "purchase_id": _UUID.to_representation(payment.purchase_id),
+            "kind": _text(payment.kind),
+            "status": _text(payment.status),
+            "item_id": self.get_item_id(payment),
+            "purchase_type": _text(payment.purchase_type),
+            "source": _text(payment.source),
+            "method": _text(payment.method),
+            "price_stars": int(payment.base_price),
+            "discount_stars": int(payment.discount),
+            "amount_stars": int(payment.amount),
+            "days": int(payment.days),
+            "bonus_days": int(payment.bonus_days),
+            "days_granted": int(payment.days_granted),
+            "created_at": _DATETIME.to_representation(payment.created_at),
+            "paid_at": _DATETIME.to_representation(payment.paid_at),
+            "refunded_at": _DATETIME.to_representation(payment.refunded_at),
+        }
 
 
 class InvoiceSerializer(PurchaseSerializer):
@@ -133,6 +165,13 @@ class InvoiceSerializer(PurchaseSerializer):
     @extend_schema_field(serializers.BooleanField())
     def get_reused(self, payment: Payment) -> bool:
         return self.context["reused"]
+
+    def to_representation(self, payment: Payment) -> dict:
+        return {
+            **super().to_representation(payment),
+            "pay_url": self.get_pay_url(payment),
+            "reused": self.get_reused(payment),
+        }
 
 
 class InvoiceRequestSerializer(serializers.Serializer):
@@ -161,6 +200,9 @@ class PayFromBalanceRequestSerializer(serializers.Serializer):
 
 class PayFromBalanceSerializer(PurchaseSerializer):
     balance_stars = serializers.IntegerField(source="user.stars_balance")
+
+    def to_representation(self, payment: Payment) -> dict:
+        return {**super().to_representation(payment), "balance_stars": int(payment.user.stars_balance)}
 
 
 # --- Balance --------------------------------------------------------------------

@@ -2,8 +2,9 @@
 bot's flood limit. With CACHE_URL on Redis it counts across every process.
 
 cache.add + cache.incr is O(1) per hit (DRF's SimpleRateThrottle pickles a
-history list that grows with the rate). A cache that is down never blocks a
-request: the hit is allowed and logged.
+history list that grows with the rate); on Redis (core.cache) the two are one
+round trip. A cache that is down never blocks a request: the hit is allowed
+and logged.
 """
 
 from __future__ import annotations
@@ -59,12 +60,16 @@ def window_hit(*, key: str, limit: int, seconds: int) -> WindowHit:
     """Count one hit of `key` in the current window of `seconds`."""
     cache_key, seconds, now, window = _window(key, seconds)
     try:
-        cache.add(cache_key, 0, seconds + 1)
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # evicted between add and incr
-            cache.set(cache_key, 1, seconds + 1)
-            count = 1
+        count_hit = getattr(cache, "count_hit", None)  # core.cache.RedisCache: one round trip
+        if count_hit is not None:
+            count = count_hit(cache_key, seconds + 1)
+        else:
+            cache.add(cache_key, 0, seconds + 1)
+            try:
+                count = cache.incr(cache_key)
+            except ValueError:  # evicted between add and incr
+                cache.set(cache_key, 1, seconds + 1)
+                count = 1
     except Exception as exc:  # noqa: BLE001 - a cache outage must not take the shop down
         logger.warning("rate limit cache unavailable (%s); allowing %s", exc, key)
         count = 0

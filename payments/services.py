@@ -19,6 +19,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.db import fetch_first
 from core.errors import ApplicationError
 from payments.buyers import first_paid_flags, payment_mark_firsts
 from payments.charges import Charge
@@ -84,8 +85,9 @@ class InvoiceResult:
 
 def tariff_for_sale(*, tariff: Tariff | str | int) -> Tariff:
     if not isinstance(tariff, Tariff):
-        lookup = {"pk": tariff} if isinstance(tariff, int) else {"code": tariff}
-        tariff = Tariff.objects.filter(**lookup).first()
+        lookup = {"id": tariff} if isinstance(tariff, int) else {"code": tariff}
+        # By a unique key, on every invoice: a prebuilt SELECT (the ORM's first() also sorted by the model's ordering).
+        tariff = fetch_first(Tariff, **lookup)
         if tariff is None:
             raise TariffUnavailable(_("Unknown tariff."), code="not_found", status=404)
     if not tariff.is_active:
@@ -119,7 +121,8 @@ def purchase_id_guard(*, user: User, purchase_id) -> Payment | None:
     recorded as an event that outlives the refused request."""
     if purchase_id is None:
         return None
-    existing = Payment.objects.select_related("tariff").filter(purchase_id=purchase_id).first()
+    # Nearly always a new id (an Idempotency-Key's fresh reference): one prebuilt SELECT by the unique id.
+    existing = fetch_first(Payment, purchase_id=purchase_id)
     if existing is not None and existing.user_id != user.pk:
         event_record(
             name=PurchaseEvent.Name.USER_MISMATCH,

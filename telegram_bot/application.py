@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import translation
 from telegram import Bot, Update
 from telegram.error import InvalidToken, RetryAfter, TelegramError
@@ -192,15 +193,19 @@ def _as_stored(application: StoringApplication, updates, received: list[dict]) -
 
 
 def store_batch(raws: list[dict], done: list[int], beat: bool = False) -> list[int]:
-    """One database hop per getUpdates batch: mark the updates handled since
-    the last batch done, and store the new ones already claimed by this loop
-    (so handling them needs no claim query). `beat`: also record that the
-    loop is alive (the readiness probe reads it)."""
-    if beat:
-        heartbeat_record(name=BOT_POLLING)
-    if done:
-        services.updates_mark_done(update_ids=done)
-    return services.updates_store_batch(raws=raws, claim=True) if raws else []
+    """One database hop per getUpdates batch: store the new updates already
+    claimed by this loop (so handling them needs no claim query) and mark the
+    updates handled since the last batch done. `beat`: also record that the
+    loop is alive (the readiness probe reads it). One transaction: a single
+    commit to wait for (the durable store comes before any handling and is on
+    every update's path); if any of it fails, none of it happened."""
+    with transaction.atomic():
+        stored = services.updates_store_batch(raws=raws, claim=True) if raws else []
+        if done:
+            services.updates_mark_done(update_ids=done)
+        if beat:
+            heartbeat_record(name=BOT_POLLING)
+    return stored
 
 
 async def retry_failed(application: StoringApplication, stop: asyncio.Event, *, interval: float = RETRY_INTERVAL):

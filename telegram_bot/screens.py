@@ -524,7 +524,14 @@ def invite(user: User, bot_username: str) -> list[Reply]:
 def precheckout(
     *, language_code: str | None, payload: str, from_user_id: int, total_amount: int, currency: str
 ) -> PrecheckoutResult:
-    """Validated in the buyer's language, so a refusal reads right in Telegram."""
+    """A refusal reads in the buyer's language. An accepted query says nothing, so
+    the language is looked up only for a refusal: the query is validated again in
+    it (the second answer, the fresher one, is the one given)."""
+    result = precheckout_validate(
+        payload=payload, from_user_id=from_user_id, total_amount=total_amount, currency=currency
+    )
+    if result.ok:
+        return result
     language = language_for_telegram_id(telegram_id=from_user_id, language_code=language_code)
     with translation.override(language):
         return precheckout_validate(

@@ -17,6 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.backoff import backoff_delay
+from core.db import insert_skipping_conflicts
 from core.ratelimit import window_hit
 from promos.models import PromoCode
 from promos.services import PromoInvalid, promo_find, promo_quote
@@ -177,23 +178,24 @@ def updates_store_batch(*, raws: list[dict[str, Any]], claim: bool = False) -> l
     """Store a getUpdates batch; the ids stored now (not before), oldest first.
     Callers handle what was stored (storable(raw)), see update_store.
 
-    Usually every update in a batch is new: one multi-row INSERT, no SELECT.
-    It has no ignore_conflicts on purpose: when it succeeds every row is ours,
-    so "stored now" is exact. If any id was stored before (a batch fetched
-    again after a restart, a concurrent writer) it rolls back and stores one
-    row at a time. With `claim`, new rows are stored as claimed by the caller
-    (attempt 1)."""
+    One multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING update_id, no
+    SELECT: the ids it returns are exactly the rows this call stored; an id
+    stored before (a batch fetched again after a restart, a concurrent writer)
+    is skipped and left as it was. If the database refuses a row's content, the
+    batch is stored one row at a time, so that one stays alone. With `claim`,
+    new rows are stored as claimed by the caller (attempt 1). Inside the
+    caller's transaction it is a savepoint."""
     by_id = {update_id_of(raw): raw for raw in raws}
     fresh = [_new_row(uid, raw, claim=claim) for uid, raw in by_id.items()]
     if not fresh:
         return []
     try:
         with transaction.atomic():
-            TelegramUpdate.objects.bulk_create(fresh)
+            stored = insert_skipping_conflicts(fresh, returning="update_id")
     except (IntegrityError, *STORE_ERRORS):
-        # One at a time: a row stored before, or one the database refuses, stays alone.
+        # One at a time: a row the database refuses stays alone.
         return [uid for uid, raw in by_id.items() if update_store(raw=raw, claim=claim)[1]]
-    return [row.update_id for row in fresh]
+    return sorted(stored)
 
 
 def update_claim(*, update_id: int) -> bool:

@@ -6,6 +6,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.db import fetch_first, lock_row
 from users.models import LANGUAGE_CODES, User
 
 
@@ -30,7 +31,8 @@ def user_get_or_create_from_telegram(
         "last_name": (last_name or "")[:150],
         "language_code": (language_code or "")[:16],
     }
-    user = User.objects.filter(telegram_id=telegram_id).first()
+    # Every API request and bot update looks its user up (the Telegram id is unique): a prebuilt SELECT.
+    user = fetch_first(User, telegram_id=telegram_id)
     if user is None:
         try:
             with transaction.atomic():
@@ -61,8 +63,12 @@ def user_lock(*, user_id: int) -> User:
 
 
 def user_lock_row(*, user_id: int) -> None:
-    """user_lock for callers that only need the lock, not the user's fields."""
-    User.objects.select_for_update(no_key=True).filter(pk=user_id).values_list("pk", flat=True).get()
+    """user_lock for callers that only need the lock, not the user's fields.
+
+    The same FOR NO KEY UPDATE in plain SQL: it runs once per invoice and per
+    payment, and the ORM's select_for_update query cost several times the lock."""
+    if not lock_row(model=User, pk=user_id, no_key=True):
+        raise User.DoesNotExist(f"no user {user_id}")
 
 
 def user_set_language(*, user: User, language: str) -> User:

@@ -157,3 +157,20 @@ def test_seed_demo_refuses_outside_debug(settings):
 
     assert not PromoCode.objects.exists()
     assert not User.objects.filter(username="admin").exists()
+
+
+# --- The shared cache ---------------------------------------------------------------------
+
+
+def test_a_redis_cache_url_uses_the_shops_redis_backend_with_short_timeouts(monkeypatch):
+    caches = load_settings(monkeypatch, {**PRODUCTION, "CACHE_URL": "redis://127.0.0.1:6379/1"})["CACHES"]
+
+    assert caches["default"]["BACKEND"] == "core.cache.RedisCache"
+    assert caches["default"]["LOCATION"] == "redis://127.0.0.1:6379/1"
+    assert caches["default"]["OPTIONS"] == {"socket_connect_timeout": 1, "socket_timeout": 1}
+
+
+def test_without_a_cache_url_the_cache_is_the_process_memory(monkeypatch):
+    caches = load_settings(monkeypatch, PRODUCTION)["CACHES"]
+
+    assert caches["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"

@@ -5,6 +5,7 @@ import pytest
 
 from payments.models import Payment
 from promos.models import PromoCode
+from telegram_bot import screens
 from tests.payments.factories import PaymentFactory
 from tests.promos.factories import PromoCodeFactory
 from tests.users.factories import UserFactory
@@ -91,3 +92,29 @@ def test_promo_used_up_meanwhile_is_refused(ask, buyer, tariff_1m):
 def test_refusal_is_in_the_buyers_language(ask, buyer):
     answer = ask("no-such-invoice", 100, language_code="ru")
     assert answer.error_message == "Этот счёт неизвестен. Начните покупку заново."
+
+
+def test_a_refusal_follows_the_language_chosen_in_the_bot(ask, buyer, tariff_1m):
+    # given a buyer whose Telegram speaks English but who chose Russian in the bot
+    buyer.bot_language = "ru"
+    buyer.save(update_fields=["bot_language"])
+    payment = PaymentFactory(user=buyer, tariff=tariff_1m)
+
+    answer = ask(payment.invoice_payload, 99, language_code="en")
+
+    assert (answer.ok, answer.error_message) == (
+        False,
+        "Сумма не совпадает со счётом. Начните покупку заново.",
+    )
+
+
+def test_an_accepted_query_costs_one_query_a_refusal_three(buyer, tariff_1m, django_assert_num_queries):
+    payment = PaymentFactory(user=buyer, tariff=tariff_1m)
+    query = {"payload": payment.invoice_payload, "from_user_id": BUYER_ID, "currency": "XTR", "language_code": "en"}
+
+    # an accepted query needs no language: the payment with its user, tariff and promo, in one SELECT
+    with django_assert_num_queries(1):
+        assert screens.precheckout(total_amount=100, **query).ok
+    # a refusal also reads the buyer's language, then validates again in it
+    with django_assert_num_queries(3):
+        assert not screens.precheckout(total_amount=99, **query).ok

@@ -3,10 +3,13 @@
 from datetime import timedelta
 
 import pytest
+from django.db import DatabaseError
 from django.utils import timezone
 
 from conftest import run_concurrently
+from core.heartbeats import BOT_POLLING, heartbeat_age_seconds
 from telegram_bot import services
+from telegram_bot.application import store_batch
 from telegram_bot.models import TelegramUpdate
 
 pytestmark = pytest.mark.django_db
@@ -203,3 +206,47 @@ def test_an_update_the_database_still_refuses_is_kept_as_its_id_failed_and_not_h
         assert (kept.status, kept.altered, kept.next_attempt_at) == (TelegramUpdate.Status.FAILED, True, None)
         assert "could not be stored" in kept.error and kept.kind == "message"
     assert row.update_id == 20
+
+
+# --- The polling loop's database hop ----------------------------------------------------------
+
+
+def test_the_loop_stores_a_batch_marks_earlier_ones_done_and_beats_in_one_hop():
+    services.updates_store_batch(raws=[_message(1)], claim=True)
+
+    stored = store_batch([_message(2), _message(3)], [1], True)
+
+    assert stored == [2, 3]
+    assert dict(TelegramUpdate.objects.values_list("update_id", "status")) == {
+        1: "done",
+        2: "processing",
+        3: "processing",
+    }
+    assert heartbeat_age_seconds(name=BOT_POLLING) is not None
+
+
+def test_a_failure_in_the_loops_hop_stores_nothing_of_the_batch(monkeypatch):
+    # given marking the earlier updates done fails (the database went away mid-hop, say)
+    services.updates_store_batch(raws=[_message(1)], claim=True)
+
+    def broken(**_kwargs):
+        raise DatabaseError("connection lost")
+
+    monkeypatch.setattr(services, "updates_mark_done", broken)
+
+    # when the loop stores the next batch in the same hop
+    with pytest.raises(DatabaseError):
+        store_batch([_message(2)], [1], False)
+
+    # then the batch is not stored either: its offset is not confirmed, it is fetched again
+    assert list(TelegramUpdate.objects.values_list("update_id", flat=True)) == [1]
+
+
+@pytest.mark.postgres
+def test_the_loops_hop_stores_the_rest_of_a_batch_around_a_row_the_database_refuses(monkeypatch):
+    monkeypatch.setattr(services, "storable", lambda value: (value, False))
+
+    stored = store_batch([dict(WITH_NUL, update_id=30), {"update_id": 31, "message": {"text": "ok"}}], [], False)
+
+    assert stored == [31]
+    assert TelegramUpdate.objects.get(update_id=30).status == TelegramUpdate.Status.FAILED
