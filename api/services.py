@@ -20,7 +20,6 @@ from payments.gateways.mock import purchase_mock_complete
 from payments.gateways.registry import invoice_params
 from payments.models import Payment
 from payments.services import CompletionResult, InvoiceResult, payment_get_for_user, purchase_create_invoice
-from subscriptions.models import Tariff
 from users.models import User
 
 logger = logging.getLogger(__name__)

@@ -4,6 +4,8 @@ Redis, so hits counted by one process (another gunicorn worker, the bot) count i
 from __future__ import annotations
 
 import pytest
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.utils.module_loading import import_string
 from rest_framework.test import APIClient
 
 from api.throttles import AnonymousThrottle
@@ -34,10 +36,9 @@ def redis_cache(monkeypatch, settings, redis_url):
 
 
 def test_cache_url_on_redis_is_djangos_redis_cache(redis_cache, redis_url):
-    assert (redis_cache["BACKEND"], redis_cache["LOCATION"]) == (
-        "django.core.cache.backends.redis.RedisCache",
-        redis_url,
-    )
+    # the project's subclass of Django's Redis cache (one client per pool, one-round-trip counters)
+    assert (redis_cache["BACKEND"], redis_cache["LOCATION"]) == ("core.cache.RedisCache", redis_url)
+    assert issubclass(import_string(redis_cache["BACKEND"]), DjangoRedisCache)
 
 
 def test_a_client_that_used_its_limit_through_another_process_is_throttled_here(redis_cache, redis_url, tariffs):
