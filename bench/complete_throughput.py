@@ -7,7 +7,7 @@
 Same server, same run, two measurements:
 
 1. purchase_complete from THREADS threads, each completing distinct pending Stars
-   payments of distinct buyers who already have a subscription (the common path:
+   payments of distinct buyers who bought before and have a subscription (the common path:
    lock the buyer, claim the payment, book the ledger, extend the subscription,
    write the outbox row and the event). Provisioning is not handed over after the
    commit (PROVISIONING_RUN_AFTER_COMMIT=false: a broker publish is not part of the
@@ -128,6 +128,28 @@ def prepare(count: int) -> tuple[list[str], int]:
     active_until = timezone.now() + timedelta(days=10)
     Subscription.objects.bulk_create(
         [Subscription(user=user, status=Subscription.Status.ACTIVE, expires_at=active_until) for user in users],
+        batch_size=2000,
+    )
+    # Each bought before (a paid payment a month ago, flagged as their first), and has a pending invoice now.
+    month_ago = timezone.now() - timedelta(days=30)
+    Payment.objects.bulk_create(
+        [
+            Payment(
+                user=user,
+                tariff=tariff,
+                status=Payment.Status.SUCCEEDED,
+                base_price=tariff.price_stars,
+                amount=tariff.price_stars,
+                days=tariff.days,
+                days_granted=tariff.days,
+                invoice_payload=new_invoice_payload(),
+                telegram_payment_charge_id=f"bench-earlier-{user.pk}",
+                paid_at=month_ago,
+                first_paid=True,
+                first_paid_subscription=True,
+            )
+            for user in users
+        ],
         batch_size=2000,
     )
     payments = Payment.objects.bulk_create(

@@ -33,7 +33,11 @@ class _Select:
 
 @cache
 def _prebuilt_select(
-    model: type[Model], alias: str, related: tuple[str, ...], conditions: tuple[tuple[str, bool], ...]
+    model: type[Model],
+    alias: str,
+    related: tuple[str, ...],
+    conditions: tuple[tuple[str, bool], ...],
+    lock: str = "",
 ) -> _Select:
     connection = connections[alias]
     quote = connection.ops.quote_name
@@ -57,8 +61,10 @@ def _prebuilt_select(
         if not (field.many_to_one or field.one_to_one) or not field.concrete:
             raise ValueError(f"{model.__name__}.{name} is not a foreign key of its own")
         table = f"t{number}"
+        # A row to lock must be inner-joined (PostgreSQL locks no nullable side of an outer join).
+        join = "JOIN" if name == lock else "LEFT JOIN"
         joins.append(
-            f"LEFT JOIN {quote(field.related_model._meta.db_table)} {table} "
+            f"{join} {quote(field.related_model._meta.db_table)} {table} "
             f"ON {table}.{quote(field.target_field.column)} = t0.{quote(field.column)}"
         )
         add(field.related_model, table, field)
@@ -69,6 +75,9 @@ def _prebuilt_select(
         f"SELECT {', '.join(columns)} FROM {quote(meta.db_table)} t0 {' '.join(joins)} "  # noqa: S608 - names from models
         f"WHERE {where} LIMIT 1"
     )
+    if lock and connection.features.has_select_for_update:
+        locked = f"t{related.index(lock) + 1}"
+        sql += " " + connection.ops.for_update_sql(no_key=True, of=(locked,))
     # The converters the ORM applies to these columns (dates on SQLite, JSON, ...), worked out once.
     compiler = connection.ops.compiler("SQLCompiler")(Query(model), connection, alias)
     converters = tuple(
@@ -78,17 +87,24 @@ def _prebuilt_select(
     return _Select(sql=sql, parts=tuple(parts), converters=converters)
 
 
-def fetch_first(model: type[M], *, related: tuple[str, ...] = (), **equals) -> M | None:
+def fetch_first(model: type[M], *, related: tuple[str, ...] = (), lock: str = "", **equals) -> M | None:
     """The row whose fields (names or attnames, like `user_id`) equal `equals`
     (None: IS NULL), or None; with `related`, foreign keys loaded along in the
     same query, like select_related(*related). For lookups by a unique key,
     which need no ORDER BY. The SQL is built once per model, relations and set
     of fields; the instances are loaded as the ORM loads them (its converters,
-    Model.from_db), their related objects cached on them."""
-    alias = router.db_for_read(model)
+    Model.from_db), their related objects cached on them.
+
+    `lock`, one of `related`: that row is locked FOR NO KEY UPDATE (only it,
+    like select_for_update(of=...); inside a transaction; SQLite has no row locks)."""
+    if lock and lock not in related:
+        raise ValueError(f"lock={lock!r} must be one of related={related!r}")
+    alias = router.db_for_write(model) if lock else router.db_for_read(model)
     connection = connections[alias]
+    if lock and connection.features.has_select_for_update and connection.get_autocommit():
+        raise TransactionManagementError("fetch_first(lock=...) cannot be used outside of a transaction.")
     conditions = tuple((name, value is None) for name, value in equals.items())
-    select = _prebuilt_select(model, alias, tuple(related), conditions)
+    select = _prebuilt_select(model, alias, tuple(related), conditions, lock)
     params = [
         model._meta.get_field(name).get_db_prep_value(value, connection)
         for name, value in equals.items()

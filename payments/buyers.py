@@ -12,33 +12,40 @@ flag never has to move.
 from __future__ import annotations
 
 from django.db import connection
-from django.db.models import Exists, Expression, Max, Min, OuterRef
+from django.db.models import Max, Min
 
 from payments.models import Payment, is_mock_charge
-from payments.selectors import PAID_METHODS, paid_payments
+from payments.selectors import PAID_METHODS, PAID_STATUSES, paid_payments
 
 
-def _moved_money(payment: Payment, *, charge_id: str | None) -> bool:
+def moved_money(payment: Payment, *, charge_id: str | None) -> bool:
+    """Paid with Stars or from the balance, some Stars, and not a mock completion (with `charge_id`)."""
     moved = payment.method in PAID_METHODS and payment.amount > 0
     return moved and not is_mock_charge(source=payment.source, charge_id=charge_id)
 
 
-def first_paid_flags(payment: Payment, *, charge_id: str | None) -> dict[str, Expression]:
-    """The flags as expressions for the UPDATE that makes `payment` paid with `charge_id`
-    (the row is compared with the buyer's other paid ones in the database, no read first)."""
-    if not _moved_money(payment, charge_id=charge_id):
-        return {}
-    earlier = paid_payments().filter(user_id=OuterRef("user_id")).exclude(pk=OuterRef("pk"))
-    flags: dict[str, Expression] = {"first_paid": ~Exists(earlier)}
-    if payment.kind == Payment.Kind.SUBSCRIPTION:
-        flags["first_paid_subscription"] = ~Exists(earlier.filter(kind=Payment.Kind.SUBSCRIPTION))
-    return flags
+def first_paid_sql(*, table: str, quote, subscription: bool = False) -> tuple[str, list]:
+    """`NOT EXISTS (an earlier paid payment of the row's buyer [, a subscription])`, for a raw
+    UPDATE of `table`: the rule of paid_payments() as SQL with its parameters (the claiming
+    UPDATE of the purchase transaction sets the flags with it, see payments.services)."""
+    column = {name: quote(Payment._meta.get_field(name).column) for name in ("user", "status", "method", "paid_at")}
+    is_mock, kind, pk = quote("is_mock"), quote(Payment._meta.get_field("kind").column), quote(Payment._meta.pk.column)
+    sql = (
+        f"NOT EXISTS (SELECT 1 FROM {table} e WHERE e.{column['user']} = {table}.{column['user']} "  # noqa: S608
+        f"AND e.{pk} <> {table}.{pk} AND e.{column['status']} IN (%s, %s) AND e.{column['method']} IN (%s, %s) "
+        f"AND e.{column['paid_at']} IS NOT NULL AND NOT e.{is_mock}"
+    )
+    params: list = [*PAID_STATUSES, *PAID_METHODS]
+    if subscription:
+        sql += f" AND e.{kind} = %s"
+        params.append(Payment.Kind.SUBSCRIPTION)
+    return sql + ")", params
 
 
 def payment_mark_firsts(payment: Payment) -> None:
     """Flag a payment the caller is making paid (succeeded, or refunded as it is recorded),
     before saving it."""
-    if not _moved_money(payment, charge_id=payment.telegram_payment_charge_id):
+    if not moved_money(payment, charge_id=payment.telegram_payment_charge_id):
         return
     earlier = paid_payments().filter(user_id=payment.user_id).exclude(pk=payment.pk)
     payment.first_paid = not earlier.exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Q, Sum
 
 from referrals.models import Referral, ReferralBonus
 from users.models import User
@@ -25,8 +25,3 @@ def referral_stats(*, user: User | int) -> ReferralStats:
         days=Sum("days", filter=Q(revoked_at__isnull=True), default=0),
     )
     return ReferralStats(invited=invited, paid=bonuses["paid"], bonus_days=bonuses["days"])
-
-
-def buyer_invited(user_ref: str = "user_id") -> Exists:
-    """An annotation: whether the buyer a row names was invited (so a first purchase earns a bonus)."""
-    return Exists(Referral.objects.filter(invited_id=OuterRef(user_ref)))

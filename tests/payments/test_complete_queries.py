@@ -50,7 +50,7 @@ def test_a_renewal_by_a_buyer_with_a_subscription_takes_seven_statements(tariff_
     # then: lock the buyer (reading the invoice), look for a kept refund, claim the payment,
     # book the ledger, extend the subscription, write the outbox row, record the event
     assert verbs(sqls) == [
-        "SELECT payments_payment.id, payments_payment.purchase_id,",
+        "SELECT t0.id, t0.purchase_id,",
         "SELECT payments_pendingrefund.id, payments_pendingrefund.charge_id,",
         "UPDATE payments_payment SET",
         "INSERT INTO payments_ledgerentry",
@@ -61,9 +61,11 @@ def test_a_renewal_by_a_buyer_with_a_subscription_takes_seven_statements(tariff_
     assert "FOR NO KEY UPDATE OF" in sqls[0] or connection.vendor == "sqlite"
 
 
-def test_a_first_purchase_adds_only_the_subscription_row(tariff_1m, quiet_background):
+def test_a_first_purchase_adds_the_subscription_row_and_the_referral_lookup(tariff_1m, quiet_background):
     sqls = completion_queries(UserFactory(), charge_id="only")
 
-    assert len(sqls) == 8
-    assert "INSERT INTO subscriptions_subscription" in " ".join(verbs(sqls)).replace('"', "")
+    # the seven above, the subscription row created, and (a first paid subscription) the referral looked up
+    assert len(sqls) == 9
+    joined = " ".join(verbs(sqls))
+    assert "INSERT INTO subscriptions_subscription" in joined and "SELECT referrals_referral.id," in joined
     assert not [sql for sql in sqls if "SAVEPOINT" in sql.upper()]
