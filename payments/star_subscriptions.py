@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from payments.charges import Charge
@@ -188,7 +188,3 @@ def star_subscriptions_expire(*, now: datetime | None = None) -> int:
                 subscription_set_auto_renewal(user_id=subscription.user_id, renews=False)
             expired += 1
     return expired
-
-
-def star_subscriptions_of(*, user: User) -> QuerySet[StarSubscription]:
-    return StarSubscription.objects.filter(user=user).select_related("tariff").order_by("-created_at")
