@@ -1,29 +1,32 @@
 """pytest fixtures for the fake Remnawave panel.
 
-`fake_panel` starts a panel speaking API generation 2.x by default; use
-`@pytest.mark.parametrize("fake_panel", ["2", "3"], indirect=True)` (or the
-`both_panel_versions` mark below) to run a test against both generations.
-It points the settings at the panel (PROVISIONING_BACKEND=remnawave) with short
-timeouts and backoff, and resets the cached provisioning backend.
+`fake_panel` starts a panel speaking the 3.0 profile (3.0.0 - 3.3.2) by default; pass a
+profile with `@pytest.mark.parametrize("fake_panel", ["2.0", "2.8"], indirect=True)` ("2" and
+"3" still mean "2.7" and "3.0"), or use the `every_panel_release` mark below to run a test
+against every profile. It points the settings at the panel (PROVISIONING_BACKEND=remnawave)
+with short timeouts and backoff, and resets the cached provisioning backend.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.fakes.remnawave_panel import FakeRemnawavePanel
+from tests.fakes.remnawave_panel import DEFAULT_SQUAD, PROFILES, FakeRemnawavePanel
 
-TEST_SQUAD = "6f1e8a2c-1111-4222-8333-944455556666"
+# The one internal squad the fake panel has unless told otherwise (named "Default").
+TEST_SQUAD = DEFAULT_SQUAD
 
-both_panel_versions = pytest.mark.parametrize("fake_panel", ["2", "3"], indirect=True, ids=["panel2x", "panel3x"])
+every_panel_release = pytest.mark.parametrize(
+    "fake_panel", list(PROFILES), indirect=True, ids=[f"panel{profile}" for profile in PROFILES]
+)
+both_panel_versions = every_panel_release  # the older name
 
 
 @pytest.fixture
 def fake_panel(request, settings):
     from subscriptions.backends import reset_backend
 
-    version = str(getattr(request, "param", "2"))
-    panel = FakeRemnawavePanel(version=version).start()
+    panel = FakeRemnawavePanel(profile=str(getattr(request, "param", "3.0"))).start()
     settings.PROVISIONING_BACKEND = "remnawave"
     settings.REMNAWAVE_URL = panel.url
     settings.REMNAWAVE_TOKEN = panel.token

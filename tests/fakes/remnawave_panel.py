@@ -1,16 +1,24 @@
-"""A fake Remnawave panel: real HTTP on 127.0.0.1, the contract of
-shared/docs/remnawave.md for API generations 2.x and 3.x, with failure injection.
+"""A fake Remnawave panel: real HTTP on 127.0.0.1, one profile per official release line,
+with failure injection.
 
-Covered: bearer auth; wrapped {"response": ...} bodies; error bodies
-{"message", "errorCode", "statusCode"}; users create / get by username / get by
-Telegram id (2.x by-telegram-id, 3.x stream?telegramId=) / get by uuid or id /
-PATCH (2.x by uuid, 3.x by id or username) / enable / disable / delete (3.x:
-204 without body); username rules (3-36 chars of [A-Za-z0-9_-], unique);
-future-only expireAt; 3.x numeric ids (400 for non-numeric ones); every call
-recorded. Failure injection: fail_next (5xx N times), delay_next (slow or timed
-out answers), set_latency (every matching call is slow until set back to 0),
-create_then_hang (the panel stores the user, then answers too late), down (503
-for everything until set back to False) and drop (connection closed without answer).
+Every rule below is taken from the official contract (github remnawave/backend,
+libs/contract/ and src/ read at the release tag named in the comment next to it).
+
+| profile | stands for      | reported version (GET /api/system/metadata)               |
+| "2.0"   | 2.0.0 - 2.0.8   | none: the route answers 404 (it exists from 2.5.0)         |
+| "2.7"   | 2.5.0 - 2.7.4   | "2.7.4"                                                    |
+| "2.8"   | 2.8.0 - 2.8.1   | "2.8.1"                                                    |
+| "3.0"   | 3.0.0 - 3.3.2   | "3.3.2"                                                    |
+(2.1.0 - 2.4.x sit between "2.0" and "2.7": usernames of 3+ characters from 2.1.0, PATCH by
+uuid or username from 2.1.14, no metadata route; no profile of its own.)
+
+Answers: success bodies wrapped in {"response": ...}; panel errors
+{"timestamp", "path", "message", "errorCode"} (src/common/exception/http-exception.filter.ts);
+validation errors as nestjs-zod raises them, {"statusCode": 400, "message": "Validation failed",
+"errors": [{"code", "message", "path"}]} (2.8.1 src/common/decorators/base-endpoint); NestJS's own
+bodies {"message", "error", "statusCode"} for an unknown route (404 "Cannot GET ..."), a bad token
+(401) and a token without the scope (403, 2.8+). Failure injection: fail_next, delay_next,
+set_latency, create_then_hang, down (503 for everything) and drop (connection closed).
 """
 
 from __future__ import annotations
@@ -20,16 +28,37 @@ import re
 import threading
 import time
 import uuid as uuidlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9_-]{3,36}$")
+PROFILES = ("2.0", "2.7", "2.8", "3.0")
+ALIASES = {"2": "2.7", "3": "3.0"}
+REPORTED_VERSIONS = {"2.0": None, "2.7": "2.7.4", "2.8": "2.8.1", "3.0": "3.3.2"}
+DEFAULT_SQUAD = "6f1e8a2c-1111-4222-8333-944455556666"
+
+USERNAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
+TAG_RE = re.compile(r"^[A-Z0-9_]+$")
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-STATUSES = {"ACTIVE", "DISABLED", "LIMITED", "EXPIRED"}
-STRATEGIES = {"NO_RESET", "DAY", "WEEK", "MONTH"}
+# zod .datetime({offset: true, local: true}): a full date and time, offset optional.
+DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$")
+STATUSES = ("ACTIVE", "DISABLED", "LIMITED", "EXPIRED")
+STRATEGIES = ("NO_RESET", "DAY", "WEEK", "MONTH")
+
+# libs/contract/constants/errors/errors.ts (same codes at 2.0.0 and 3.3.2)
+ERRORS = {
+    "A018": (500, "Failed to create user"),
+    "A019": (400, "User username already exists"),
+    "A025": (404, "User not found"),
+    "A026": (500, "Get user by error"),
+    "A029": (400, "User already disabled"),
+    "A030": (400, "User already enabled"),
+    "A039": (500, "Update user error"),
+    "A062": (404, "Users not found"),
+    "A063": (404, "User with specified params not found"),
+}
 
 
 @dataclass
@@ -51,9 +80,28 @@ class _Injection:
 
 
 class PanelHttpError(Exception):
-    def __init__(self, status: int, message: str, code: str) -> None:
-        super().__init__(message)
-        self.status, self.message, self.code = status, message, code
+    """An answer other than success: `body` is sent as is (the path is filled in for panel errors)."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(body.get("message"))
+        self.status, self.body = status, body
+
+
+def panel_error(code: str) -> PanelHttpError:
+    status, message = ERRORS[code]
+    return PanelHttpError(status, {"timestamp": _iso(_now()), "path": "", "message": message, "errorCode": code})
+
+
+def nest_error(status: int, message: str, error: str) -> PanelHttpError:
+    return PanelHttpError(status, {"message": message, "error": error, "statusCode": status})
+
+
+def validation_error(issues: list[dict[str, Any]]) -> PanelHttpError:
+    return PanelHttpError(400, {"statusCode": 400, "message": "Validation failed", "errors": issues})
+
+
+def _issue(path: str | None, message: str, code: str = "custom") -> dict[str, Any]:
+    return {"code": code, "message": message, "path": [path] if path else []}
 
 
 def _now() -> datetime:
@@ -64,31 +112,59 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else None
 
 
-def _parse_expire(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise PanelHttpError(400, "expireAt: Invalid datetime", "A001")
+def _parse_datetime(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not DATETIME_RE.match(value):
+        return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise PanelHttpError(400, "expireAt: Invalid datetime", "A001")
-    if parsed.tzinfo is None:
-        raise PanelHttpError(400, "expireAt: Invalid datetime (no offset)", "A001")
-    if parsed <= _now():
-        raise PanelHttpError(400, "expireAt: Expiration date cannot be in the past", "A001")
-    return parsed
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)  # local: the panel runs in UTC
 
 
-@dataclass
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class _Route:
+    name: str
+    resource: str
+    scope: str
+    kind: str  # read | write
+    args: tuple[str, ...] = ()
+
+
 class FakeRemnawavePanel:
-    version: str = "2"
-    token: str = "test-panel-token"
-    public_url: str = "https://sub.example.test"
-    users: dict[str, dict[str, Any]] = field(default_factory=dict)
-    calls: list[Call] = field(default_factory=list)
-    down: bool = False
-    drop: bool = False
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        profile: str | None = None,
+        *,
+        version: str | None = None,
+        token: str = "test-panel-token",
+        public_url: str = "https://sub.example.test",
+        reported_version: str | None = None,
+        squads: dict[str, str] | None = None,
+        default_device_limit: int = 1,
+    ) -> None:
+        self.profile = _profile(profile or version or "2")
+        self.token = token
+        self.public_url = public_url
+        self.reported_version = reported_version or REPORTED_VERSIONS[self.profile]
+        # uuid -> name of the internal squads that exist on the panel.
+        self.squads: dict[str, str] = dict(squads) if squads is not None else {DEFAULT_SQUAD: "Default"}
+        # The panel's fallback device limit for users whose hwidDeviceLimit is null: a setting
+        # (2.0.0 env HWID_FALLBACK_DEVICE_LIMIT 1..999; 3.3.2 hwidSettings.fallbackDeviceLimit, seeded 999).
+        self.default_device_limit = default_device_limit
+        self.users: dict[str, dict[str, Any]] = {}
+        self.calls: list[Call] = []
+        self.down = False
+        self.drop = False
+        self._scoped_tokens: dict[str, list[str]] = {}
         self._lock = threading.RLock()
         self._injections: list[_Injection] = []
         self._hang_after_create: float = 0.0
@@ -96,6 +172,28 @@ class FakeRemnawavePanel:
         self._next_id = 1
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    # --- profile ----------------------------------------------------------------
+    @property
+    def version(self) -> str:
+        """The API generation, "2" or "3" (what the shop's REMNAWAVE_API_VERSION pins)."""
+        return "3" if self.profile == "3.0" else "2"
+
+    @version.setter
+    def version(self, value: str) -> None:
+        self.profile = _profile(value)
+        self.reported_version = REPORTED_VERSIONS[self.profile]
+
+    @property
+    def has_scopes(self) -> bool:
+        return self.profile in ("2.8", "3.0")  # 2.8.0 src/common/guards/scopes/scopes.guard.ts
+
+    def grant(self, token: str, scopes: list[str]) -> str:
+        """Register another valid API token limited to `scopes` (e.g. ["users:read"]); from 2.8
+        a call outside them answers 403. Before 2.8 there are no scopes: the token may do all."""
+        with self._lock:
+            self._scoped_tokens[token] = list(scopes)
+        return token
 
     # --- lifecycle -------------------------------------------------------------
     def start(self) -> FakeRemnawavePanel:
@@ -185,65 +283,241 @@ class FakeRemnawavePanel:
         user = self.user(username)
         return user["expireAt"] if user else None
 
-    def add_user(self, username: str, *, expire_at: datetime, telegram_id: int | None = None, status: str = "ACTIVE"):
-        """Seed a panel user directly (e.g. one made by an earlier lost answer)."""
+    def effective_device_limit(self, username: str) -> int | None:
+        """The device limit the panel applies to this user; None means no limit at all."""
+        user = self.users[username]
+        limit = user["hwidDeviceLimit"]
+        if limit == 0:
+            return None
+        return self.default_device_limit if limit is None else limit
+
+    def device_allowed(self, username: str, devices_in_use: int) -> bool:
+        """Whether the panel lets one more (new) device in when `devices_in_use` are registered.
+        3.3.2 subscription.service.ts checkHwidDeviceLimit (same in 2.0.0): hwidDeviceLimit === 0
+        bypasses the check; null falls back to the panel's limit; a new device is refused when
+        the count is >= the limit (3.3.2 hwid-user-devices.repository.ts `hwids.length >= deviceLimit`)."""
+        limit = self.effective_device_limit(username)
+        return limit is None or devices_in_use < limit
+
+    def add_user(
+        self,
+        username: str,
+        *,
+        expire_at: datetime,
+        telegram_id: int | None = None,
+        status: str = "ACTIVE",
+        hwid_device_limit: int | None = None,
+        squads: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Seed a panel user directly (e.g. one made by an earlier lost answer); returns the stored
+        record, which carries both `uuid` and `id` whatever the profile shows."""
         with self._lock:
-            return self._store_user(
-                {"username": username, "expireAt": _iso(expire_at), "telegramId": telegram_id, "status": status},
-                validate_expiry=False,
+            user = self._store_user(
+                {
+                    "username": username,
+                    "telegramId": telegram_id,
+                    "status": status,
+                    "hwidDeviceLimit": hwid_device_limit,
+                    "activeInternalSquads": list(squads or []),
+                },
+                expire_at,
             )
+            return user
+
+    # --- routing -------------------------------------------------------------------
+    def _route(self, method: str, path: str) -> _Route:
+        parts = [p for p in path.split("/") if p]
+        not_found = nest_error(404, f"Cannot {method} {path}", "Not Found")
+        if parts[:1] != ["api"]:
+            raise not_found
+        rest = parts[1:]
+        if method == "GET" and rest == ["system", "metadata"] and self.profile != "2.0":
+            # 2.5.0 libs/contract/api/controllers/system.ts SYSTEM_ROUTES.METADATA (absent in 2.4.4)
+            return _Route("metadata", "system", "metadata", "read")
+        if method == "GET" and rest == ["internal-squads"]:
+            return _Route("squads", "internal-squads", "list", "read")
+        if rest[:1] != ["users"]:
+            raise not_found
+        rest = rest[1:]
+        v3 = self.profile == "3.0"
+        if method == "POST" and not rest:
+            return _Route("create", "users", "create", "write")
+        if method == "PATCH" and not rest:
+            return _Route("update", "users", "update", "write")
+        if method == "GET" and rest == ["stream"] and self.profile in ("2.8", "3.0"):
+            # 2.8.0 users.ts USERS_ROUTES.STREAM, declared before /:uuid; earlier, "stream" is a uuid.
+            return _Route("stream", "users", "stream", "read")
+        if method == "GET" and len(rest) == 2 and rest[0] == "by-username":
+            return _Route("by_username", "users", "by-username", "read", (rest[1],))
+        if method == "GET" and len(rest) == 2 and rest[0] == "by-telegram-id" and not v3:
+            # 2.x users.ts GET_BY.TELEGRAM_ID; gone in 3.0.0 (GET_BY has SHORT_UUID and USERNAME only).
+            return _Route("by_telegram_id", "users", "by-telegram-id", "read", (rest[1],))
+        if method == "GET" and len(rest) == 1:
+            # 2.x GET_BY_UUID(':uuid'); 3.0.0 GET_BY_ID(':userId')
+            return _Route("get", "users", "by-id" if v3 else "by-uuid", "read", (rest[0],))
+        if method == "POST" and len(rest) == 3 and rest[1] == "actions" and rest[2] in ("enable", "disable"):
+            return _Route(rest[2], "users", rest[2], "write", (rest[0],))
+        if method == "DELETE" and len(rest) == 1:
+            return _Route("delete", "users", "delete", "write", (rest[0],))
+        raise not_found
+
+    def _check_scopes(self, token: str, route: _Route) -> None:
+        """2.8.0 src/common/guards/scopes/scopes.guard.ts (unchanged to 3.3.2): "*", "<resource>:*",
+        "<resource>:<read|write>" or "<resource>:<endpoint scope>"; otherwise the guard returns
+        false and NestJS answers its default 403 (the controllers' filter does not catch it)."""
+        scopes = self._scoped_tokens.get(token)
+        if scopes is None or not self.has_scopes:
+            return
+        wanted = {"*", f"{route.resource}:*", f"{route.resource}:{route.kind}", f"{route.resource}:{route.scope}"}
+        if not wanted.intersection(scopes):
+            raise nest_error(403, "Forbidden resource", "Forbidden")
+
+    def authorized(self, header: str | None) -> str | None:
+        if not header or not header.startswith("Bearer "):
+            return None
+        token = header[len("Bearer ") :]
+        return token if token == self.token or token in self._scoped_tokens else None
 
     # --- the API --------------------------------------------------------------------
-    def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-        parts = [p for p in path.split("/") if p]
-        if parts[:2] != ["api", "users"]:
-            raise PanelHttpError(404, f"Cannot {method} {path}", "")
-        rest = parts[2:]
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any, *, token: str | None = None
+    ) -> tuple[int, Any]:
+        route = self._route(method, path)
+        self._check_scopes(token or self.token, route)
         with self._lock:
-            if method == "POST" and not rest:
-                return 201, self._create(body)
-            if method == "PATCH" and not rest:
-                return 200, self._patch(body)
-            if method == "GET" and rest[:1] == ["by-username"] and len(rest) == 2:
-                return 200, self._public(self._get_by_username(rest[1]))
-            if method == "GET" and rest[:1] == ["by-telegram-id"] and len(rest) == 2 and self.version == "2":
-                return 200, self._by_telegram_id(rest[1])
-            if method == "GET" and rest == ["stream"] and self.version == "3":
+            if route.name == "metadata":
+                return 200, self._metadata()
+            if route.name == "squads":
+                return 200, self._internal_squads()
+            if route.name == "create":
+                return 201, self._public(self._create(body))
+            if route.name == "update":
+                return 200, self._public(self._patch(body))
+            if route.name == "stream":
                 return 200, self._stream(query)
-            if method == "GET" and len(rest) == 1:
-                return 200, self._public(self._get_by_ref(rest[0]))
-            if method == "POST" and len(rest) == 3 and rest[1] == "actions" and rest[2] in ("enable", "disable"):
-                user = self._get_by_ref(rest[0])
-                user["status"] = "ACTIVE" if rest[2] == "enable" else "DISABLED"
-                user["updatedAt"] = _now()
+            if route.name == "by_username":
+                return 200, self._public(self._find(lambda u: u["username"] == route.args[0], "A063"))
+            if route.name == "by_telegram_id":
+                return 200, self._by_telegram_id(route.args[0])
+            user = self._get_by_ref(route.args[0], "A063" if route.name == "get" else "A025")
+            if route.name == "get":
                 return 200, self._public(user)
-            if method == "DELETE" and len(rest) == 1:
-                user = self._get_by_ref(rest[0])
-                del self.users[user["username"]]
-                return (204, None) if self.version == "3" else (200, {"isDeleted": True})
-        raise PanelHttpError(404, f"Cannot {method} {path}", "")
+            if route.name in ("enable", "disable"):
+                return 200, self._public(self._set_status(user, route.name))
+            del self.users[user["username"]]
+            if self.profile == "3.0":
+                return 204, None  # 3.0.0 users.controller.ts deleteUser: HttpStatus.NO_CONTENT
+            return 200, {"isDeleted": True}  # 2.x delete-user.command.ts ResponseSchema
 
+    def _metadata(self) -> dict[str, Any]:
+        # 2.5.0 libs/contract/commands/system/get-metadata.command.ts (unchanged to 3.3.2)
+        return {
+            "version": self.reported_version,
+            "build": {"time": "2025-01-01T00:00:00.000Z", "number": "1"},
+            "git": {
+                "backend": {"commitSha": "0" * 40, "branch": "main", "commitUrl": "https://example.invalid/backend"},
+                "frontend": {"commitSha": "0" * 40, "commitUrl": "https://example.invalid/frontend"},
+            },
+        }
+
+    def _internal_squads(self) -> dict[str, Any]:
+        # get-internal-squads.command.ts {total, internalSquads} at 2.0.0 and 3.3.2;
+        # internal-squad.schema.ts has viewPosition at 2.7.4 and later, not at 2.0.0.
+        squads = []
+        for position, (squad_uuid, name) in enumerate(self.squads.items(), start=1):
+            members = sum(1 for u in self.users.values() if squad_uuid in u["activeInternalSquads"])
+            squad: dict[str, Any] = {"uuid": squad_uuid}
+            if self.profile != "2.0":
+                squad["viewPosition"] = position
+            squad.update(
+                {
+                    "name": name,
+                    "info": {"membersCount": members, "inboundsCount": 1},
+                    "inbounds": [],
+                    "createdAt": "2025-01-01T00:00:00.000Z",
+                    "updatedAt": "2025-01-01T00:00:00.000Z",
+                }
+            )
+            squads.append(squad)
+        return {"total": len(squads), "internalSquads": squads}
+
+    # --- users ------------------------------------------------------------------------
     def _create(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
-            raise PanelHttpError(400, "Validation failed: body must be an object", "A001")
+            raise validation_error([_issue(None, "Expected object", "invalid_type")])
+        issues: list[dict[str, Any]] = []
         username = body.get("username")
-        if not isinstance(username, str) or not USERNAME_RE.match(username):
-            raise PanelHttpError(400, "username: 3-36 characters of A-Z a-z 0-9 _ -", "A001")
+        # create-user.command.ts: regex ^[a-zA-Z0-9_-]+$, max 36, min 6 at 2.0.0-2.0.8, min 3 from 2.1.0
+        minimum = 6 if self.profile == "2.0" else 3
+        if "username" not in body:
+            issues.append(_issue("username", "Username is required", "invalid_type"))
+        elif not isinstance(username, str):
+            issues.append(_issue("username", "Username must be a string", "invalid_type"))
+        else:
+            if not USERNAME_RE.match(username):
+                issues.append(
+                    _issue(
+                        "username",
+                        "Username can only contain letters, numbers, underscores and dashes",
+                        "invalid_string",
+                    )
+                )
+            if len(username) > 36:
+                issues.append(_issue("username", "Username must be less than 36 characters", "too_big"))
+            if len(username) < minimum:
+                issues.append(_issue("username", f"Username must be at least {minimum} characters", "too_small"))
+        # expireAt required; on create no "in the past" refinement (only update-user.command.ts has one).
+        expire = None
         if "expireAt" not in body:
-            raise PanelHttpError(400, "expireAt: Required", "A001")
+            issues.append(_issue("expireAt", "Expiration date is required", "invalid_type"))
+        else:
+            expire = _parse_datetime(body["expireAt"])
+            if expire is None:
+                issues.append(_issue("expireAt", "Invalid date format", "invalid_string"))
+        if "status" in body and body["status"] not in STATUSES:
+            issues.append(_issue("status", "Invalid enum value", "invalid_enum_value"))
+        issues += self._common_field_issues(body)
+        # create-user.command.ts at 2.0.0, 2.8.1 and 3.0.0: hwidDeviceLimit optional int >= 0, NOT
+        # nullable on create (null is refused; leave the key out for the panel's default).
+        if "hwidDeviceLimit" in body and not (_is_int(body["hwidDeviceLimit"]) and body["hwidDeviceLimit"] >= 0):
+            issues.append(_issue("hwidDeviceLimit", "Device limit must be a number", "invalid_type"))
+        if issues:
+            raise validation_error(issues)
         if username in self.users:
-            raise PanelHttpError(400, "User username already exists", "A019")
-        user = self._store_user(body, validate_expiry=True)
-        return self._public(user)
+            raise panel_error("A019")  # users.service.ts createUser: P2002 on username
+        squads = list(body.get("activeInternalSquads") or [])
+        if any(squad not in self.squads for squad in squads):
+            # 3.3.2 users.service.ts createUser: the foreign key fails in the one nested create,
+            # nothing is stored, the catch answers CREATE_USER_ERROR (2.0.0: same, in a transaction).
+            raise panel_error("A018")
+        return self._store_user(body, expire)
 
-    def _store_user(self, body: dict[str, Any], *, validate_expiry: bool) -> dict[str, Any]:
-        expire = _parse_expire(body["expireAt"]) if validate_expiry else _parse_any(body["expireAt"])
-        strategy = body.get("trafficLimitStrategy", "NO_RESET")
-        if strategy not in STRATEGIES:
-            raise PanelHttpError(400, "trafficLimitStrategy: Invalid enum value", "A001")
-        status = body.get("status", "ACTIVE")
-        if status not in STATUSES:
-            raise PanelHttpError(400, "status: Invalid enum value", "A001")
+    def _common_field_issues(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """Fields shared by create and update (create-user / update-user.command.ts)."""
+        issues = []
+        if "trafficLimitBytes" in body and not (
+            _is_number(body["trafficLimitBytes"]) and body["trafficLimitBytes"] >= 0
+        ):
+            issues.append(_issue("trafficLimitBytes", "Traffic limit must be greater than 0", "too_small"))
+        if "trafficLimitStrategy" in body and body["trafficLimitStrategy"] not in STRATEGIES:
+            issues.append(_issue("trafficLimitStrategy", "Invalid traffic limit strategy", "invalid_enum_value"))
+        if "telegramId" in body and body["telegramId"] is not None and not _is_int(body["telegramId"]):
+            issues.append(_issue("telegramId", "Expected number", "invalid_type"))
+        if "description" in body and body["description"] is not None and not isinstance(body["description"], str):
+            issues.append(_issue("description", "Expected string", "invalid_type"))
+        tag = body.get("tag")
+        if tag is not None and not (isinstance(tag, str) and TAG_RE.match(tag) and len(tag) <= 16):
+            issues.append(
+                _issue("tag", "Tag can only contain uppercase letters, numbers, underscores", "invalid_string")
+            )
+        squads = body.get("activeInternalSquads")
+        if "activeInternalSquads" in body and not (
+            isinstance(squads, list) and all(isinstance(s, str) and UUID_RE.match(s) for s in squads)
+        ):
+            issues.append(_issue("activeInternalSquads", "Invalid uuid", "invalid_string"))
+        return issues
+
+    def _store_user(self, body: dict[str, Any], expire: datetime) -> dict[str, Any]:
         now = _now()
         user = {
             "id": self._next_id,
@@ -251,10 +525,10 @@ class FakeRemnawavePanel:
             "vlessUuid": str(uuidlib.uuid4()),
             "shortUuid": uuidlib.uuid4().hex[:16],
             "username": body["username"],
-            "status": status,
+            "status": body.get("status", "ACTIVE"),
             "expireAt": expire,
             "trafficLimitBytes": int(body.get("trafficLimitBytes") or 0),
-            "trafficLimitStrategy": strategy,
+            "trafficLimitStrategy": body.get("trafficLimitStrategy", "NO_RESET"),
             "telegramId": body.get("telegramId"),
             "description": body.get("description"),
             "tag": body.get("tag"),
@@ -269,72 +543,174 @@ class FakeRemnawavePanel:
 
     def _patch(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
-            raise PanelHttpError(400, "Validation failed: body must be an object", "A001")
-        if self.version == "2":
-            if not isinstance(body.get("uuid"), str) or not UUID_RE.match(body["uuid"]):
-                raise PanelHttpError(400, "uuid: Invalid uuid", "A001")
-            user = self._find(lambda u: u["uuid"] == body["uuid"])
+            raise validation_error([_issue(None, "Expected object", "invalid_type")])
+        issues: list[dict[str, Any]] = []
+        if self.profile == "2.0":
+            # 2.0.0 update-user.command.ts: UsersSchema.pick({uuid}) - uuid required (to 2.1.13);
+            # `username` and `id` are not keys of the schema and are dropped.
+            if "uuid" not in body:
+                issues.append(_issue("uuid", "Required", "invalid_type"))
+            elif not (isinstance(body["uuid"], str) and UUID_RE.match(body["uuid"])):
+                issues.append(_issue("uuid", "Invalid uuid", "invalid_string"))
+        elif self.profile in ("2.7", "2.8"):
+            # 2.5.0 .. 2.8.1 update-user.command.ts: uuid (wins) or username; `id` is dropped.
+            if body.get("uuid") is not None and not (isinstance(body["uuid"], str) and UUID_RE.match(body["uuid"])):
+                issues.append(_issue("uuid", "Invalid uuid", "invalid_string"))
+            if body.get("username") is not None and not isinstance(body["username"], str):
+                issues.append(_issue("username", "Expected string", "invalid_type"))
         else:
-            # 3.x: `uuid` is not a key any more; it is dropped and validation fails.
-            if "id" in body:
-                if not isinstance(body["id"], int):
-                    raise PanelHttpError(400, "id: Expected number", "A001")
-                user = self._find(lambda u: u["id"] == body["id"])
-            elif "username" in body:
-                user = self._find(lambda u: u["username"] == body["username"])
-            else:
-                raise PanelHttpError(400, "Validation failed: id or username is required", "A001")
+            # 3.0.0 update-user.command.ts: id (wins, users.repository.ts findUniqueByCriteria) or
+            # username; `uuid` is dropped.
+            if body.get("id") is not None and not _is_number(body["id"]):
+                issues.append(_issue("id", "Invalid input: expected number", "invalid_type"))
+            if body.get("username") is not None and not isinstance(body["username"], str):
+                issues.append(_issue("username", "Invalid input: expected string", "invalid_type"))
+        if "status" in body and body["status"] not in (STATUSES if self.profile == "2.0" else ("ACTIVE", "DISABLED")):
+            # 2.1.0+: "You can't change status to LIMITED or EXPIRED"; 2.0.0 takes UsersSchema.status
+            issues.append(_issue("status", "You can't change status to LIMITED or EXPIRED.", "invalid_enum_value"))
+        expire = None
         if "expireAt" in body:
-            user["expireAt"] = _parse_expire(body["expireAt"])
-        if "status" in body:
-            if body["status"] not in ("ACTIVE", "DISABLED"):
-                raise PanelHttpError(400, "status: Invalid enum value", "A001")
-            user["status"] = body["status"]
-        if "trafficLimitStrategy" in body:
-            if body["trafficLimitStrategy"] not in STRATEGIES:
-                raise PanelHttpError(400, "trafficLimitStrategy: Invalid enum value", "A001")
-            user["trafficLimitStrategy"] = body["trafficLimitStrategy"]
-        for key in ("trafficLimitBytes", "hwidDeviceLimit", "activeInternalSquads", "telegramId", "description", "tag"):
+            expire = _parse_datetime(body["expireAt"])
+            if expire is None:
+                issues.append(_issue("expireAt", "Invalid date format", "invalid_string"))
+            elif expire <= _now():
+                issues.append(_issue("expireAt", "Expiration date cannot be in the past"))
+        issues += self._common_field_issues(body)
+        # update-user.command.ts at 2.0.0, 2.8.1, 3.0.0: hwidDeviceLimit int >= 0 or null (null clears it).
+        limit = body.get("hwidDeviceLimit")
+        if limit is not None and not (_is_int(limit) and limit >= 0):
+            issues.append(_issue("hwidDeviceLimit", "Device limit must be non-negative", "too_small"))
+        if not issues:
+            if self.profile in ("2.7", "2.8") and not (body.get("uuid") or body.get("username")):
+                issues.append(_issue(None, "Either uuid or username must be provided"))
+            if self.profile == "3.0" and not (body.get("username") or body.get("id")):
+                issues.append(_issue(None, "At least one of username, id must be provided"))
+        if issues:
+            raise validation_error(issues)
+
+        if self.profile == "3.0":
+            if body.get("id") is not None:
+                user = self._find(lambda u: u["id"] == body["id"], "A025")
+            else:
+                user = self._find(lambda u: u["username"] == body["username"], "A025")
+        elif body.get("uuid"):
+            user = self._find(lambda u: u["uuid"] == body["uuid"].lower(), "A025")
+        else:
+            user = self._find(lambda u: u["username"] == body["username"], "A025")
+
+        before = dict(user)
+        for key in ("trafficLimitBytes", "trafficLimitStrategy", "telegramId", "description", "tag", "hwidDeviceLimit"):
             if key in body:
                 user[key] = body[key]
+        if expire is not None:
+            user["expireAt"] = expire
+            # users.service.ts updateUser (2.0.0 and 3.3.2): an EXPIRED user given a new future
+            # expireAt without a status becomes ACTIVE.
+            if before["status"] == "EXPIRED" and "status" not in body and expire != before["expireAt"]:
+                user["status"] = "ACTIVE"
+        if "status" in body:
+            user["status"] = body["status"]
         user["updatedAt"] = _now()
-        return self._public(user)
+        squads = body.get("activeInternalSquads")
+        if squads is not None and set(squads) != set(user["activeInternalSquads"]):
+            if any(squad not in self.squads for squad in squads):
+                if self.profile == "2.0":
+                    # 2.0.0 users.service.ts updateUserTransactional: rolled back, nothing changes.
+                    user.clear()
+                    user.update(before)
+                else:
+                    # 2.7.4 .. 3.3.2 users.repository.ts update: no transaction - the fields are
+                    # saved and the old squads removed before the insert of the new ones fails.
+                    user["activeInternalSquads"] = []
+                raise panel_error("A039")
+            user["activeInternalSquads"] = list(squads)
+        return user
 
-    def _find(self, predicate) -> dict[str, Any]:
+    def _set_status(self, user: dict[str, Any], action: str) -> dict[str, Any]:
+        # users.service.ts enableUser / disableUser (2.0.0, 2.8.1, 3.3.2): already in that state -> 400.
+        if action == "enable" and user["status"] == "ACTIVE":
+            raise panel_error("A030")
+        if action == "disable" and user["status"] == "DISABLED":
+            raise panel_error("A029")
+        user["status"] = "ACTIVE" if action == "enable" else "DISABLED"
+        user["updatedAt"] = _now()
+        return user
+
+    def _find(self, predicate, not_found: str) -> dict[str, Any]:
         for user in self.users.values():
             if predicate(user):
                 return user
-        raise PanelHttpError(404, "User not found", "A063")
+        raise panel_error(not_found)
 
-    def _get_by_username(self, username: str) -> dict[str, Any]:
-        return self._find(lambda u: u["username"] == username)
-
-    def _get_by_ref(self, ref: str) -> dict[str, Any]:
-        if self.version == "2":
+    def _get_by_ref(self, ref: str, not_found: str) -> dict[str, Any]:
+        if self.profile != "3.0":
+            # 2.x get-user-by-uuid / delete-user / actions: {uuid: z.string().uuid()}
             if not UUID_RE.match(ref):
-                raise PanelHttpError(400, "uuid: Invalid uuid", "A001")
-            return self._find(lambda u: u["uuid"] == ref)
-        if not ref.isdigit():
-            raise PanelHttpError(400, "id: Expected number, received string", "A001")
-        return self._find(lambda u: u["id"] == int(ref))
+                raise validation_error([_issue("uuid", "Invalid uuid", "invalid_string")])
+            return self._find(lambda u: u["uuid"] == ref.lower(), not_found)
+        # 3.0.0 models/path-params.schema.ts numberParamSchema = z.coerce.number().positive()
+        try:
+            number = float(ref)
+        except ValueError:
+            raise validation_error([_issue("userId", "Invalid input: expected number, received NaN", "invalid_type")])
+        if not number > 0:
+            raise validation_error([_issue("userId", "Too small: expected number to be >0", "too_small")])
+        return self._find(lambda u: u["id"] == number, not_found)
 
     def _by_telegram_id(self, raw: str) -> list[dict[str, Any]]:
+        # 2.x get-user-by-telegram-id.command.ts: {telegramId: z.string()}; the service does
+        # BigInt(telegramId), which throws for a non-number -> GET_USER_BY_ERROR.
         if not raw.isdigit():
-            raise PanelHttpError(400, "telegramId: Expected number", "A001")
+            raise panel_error("A026")
         found = [self._public(u) for u in self.users.values() if str(u.get("telegramId")) == raw]
-        if not found:
-            raise PanelHttpError(404, "Users not found", "A063")
-        return found
+        if not found and self.profile == "2.0":
+            raise panel_error("A062")  # 2.0.0 .. 2.2.6 users.service.ts: none -> USERS_NOT_FOUND
+        return found  # 2.3.0 and later: an empty list
 
     def _stream(self, query: dict[str, list[str]]) -> dict[str, Any]:
-        users = list(self.users.values())
-        if "telegramId" in query:
-            raw = query["telegramId"][0]
-            if not raw.isdigit():
-                raise PanelHttpError(400, "telegramId: Expected number", "A001")
-            users = [u for u in users if str(u.get("telegramId")) == raw]
-        size = int(query.get("size", ["25"])[0])
-        return {"users": [self._public(u) for u in users[:size]], "total": len(users)}
+        issues = []
+        users = sorted(self.users.values(), key=lambda u: u["id"])
+        cursor = query.get("cursor", [None])[0]
+        size_raw = query.get("size", ["250"])[0]
+        try:
+            size = float(size_raw)
+        except ValueError:
+            size = float("nan")
+        if not (1 <= size <= 1000) or (self.profile == "2.8" and size != int(size)):
+            issues.append(_issue("size", "Size (limit) must be between 1 and 1000", "too_small"))
+        if cursor is not None and not cursor.isdigit():
+            issues.append(_issue("cursor", "Cursor must be a positive integer string", "invalid_string"))
+        if self.profile == "3.0":
+            # 3.0.0 get-users-stream.command.ts: filters telegramId (string -> non-negative number),
+            # status, trafficLimitStrategy, tag... In 2.8.0 the query schema has only cursor and size:
+            # every other key (telegramId included) is dropped and all users are listed.
+            if "telegramId" in query:
+                raw = query["telegramId"][0]
+                try:
+                    telegram_id = float(raw)
+                except ValueError:
+                    telegram_id = float("nan")
+                if not telegram_id >= 0:
+                    issues.append(_issue("telegramId", "Invalid input: expected number", "invalid_type"))
+                users = [u for u in users if u.get("telegramId") is not None and u["telegramId"] == telegram_id]
+            if "status" in query:
+                if query["status"][0] not in STATUSES:
+                    issues.append(_issue("status", "Invalid option", "invalid_value"))
+                users = [u for u in users if u["status"] == query["status"][0]]
+            if "tag" in query:
+                users = [u for u in users if u.get("tag") == query["tag"][0]]
+        if issues:
+            raise validation_error(issues)
+        if cursor:
+            users = [u for u in users if u["id"] > int(cursor)]
+        # 2.8.0 users.repository.ts getUsersStream: keyset on id, size + 1 rows to tell hasMore.
+        page = users[: int(size)]
+        has_more = len(users) > len(page)
+        return {
+            "users": [self._public(u) for u in page],
+            "nextCursor": str(page[-1]["id"]) if has_more else None,
+            "hasMore": has_more,
+        }
 
     def _public(self, user: dict[str, Any]) -> dict[str, Any]:
         data = dict(user)
@@ -342,16 +718,22 @@ class FakeRemnawavePanel:
         data["createdAt"] = _iso(user["createdAt"])
         data["updatedAt"] = _iso(user["updatedAt"])
         data["subscriptionUrl"] = f"{self.public_url}/{user['shortUuid']}"
-        if self.version == "2":
+        data["activeInternalSquads"] = [
+            {"uuid": squad, "name": self.squads.get(squad, "")} for squad in user["activeInternalSquads"]
+        ]
+        # users.schema.ts: 2.0.0 uuid only; 2.7.4 / 2.8.1 uuid and id; 3.0.0 id only.
+        if self.profile == "2.0":
             data.pop("id")
-            data.pop("vlessUuid")
-        else:
+        elif self.profile == "3.0":
             data.pop("uuid")
         return data
 
 
-def _parse_any(value: Any) -> datetime:
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+def _profile(value: str) -> str:
+    profile = ALIASES.get(str(value), str(value))
+    if profile not in PROFILES:
+        raise ValueError(f"unknown panel profile {value!r}; one of {PROFILES} or {tuple(ALIASES)}")
+    return profile
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -378,10 +760,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
             return
         if fake.down:
-            self._error(503, "Service Unavailable", "")
+            self._json(503, {"message": "Service Unavailable", "statusCode": 503})
             return
-        if self.headers.get("Authorization") != f"Bearer {fake.token}":
-            self._error(401, "Unauthorized", "")
+        token = fake.authorized(self.headers.get("Authorization"))
+        if token is None:
+            self._json(401, {"message": "Unauthorized", "statusCode": 401})
             return
         latency = fake._latency_for(self.command, split.path)
         if latency:
@@ -390,17 +773,23 @@ class _Handler(BaseHTTPRequestHandler):
         if injection is not None and injection.delay:
             time.sleep(injection.delay)
         elif injection is not None:
-            self._error(injection.status, "Injected failure", "E500")
+            self._json(
+                injection.status,
+                {"message": "Injected failure", "statusCode": injection.status, "errorCode": "E500"},
+            )
             return
         hang = 0.0
         try:
             with fake._lock:
                 is_create = self.command == "POST" and split.path.rstrip("/") == "/api/users"
-                status, payload = fake.handle(self.command, split.path, query, body)
+                status, payload = fake.handle(self.command, split.path, query, body, token=token)
                 if is_create and fake._hang_after_create:
                     hang, fake._hang_after_create = fake._hang_after_create, 0.0
         except PanelHttpError as exc:
-            self._error(exc.status, exc.message, exc.code)
+            error = dict(exc.body)
+            if "path" in error:
+                error["path"] = self.path
+            self._json(exc.status, error)
             return
         if hang:
             time.sleep(hang)
@@ -410,12 +799,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         self._json(status, {"response": payload})
-
-    def _error(self, status: int, message: str, code: str) -> None:
-        body: dict[str, Any] = {"message": message, "statusCode": status}
-        if code:
-            body["errorCode"] = code
-        self._json(status, body)
 
     def _json(self, status: int, payload: Any) -> None:
         data = json.dumps(payload).encode()
