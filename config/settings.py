@@ -10,6 +10,7 @@ Every variable read here is listed, with a comment, in `.env.example`.
 
 import logging
 import os
+import re
 import zoneinfo
 from pathlib import Path
 
@@ -431,6 +432,12 @@ REMNAWAVE_TRAFFIC_STRATEGY = env.str("REMNAWAVE_TRAFFIC_STRATEGY", default="MONT
 PROVISIONING_MAX_ATTEMPTS = env.int("PROVISIONING_MAX_ATTEMPTS", default=12)
 PROVISIONING_BACKOFF_SECONDS = env.float("PROVISIONING_BACKOFF_SECONDS", default=30.0)
 PROVISIONING_BACKOFF_MAX_SECONDS = env.float("PROVISIONING_BACKOFF_MAX_SECONDS", default=3600.0)
+# A sync the panel refuses for the shop's configuration (token, permissions, squads) waits
+# this long, with every other due sync, instead of spending its attempts; fixing the
+# configuration releases them at the next panel check.
+PROVISIONING_CONFIG_RETRY_SECONDS = env.float("PROVISIONING_CONFIG_RETRY_SECONDS", default=900.0)
+# How often the worker asks the panel about the shop's configuration (readiness shows the answer).
+PANEL_CHECK_SECONDS = env.int("PANEL_CHECK_SECONDS", default=300)
 # A claimed task whose worker died is claimable again after this lease.
 PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=300)
 PROVISIONING_POLL_SECONDS = env.float("PROVISIONING_POLL_SECONDS", default=5.0)
@@ -443,8 +450,15 @@ PROVISIONING_RUN_AFTER_COMMIT = env.bool("PROVISIONING_RUN_AFTER_COMMIT", defaul
 REMNAWAVE_WEBHOOK_MAX_AGE_SECONDS = env.int("REMNAWAVE_WEBHOOK_MAX_AGE_SECONDS", default=900)
 # Expired subscriptions older than this get no "expired" reminder (first deploys, old data).
 EXPIRY_REMINDER_EXPIRED_LOOKBACK_DAYS = env.int("EXPIRY_REMINDER_EXPIRED_LOOKBACK_DAYS", default=3)
-if str(REMNAWAVE_API_VERSION) not in {"auto", "2", "3"}:
-    raise ImproperlyConfigured("REMNAWAVE_API_VERSION must be auto, 2 or 3")
+# auto (read from the panel), or pinned: "2", "3" or the release, e.g. "2.8.1".
+if not re.fullmatch(r"auto|[23](\.\d+(\.\d+)?)?", str(REMNAWAVE_API_VERSION).strip().lower()):
+    raise ImproperlyConfigured("REMNAWAVE_API_VERSION must be auto, 2, 3 or the panel's release, e.g. 2.8.1")
+# Usernames are the prefix and a Telegram id (up to 16 digits); every panel release takes 6-36
+# letters, digits, _ and -.
+if not re.fullmatch(r"[A-Za-z0-9_-]{1,20}", REMNAWAVE_USERNAME_PREFIX):
+    raise ImproperlyConfigured("REMNAWAVE_USERNAME_PREFIX must be 1-20 letters, digits, _ or -, e.g. tg_")
+if REMNAWAVE_TRAFFIC_STRATEGY not in {"NO_RESET", "DAY", "WEEK", "MONTH"}:
+    raise ImproperlyConfigured("REMNAWAVE_TRAFFIC_STRATEGY must be NO_RESET, DAY, WEEK or MONTH")
 if not isinstance(REMNAWAVE_EXTRA_HEADERS, dict):
     raise ImproperlyConfigured('REMNAWAVE_EXTRA_HEADERS must be a JSON object, e.g. {"X-Api-Key": "..."}')
 
@@ -487,6 +501,10 @@ PERIODIC_TASKS = {
         "every": TELEGRAM_UPDATE_RETRY_SECONDS,
     },
     "reminders: expiry reminders": {"task": "subscriptions.send_expiry_reminders", "every": 600},
+    "provisioning: check the panel's version, token and squads": {
+        "task": "subscriptions.check_panel",
+        "every": PANEL_CHECK_SECONDS,
+    },
     "broadcasts: hand sending broadcasts to the workers": {
         "task": "broadcasts.sweep",
         "every": BROADCAST_SWEEP_SECONDS,

@@ -1,16 +1,29 @@
-"""A small typed client for the Remnawave panel API (generations 2.x and 3.x).
+"""A small typed client for the Remnawave panel API, releases 2.0 to 3.3.
 
-Only what the shop needs: find a user (by username, by Telegram id), create,
-update expiry/status, enable/disable, delete, read the subscription URL.
-Retries (with backoff) happen on connection errors and 5xx only; a 4xx is
-raised at once as PanelRejected carrying the panel's status, errorCode and
-message. Only a 404 means "not found": a 400 never does (3.x answers 400 for a
-malformed id, and treating that as "absent" would create duplicates).
+Only what the shop needs: the panel's version, find a user (by username, by
+Telegram id), create, update expiry/status/limits, enable/disable, delete, the
+internal squads. Retries (with backoff) happen on connection errors and 5xx
+only; a 4xx is raised at once as PanelRejected carrying the panel's status,
+errorCode and message. Only a 404 means "not found": a 400 never does (3.x
+answers 400 for a malformed id, and treating that as "absent" would create
+duplicates). A 401 or 403 is the shop's configuration (the token), raised as
+PanelConfigError so that the caller waits for the owner instead of retrying.
+
+The version comes from the panel itself (GET /api/system/metadata, 2.5.0 and
+later; a 404 there means 2.0-2.4), never from whether some route answers: the
+users stream route exists since 2.8.0, where users are still addressed by uuid.
+What differs by release (from remnawave/backend libs/contract at each tag):
+- 2.x addresses a user by `uuid` (paths and PATCH); 3.0.0 by the numeric `id`.
+- `by-telegram-id` exists on every 2.x and is gone in 3.0.0, where
+  `stream?telegramId=` replaces it (2.8's stream ignores that filter).
+- 2.0.x wants usernames of at least 6 characters (3 from 2.1.0).
+- API tokens carry scopes since 2.8.0; a missing one answers 403.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 API_V2 = "2"
 API_V3 = "3"
+# 2.0.x refuses shorter usernames (2.0.0 create-user.command.ts: min 6; 2.1.0: min 3).
+USERNAME_MIN_LENGTH = 6
+USERNAME_MAX_LENGTH = 36
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 STATUS_ACTIVE = "ACTIVE"
 STATUS_DISABLED = "DISABLED"
@@ -59,13 +76,130 @@ class PanelNotFound(PanelRejected):
     """A 404: the panel has no such user."""
 
 
+class PanelConfigError(PanelRejected):
+    """The shop's panel settings are wrong (token, permissions, squads): retrying will not help
+    until the owner changes them. `cause` names the problem once, whatever call met it."""
+
+    cause = "configuration"
+
+    def __init__(self, message: str, *, cause: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        if cause:
+            self.cause = cause
+
+
+class PanelTokenRejected(PanelConfigError):
+    """A 401: REMNAWAVE_TOKEN is not a valid API token of this panel."""
+
+    cause = "token_rejected"
+
+
+class PanelPermissionDenied(PanelConfigError):
+    """A 403: the token is valid but its scopes (2.8.0 and later) do not allow this call."""
+
+
+class PanelSquadsMissing(PanelConfigError):
+    """REMNAWAVE_SQUADS names internal squads the panel does not have."""
+
+    cause = "unknown_squads"
+
+
 class PanelProtocolError(PanelError):
     """A 2xx answer the client cannot read (not JSON, no `response`)."""
 
 
+@dataclass(frozen=True, order=True)
+class PanelVersion:
+    """A panel release. `exact` is False when only a range is known: a 2.x panel
+    without the metadata route (before 2.5.0), or a version pinned as "2" or "3"."""
+
+    major: int
+    minor: int = 0
+    patch: int = 0
+    exact: bool = True
+
+    @classmethod
+    def parse(cls, value: str) -> PanelVersion:
+        """ "2.8.1", "3.0.0-beta", "v2.7.4" -> that release; "2" or "3" -> the generation."""
+        match = re.fullmatch(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[-+][0-9A-Za-z.-]*)?", str(value).strip())
+        if not match:
+            raise ValueError(f"not a panel version: {value!r}")
+        major, minor, patch = match.groups()
+        if minor is None:
+            return cls(int(major), exact=False)
+        return cls(int(major), int(minor), int(patch or 0))
+
+    @property
+    def generation(self) -> str:
+        """How users are addressed: "2" (uuid) or "3" (numeric id)."""
+        return API_V3 if self.major >= 3 else API_V2
+
+    @property
+    def label(self) -> str:
+        """What the shop stores and shows: "2.8.1", "<2.5" (no metadata route), "3.x" (pinned)."""
+        if self.exact:
+            return f"{self.major}.{self.minor}.{self.patch}"
+        if self.major == 2 and self.minor == 0:
+            return "2.x" if self == PINNED_V2 else "<2.5"
+        return f"{self.major}.x"
+
+    @property
+    def has_scopes(self) -> bool:
+        """Scoped API tokens: 2.8.0 and later (a 403 names a missing scope)."""
+        return (self.major, self.minor) >= (2, 8)
+
+
+# A 2.x panel whose metadata route is missing (added in 2.5.0), and the pinned generations.
+BEFORE_METADATA = PanelVersion(2, 0, 0, exact=False)
+PINNED_V2 = PanelVersion(2, 0, 1, exact=False)
+PINNED_V3 = PanelVersion(3, 0, 0, exact=False)
+
+
+def configured_version(value: str) -> PanelVersion | None:
+    """REMNAWAVE_API_VERSION: None for auto, else the pinned release or generation."""
+    value = str(value).strip().lower()
+    if value in ("", "auto"):
+        return None
+    if value == API_V2:
+        return PINNED_V2
+    if value == API_V3:
+        return PINNED_V3
+    version = PanelVersion.parse(value)
+    if version.major not in (2, 3):
+        raise ValueError(f"REMNAWAVE_API_VERSION {value!r}: the shop supports panels 2.0 to 3.x")
+    return version
+
+
+def valid_panel_username(username: str) -> bool:
+    """Accepted by every supported release: 6-36 characters of letters, digits, _ and -."""
+    return USERNAME_MIN_LENGTH <= len(username) <= USERNAME_MAX_LENGTH and bool(USERNAME_RE.match(username))
+
+
+def scope_of(method: str, path: str) -> str:
+    """The scope a call needs as the panel names it (getEndpointDetails in each command,
+    2.8.0+), e.g. "users:update", so that a 403 tells the owner what the token lacks."""
+    if path == "/api/system/metadata":
+        return "system:metadata"
+    if path == "/api/internal-squads":
+        return "internal-squads:list"
+    if path == "/api/users":
+        return {"POST": "users:create", "PATCH": "users:update"}.get(method, f"{method} {path}")
+    rest = path.removeprefix("/api/users/")
+    for prefix in ("stream", "by-username/", "by-telegram-id/"):
+        if rest.startswith(prefix):
+            return f"users:{prefix.rstrip('/')}"
+    for action in ("enable", "disable"):
+        if rest.endswith(f"/actions/{action}"):
+            return f"users:{action}"
+    if method == "DELETE":
+        return "users:delete"
+    return f"{method} {path}"
+
+
 @dataclass(frozen=True)
 class PanelUser:
-    """A panel user as the shop sees it; `uuid` (2.x) or `id` (3.x) identifies it."""
+    """A panel user as the shop sees it; `uuid` (2.x) or `id` (3.x) identifies it.
+    `api_version` is the release it was read from (a PanelVersion label, e.g. "2.8.1")."""
 
     username: str
     status: str
@@ -76,11 +210,16 @@ class PanelUser:
     short_uuid: str = ""
     subscription_url: str = ""
     telegram_id: int | None = None
+    device_limit: int | None = None
+
+    @property
+    def generation(self) -> str:
+        return API_V3 if self.api_version.lstrip("<v").startswith("3") else API_V2
 
     @property
     def ref(self) -> str:
         """The path identifier for /api/users/{ref}/...: uuid on 2.x, numeric id on 3.x."""
-        return self.uuid if self.api_version == API_V2 else str(self.id)
+        return self.uuid if self.generation == API_V2 else str(self.id)
 
     @classmethod
     def from_panel(cls, data: dict[str, Any], *, api_version: str) -> PanelUser:
@@ -88,6 +227,7 @@ class PanelUser:
             raise PanelProtocolError("the panel answered a user without a username", body=data)
         raw_id = data.get("id")
         telegram_id = data.get("telegramId")
+        devices = data.get("hwidDeviceLimit")
         return cls(
             username=str(data["username"]),
             status=str(data.get("status") or ""),
@@ -97,8 +237,23 @@ class PanelUser:
             id=int(raw_id) if isinstance(raw_id, int | str) and str(raw_id).isdigit() else None,
             short_uuid=str(data.get("shortUuid") or ""),
             subscription_url=str(data.get("subscriptionUrl") or ""),
-            telegram_id=int(telegram_id) if telegram_id not in (None, "") else None,
+            telegram_id=int(telegram_id) if str(telegram_id).isdigit() else None,
+            device_limit=devices if isinstance(devices, int) else None,
         )
+
+
+@dataclass(frozen=True)
+class PanelSquad:
+    uuid: str
+    name: str
+
+
+# The device limit sent to the panel: None = the panel's default (hwidDeviceLimit null),
+# 0 = no limit at all (the panel skips the check: subscription.service.ts
+# checkHwidDeviceLimit, `hwidDeviceLimit === 0`), N = N devices. The same meaning is
+# sent on create and on every update.
+DeviceLimit = int | None
+UNCHANGED: Any = object()  # update_user: leave the field as the panel has it
 
 
 def format_panel_datetime(value: datetime) -> str:
@@ -130,15 +285,16 @@ class RemnawaveClient:
         retry_backoff: float = 0.5,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if api_version not in ("auto", API_V2, API_V3):
-            raise ValueError("REMNAWAVE_API_VERSION must be auto, 2 or 3")
+        try:
+            self._configured_version = configured_version(api_version)
+        except ValueError:
+            raise ValueError("REMNAWAVE_API_VERSION must be auto, 2, 3 or a release such as 2.8.1")
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         if forwarded:
             headers.update({"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "https"})
         headers.update({str(key): str(value) for key, value in (extra_headers or {}).items()})
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport)
-        self._configured_version = api_version
-        self._detected_version: str | None = None
+        self._detected_version: PanelVersion | None = None
         self._version_lock = threading.Lock()
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
@@ -148,27 +304,52 @@ class RemnawaveClient:
 
     # --- version ------------------------------------------------------------
     @property
-    def api_version(self) -> str:
-        """ "2" or "3": from the setting, or probed once (3.x has /api/users/stream, 2.x does not)."""
-        if self._configured_version != "auto":
+    def version(self) -> PanelVersion:
+        """The panel's release: pinned by REMNAWAVE_API_VERSION, or read once from the panel."""
+        if self._configured_version is not None:
             return self._configured_version
         with self._version_lock:
             if self._detected_version is None:
-                self._detected_version = self._probe_version()
-                logger.info("Remnawave panel API generation detected: %s.x", self._detected_version)
+                self._detected_version = self.read_version()
+                logger.info("Remnawave panel version detected: %s", self._detected_version.label)
             return self._detected_version
 
-    def _probe_version(self) -> str:
+    @property
+    def api_version(self) -> str:
+        """The release's label, stored with each panel identity (e.g. "2.8.1")."""
+        return self.version.label
+
+    @property
+    def generation(self) -> str:
+        return self.version.generation
+
+    def read_version(self) -> PanelVersion:
+        """GET /api/system/metadata (2.5.0+): its `version`; a 404 means a 2.x before 2.5.
+        A 403 (a scoped token without system:metadata) is raised: the shop cannot tell
+        how to address users, and guessing is what breaks updates on 2.8 panels."""
         try:
-            self._request("GET", "/api/users/stream", params={"telegramId": 0, "size": 1})
+            data = self._request("GET", "/api/system/metadata")
         except PanelNotFound:
-            return API_V2
-        except PanelRejected as exc:
-            if exc.status in (401, 403):
-                raise
-            # 2.x reads "stream" as a user uuid and answers a validation error.
-            return API_V2
-        return API_V3
+            return BEFORE_METADATA
+        except PanelPermissionDenied as exc:
+            raise PanelPermissionDenied(
+                "the panel token may not read the panel's version (scope system:metadata): "
+                "grant it, or set REMNAWAVE_API_VERSION to the panel's release",
+                cause=exc.cause,
+                status=exc.status,
+                error_code=exc.error_code,
+                body=exc.body,
+            )
+        raw = data.get("version") if isinstance(data, dict) else None
+        try:
+            version = PanelVersion.parse(str(raw))
+        except ValueError:
+            raise PanelProtocolError(f"the panel reported no readable version: {raw!r}", body=data)
+        if version.major < 2:
+            raise PanelConfigError(
+                f"panel {version.label} is too old: the shop supports Remnawave 2.0 to 3.x", cause="unsupported_version"
+            )
+        return version
 
     # --- users ---------------------------------------------------------------
     def find_by_username(self, username: str) -> PanelUser | None:
@@ -178,18 +359,31 @@ class RemnawaveClient:
             return None
         return PanelUser.from_panel(data, api_version=self.api_version)
 
-    def find_by_telegram_id(self, telegram_id: int) -> list[PanelUser]:
-        version = self.api_version
-        if version == API_V2:
+    def find_by_telegram_id(self, telegram_id: int, *, max_pages: int = 20) -> list[PanelUser]:
+        """2.x: GET by-telegram-id (a list; 404 when none). 3.x: the users stream filtered by
+        telegramId, read page by page. The answer is filtered here too: a 2.8 panel's stream
+        ignores the filter, and a panel must never hand one buyer another's account."""
+        telegram_id = int(telegram_id)
+        if self.generation == API_V2:
             try:
-                data = self._request("GET", f"/api/users/by-telegram-id/{int(telegram_id)}")
+                data = self._request("GET", f"/api/users/by-telegram-id/{telegram_id}")
             except PanelNotFound:
                 return []
             items = data if isinstance(data, list) else []
         else:
-            data = self._request("GET", "/api/users/stream", params={"telegramId": int(telegram_id)})
-            items = data.get("users", []) if isinstance(data, dict) else []
-        return [PanelUser.from_panel(item, api_version=version) for item in items]
+            items, cursor = [], None
+            for _page in range(max_pages):
+                params: dict[str, Any] = {"telegramId": telegram_id, "size": 100}
+                if cursor:
+                    params["cursor"] = cursor
+                data = self._request("GET", "/api/users/stream", params=params)
+                data = data if isinstance(data, dict) else {}
+                items.extend(data.get("users") or [])
+                cursor = data.get("nextCursor")
+                if not data.get("hasMore") or not cursor:
+                    break
+        users = [PanelUser.from_panel(item, api_version=self.api_version) for item in items]
+        return [user for user in users if user.telegram_id == telegram_id]
 
     def create_user(
         self,
@@ -200,10 +394,15 @@ class RemnawaveClient:
         squads: list[str] | None = None,
         traffic_limit_bytes: int = 0,
         traffic_limit_strategy: str = "NO_RESET",
-        device_limit: int = 0,
+        device_limit: DeviceLimit = None,
         description: str = "",
         tag: str | None = None,
     ) -> PanelUser:
+        """POST /api/users. `device_limit` None leaves hwidDeviceLimit out (the panel's default)."""
+        if not valid_panel_username(username):
+            raise PanelConfigError(
+                f"panel username {username!r} is not 6-36 letters, digits, _ or -", cause="username_invalid"
+            )
         body: dict[str, Any] = {
             "username": username,
             "status": STATUS_ACTIVE,
@@ -214,7 +413,7 @@ class RemnawaveClient:
         }
         if telegram_id is not None:
             body["telegramId"] = int(telegram_id)
-        if device_limit:
+        if device_limit is not None:
             body["hwidDeviceLimit"] = int(device_limit)
         if description:
             body["description"] = description
@@ -231,10 +430,11 @@ class RemnawaveClient:
         status: str | None = None,
         traffic_limit_bytes: int | None = None,
         traffic_limit_strategy: str | None = None,
-        device_limit: int | None = None,
+        device_limit: DeviceLimit | object = UNCHANGED,
         squads: list[str] | None = None,
     ) -> PanelUser:
-        """PATCH /api/users: by uuid on 2.x, by id (or username) on 3.x. Absolute values only."""
+        """PATCH /api/users: by uuid on 2.x, by id (or username) on 3.x. Absolute values only.
+        `device_limit` None sends null (back to the panel's default); leave it out to keep it."""
         body: dict[str, Any] = self._identity(user)
         if expire_at is not None:
             body["expireAt"] = format_panel_datetime(expire_at)
@@ -244,23 +444,23 @@ class RemnawaveClient:
             body["trafficLimitBytes"] = int(traffic_limit_bytes)
         if traffic_limit_strategy is not None:
             body["trafficLimitStrategy"] = traffic_limit_strategy
-        if device_limit is not None:
-            body["hwidDeviceLimit"] = int(device_limit)
+        if device_limit is not UNCHANGED:
+            body["hwidDeviceLimit"] = device_limit if device_limit is None else int(device_limit)  # type: ignore[call-overload]
         if squads is not None:
             body["activeInternalSquads"] = list(squads)
         data = self._request("PATCH", "/api/users", json=body)
         return PanelUser.from_panel(data, api_version=self.api_version)
 
     def disable_user(self, user: PanelUser) -> PanelUser:
-        data = self._request("POST", f"/api/users/{user.ref}/actions/disable")
+        data = self._request("POST", f"/api/users/{self._ref(user)}/actions/disable")
         return PanelUser.from_panel(data, api_version=self.api_version)
 
     def enable_user(self, user: PanelUser) -> PanelUser:
-        data = self._request("POST", f"/api/users/{user.ref}/actions/enable")
+        data = self._request("POST", f"/api/users/{self._ref(user)}/actions/enable")
         return PanelUser.from_panel(data, api_version=self.api_version)
 
     def delete_user(self, user: PanelUser) -> None:
-        self._request("DELETE", f"/api/users/{user.ref}")
+        self._request("DELETE", f"/api/users/{self._ref(user)}")
 
     def subscription_url(self, username: str) -> str:
         user = self.find_by_username(username)
@@ -268,8 +468,41 @@ class RemnawaveClient:
             raise PanelNotFound(f"panel user {username} not found", status=404)
         return user.subscription_url
 
+    def internal_squads(self) -> list[PanelSquad]:
+        """GET /api/internal-squads: the squads a user can be put in."""
+        data = self._request("GET", "/api/internal-squads")
+        items = data.get("internalSquads") if isinstance(data, dict) else None
+        return [
+            PanelSquad(uuid=str(item.get("uuid")), name=str(item.get("name") or ""))
+            for item in items or []
+            if isinstance(item, dict) and item.get("uuid")
+        ]
+
+    def may(self, method: str, path: str, *, json: Any = None) -> bool:
+        """Whether the token is allowed this call, asked without changing anything: the call is
+        made with an invalid body or id, which the panel refuses with 400 after its scope check
+        (NestJS runs guards before validation pipes) and with 403 when the scope is missing."""
+        try:
+            self._request_with_retries(method, path, json=json, params=None)
+        except PanelPermissionDenied:
+            return False
+        except PanelRejected:
+            return True
+        return True
+
+    def _ref(self, user: PanelUser) -> str:
+        if self.generation == API_V2:
+            if not user.uuid:
+                raise PanelProtocolError("a 2.x panel user without uuid cannot be addressed")
+            return user.uuid
+        if user.id is None:
+            raise PanelProtocolError("a 3.x panel user without id cannot be addressed")
+        return str(user.id)
+
     def _identity(self, user: PanelUser) -> dict[str, Any]:
-        if self.api_version == API_V2:
+        # 2.x PATCH takes uuid (2.5.0+: or username) and drops `id`; 3.0.0 takes id or
+        # username and drops `uuid`: a key of the other generation fails validation.
+        if self.generation == API_V2:
             if not user.uuid:
                 raise PanelProtocolError("a 2.x panel user without uuid cannot be updated")
             return {"uuid": user.uuid}
@@ -332,8 +565,26 @@ class RemnawaveClient:
             raw_message = body.get("message")
             message = "; ".join(map(str, raw_message)) if isinstance(raw_message, list) else str(raw_message or "")
             code = str(body.get("errorCode") or "")
+            # A validation error says "Validation failed" and lists what failed in `errors`.
+            details = body.get("errors")
+            if isinstance(details, list) and details:
+                parts = [
+                    f"{'.'.join(map(str, item.get('path') or []))}: {item.get('message')}".lstrip(": ")
+                    for item in details[:5]
+                    if isinstance(item, dict)
+                ]
+                message = f"{message} ({'; '.join(parts)})" if parts else message
         message = message or (body if isinstance(body, str) else "") or response.reason_phrase
         status = response.status_code
+        if status == 401:
+            text = f"the panel refused REMNAWAVE_TOKEN ({method} {path}: {message}): not an API token of this panel"
+            logger.warning("Remnawave %s %s answered 401: %s", method, path, body)
+            return PanelTokenRejected(text, status=status, error_code=code, body=body)
+        if status == 403:
+            scope = scope_of(method, path)
+            text = f"the panel token may not do {scope} ({method} {path}: {message}): add the scope to the token"
+            logger.warning("Remnawave %s %s answered 403: %s", method, path, body)
+            return PanelPermissionDenied(text, cause=f"permission:{scope}", status=status, error_code=code, body=body)
         # A 404 is the normal "no such user yet" answer; anything else is worth a look.
         log = logger.debug if status == 404 else logger.warning
         log("Remnawave %s %s answered %s: %s", method, path, status, body)

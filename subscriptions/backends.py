@@ -15,7 +15,18 @@ from typing import Protocol
 from django.conf import settings
 from django.utils import timezone
 
-from integrations.remnawave import STATUS_ACTIVE, STATUS_DISABLED, PanelRejected, PanelUser, RemnawaveClient
+from integrations.remnawave import (
+    STATUS_ACTIVE,
+    STATUS_DISABLED,
+    USERNAME_MIN_LENGTH,
+    PanelConfigError,
+    PanelError,
+    PanelRejected,
+    PanelSquadsMissing,
+    PanelUnavailable,
+    PanelUser,
+    RemnawaveClient,
+)
 from subscriptions.models import Subscription, Tariff
 
 logger = logging.getLogger(__name__)
@@ -47,6 +58,8 @@ class SubscriptionState:
     expires_at: datetime | None
     active: bool
     tariff: Tariff | None
+    # The name the panel user was created with, once known: kept even if the prefix setting changes.
+    panel_username: str = ""
 
 
 class ProvisioningBackend(Protocol):
@@ -65,9 +78,14 @@ class NoneBackend:
 
 
 def panel_username_for(*, telegram_id: int | None, user_pk: int) -> str:
-    """Deterministic (`tg_<telegram id>`), so a retry after a timeout finds the user it created."""
+    """Deterministic (`tg_<telegram id>`), so a retry after a timeout finds the user it created.
+    Zero-padded to 6 characters, the minimum of 2.0.x panels (`tg_u5` -> `tg_u05`): every
+    release takes the same name, so a panel upgrade never makes a second user."""
     prefix = settings.REMNAWAVE_USERNAME_PREFIX
-    return f"{prefix}{telegram_id}" if telegram_id else f"{prefix}u{user_pk}"
+    if telegram_id:
+        return f"{prefix}{int(telegram_id):0{max(USERNAME_MIN_LENGTH - len(prefix), 1)}d}"
+    prefix = f"{prefix}u"
+    return f"{prefix}{int(user_pk):0{max(USERNAME_MIN_LENGTH - len(prefix), 1)}d}"
 
 
 class RemnawaveBackend:
@@ -80,7 +98,8 @@ class RemnawaveBackend:
 
     def sync(self, state: SubscriptionState) -> SyncResult:
         """Make the panel user match `state`: create, update the absolute expiry, or disable."""
-        username = panel_username_for(telegram_id=state.telegram_id, user_pk=state.user_pk)
+        self.client.version  # noqa: B018 - the release decides every call below; unreadable = a clear error first
+        username = state.panel_username or panel_username_for(telegram_id=state.telegram_id, user_pk=state.user_pk)
         existing = self.client.find_by_username(username)
         if not state.active:
             # Nothing (left) to use: disable; never send a past expireAt (the panel rejects it).
@@ -91,7 +110,8 @@ class RemnawaveBackend:
             return self._result(existing, action="disabled")
         tariff = state.tariff
         traffic = tariff.traffic_limit_bytes if tariff else 0
-        devices = tariff.device_limit if tariff else 0
+        # None = the panel's default limit, 0 = unlimited, N = N devices: the same on create and update.
+        devices = tariff.device_limit if tariff else None
         if existing is None:
             try:
                 created = self.client.create_user(
@@ -105,12 +125,19 @@ class RemnawaveBackend:
                     description=f"shop user {state.user_pk}",
                 )
                 return self._result(created, action="created")
+            except PanelConfigError:
+                raise
             except PanelRejected as exc:
                 # "Username taken": an earlier create went through but its answer was lost.
-                existing = self.client.find_by_username(username) if exc.status not in (401, 403) else None
+                existing = self.client.find_by_username(username)
                 if existing is None:
                     raise
                 logger.info("panel user %s already existed (%s); updating it", username, exc)
+            except PanelUnavailable:
+                # An unknown squad makes the panel fail the create with a 500 (A018): that is
+                # the shop's configuration, not an outage, and retrying will not fix it.
+                self._raise_if_squads_missing()
+                raise
         updated = self.client.update_user(
             existing,
             expire_at=state.expires_at,
@@ -120,6 +147,23 @@ class RemnawaveBackend:
             device_limit=devices,
         )
         return self._result(updated, action="updated")
+
+    def check_squads(self) -> None:
+        """Raise PanelSquadsMissing when REMNAWAVE_SQUADS names squads the panel does not have."""
+        known = {squad.uuid for squad in self.client.internal_squads()}
+        missing = [squad for squad in self.squads if squad not in known]
+        if missing:
+            raise PanelSquadsMissing(
+                f"REMNAWAVE_SQUADS names internal squads the panel does not have: {', '.join(missing)}"
+            )
+
+    def _raise_if_squads_missing(self) -> None:
+        try:
+            self.check_squads()
+        except PanelSquadsMissing:
+            raise
+        except PanelError as exc:
+            logger.info("could not list the panel's squads after a failed create: %s", exc)
 
     def _result(self, user: PanelUser, *, action: str) -> SyncResult:
         return SyncResult(
@@ -188,4 +232,5 @@ def subscription_state(*, subscription: Subscription) -> SubscriptionState:
         active=bool(subscription.expires_at and subscription.expires_at > timezone.now() + ACTIVE_MARGIN)
         and subscription.status != Subscription.Status.DISABLED,
         tariff=tariff,
+        panel_username=subscription.panel_username,
     )

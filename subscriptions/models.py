@@ -37,10 +37,17 @@ class Tariff(models.Model):
         ),
     )
     traffic_limit_bytes = models.BigIntegerField(
-        default=0, help_text=_("0 = unlimited (panel setting)."), verbose_name=_("traffic limit (bytes)")
+        default=0,
+        help_text=_("Traffic per reset period in bytes; 0 = unlimited."),
+        verbose_name=_("traffic limit (bytes)"),
     )
+    # Sent to the panel as hwidDeviceLimit on create and on every update, with one meaning:
+    # empty = the panel's default limit, 0 = no limit at all, N = N devices.
     device_limit = models.PositiveIntegerField(
-        default=0, help_text=_("0 = no device limit (panel setting)."), verbose_name=_("device limit")
+        null=True,
+        blank=True,
+        help_text=_("Empty = the panel's default device limit; 0 = unlimited devices; N = at most N devices."),
+        verbose_name=_("device limit"),
     )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated"))
@@ -112,7 +119,8 @@ class Subscription(models.Model):
     panel_user_uuid = models.CharField(max_length=64, blank=True, verbose_name=_("panel user UUID"))
     panel_user_id = models.BigIntegerField(null=True, blank=True, verbose_name=_("panel user id"))
     panel_short_uuid = models.CharField(max_length=64, blank=True, verbose_name=_("panel short UUID"))
-    panel_api_version = models.CharField(max_length=8, blank=True, verbose_name=_("panel API version"))
+    # The panel release the identity was read from, e.g. "2.8.1" ("<2.5" for a panel too old to say).
+    panel_api_version = models.CharField(max_length=16, blank=True, verbose_name=_("panel version"))
     subscription_url = models.URLField(max_length=500, blank=True, verbose_name=_("subscription link"))
     # Each purchase gets exactly one message carrying the link: the payment
     # confirmation when the link is already known, else the worker's follow-up.
@@ -333,3 +341,47 @@ class ShopSettings(models.Model):
 
     def __str__(self) -> str:
         return "shop settings"
+
+
+class PanelProblem(models.Model):
+    """A reason the panel refuses the shop that only the owner can fix (the token, its
+    permissions, the squads), recorded once per cause however many calls met it; open
+    until the panel check finds it gone. Provisioning waits meanwhile instead of retrying."""
+
+    cause = models.CharField(max_length=80, unique=True, verbose_name=_("cause"))
+    message = models.TextField(verbose_name=_("what the panel said"))
+    first_seen_at = models.DateTimeField(default=timezone.now, verbose_name=_("first seen"))
+    last_seen_at = models.DateTimeField(default=timezone.now, verbose_name=_("last seen"))
+    occurrences = models.PositiveIntegerField(default=1, verbose_name=_("times met"))
+    resolved_at = models.DateTimeField(null=True, blank=True, db_index=True, verbose_name=_("resolved"))
+
+    class Meta:
+        verbose_name = _("panel configuration problem")
+        verbose_name_plural = _("panel configuration problems")
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return self.cause
+
+
+class PanelCheck(models.Model):
+    """The latest panel check (one row): what the readiness endpoint and the admin show."""
+
+    checked_at = models.DateTimeField(verbose_name=_("checked"))
+    reachable = models.BooleanField(default=False, verbose_name=_("reachable"))
+    version = models.CharField(max_length=16, blank=True, verbose_name=_("panel version"))
+    missing_permissions = models.JSONField(default=list, blank=True, verbose_name=_("missing permissions"))
+    unknown_squads = models.JSONField(default=list, blank=True, verbose_name=_("unknown squads"))
+    squads = models.JSONField(default=list, blank=True, verbose_name=_("squads the token can see"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
+
+    class Meta:
+        verbose_name = _("panel check")
+        verbose_name_plural = _("panel checks")
+
+    def __str__(self) -> str:
+        return f"{self.version or '?'} @ {self.checked_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def ok(self) -> bool:
+        return self.reachable and not self.missing_permissions and not self.unknown_squads and not self.error

@@ -32,16 +32,17 @@ from users.services import user_lock_row
 
 logger = logging.getLogger(__name__)
 
+# The user events a panel sends that change what the shop holds (EVENTS.USER in
+# libs/contract/constants/events, the same names from 2.0.0 to 3.3.2); reminders
+# (user.expires_in_*, user.expiration) and traffic notices are the shop's own business.
 STATUS_EVENTS = {
     "user.expired",
     "user.disabled",
     "user.enabled",
     "user.modified",
-    "user.updated",
     "user.deleted",
     "user.revoked",
     "user.limited",
-    "user.status.changed",
     "user.traffic_reset",
 }
 

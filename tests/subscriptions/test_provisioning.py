@@ -56,8 +56,11 @@ def test_new_buyer_gets_a_panel_user_with_the_computed_expiry_and_squads(
     assert panel_user["telegramId"] == user.telegram_id
     assert panel_user["status"] == "ACTIVE"
     assert subscription.panel_username == panel_username(user)
-    assert subscription.panel_api_version == fake_panel.version
-    if fake_panel.version == "2":
+    assert (
+        subscription.panel_api_version
+        == {"2.0": "<2.5", "2.7": "2.7.4", "2.8": "2.8.1", "3.0": "3.3.2"}[fake_panel.profile]
+    )
+    if fake_panel.profile != "3.0":
         assert subscription.panel_user_uuid == panel_user["uuid"]
     else:
         assert subscription.panel_user_id == panel_user["id"]
@@ -342,8 +345,7 @@ def test_task_fails_for_good_after_max_attempts_with_the_panel_error(
     assert task.status == ProvisioningTask.Status.FAILED
     assert task.attempts == 2
     assert "HTTP 400" in task.last_error
-    assert "A001" in task.last_error
-    assert "trafficLimitStrategy" in task.last_error
+    assert "Validation failed (trafficLimitStrategy: Invalid traffic limit strategy)" in task.last_error
     assert fake_panel.users == {}
 
 
