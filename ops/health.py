@@ -8,7 +8,9 @@ out of service for a Redis outage would stop it. The outbox's oldest due row
 and, in polling mode, the bot's last getUpdates round are reported with their
 age and a flag the same way (alert on them through the metrics, or require
 them: `manage.py healthcheck --require bot_polling`). So are refunds whose
-panel update gave up: the panel still grants the time the buyer got back.
+panel update gave up: the panel still grants the time the buyer got back, and
+the panel itself as the last panel check found it (version, what the token may
+not do, unknown squads, configuration problems provisioning met).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from django.db import connection
 
 from core.background import broker_configured
 from core.heartbeats import BOT_POLLING, heartbeat_age_seconds
-from subscriptions.selectors import outbox_backlog, provisioning_alerts
+from subscriptions.selectors import outbox_backlog, panel_status, provisioning_alerts
 
 CACHE_PROBE_KEY = "health:probe"
 BROKER_TIMEOUT_SECONDS = 2.0
@@ -98,6 +100,16 @@ def check_panel_refunds() -> CheckResult:
     )
 
 
+def check_panel() -> CheckResult:
+    """The panel as the worker's last panel check found it (this request calls nothing):
+    reachable, its version, the permissions the token lacks, unknown squads, and the
+    configuration problems provisioning met since (each once)."""
+    status = panel_status()
+    if not status.configured:
+        return CheckResult(ok=True, critical=False, details={"configured": False})
+    return CheckResult(ok=status.ok, critical=False, details=status.as_details())
+
+
 def bot_polls() -> bool:
     """The bot runs in polling mode: a token and no webhook URL."""
     return bool(settings.TELEGRAM_BOT_TOKEN) and not settings.TELEGRAM_WEBHOOK_URL
@@ -120,6 +132,7 @@ def readiness_checks() -> dict[str, Callable[[], CheckResult]]:
         "broker": check_broker,
         "outbox": check_outbox,
         "panel_refunds": check_panel_refunds,
+        "panel": check_panel,
     }
     if bot_polls():
         checks["bot_polling"] = check_bot_polling

@@ -15,7 +15,15 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import TELEGRAM_ID, BoundedCountPaginator, ReadOnlyAdminMixin
 from subscriptions import provisioning
-from subscriptions.models import ClientApp, ExpiryReminder, ProvisioningTask, ShopSettings, Subscription, Tariff
+from subscriptions.models import (
+    ClientApp,
+    ExpiryReminder,
+    PanelProblem,
+    ProvisioningTask,
+    ShopSettings,
+    Subscription,
+    Tariff,
+)
 from subscriptions.selectors import referral_bonus_days, trial_days
 
 MAX_TASKS_PER_ACTION = 100
@@ -33,6 +41,7 @@ class TariffAdmin(admin.ModelAdmin):
         "days",
         "price_stars",
         "price_per_month",
+        "devices",
         "renews_monthly",
         "is_active",
         "sort_order",
@@ -57,6 +66,14 @@ class TariffAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # past payments point at their tariff; switch it off instead
 
+    @admin.display(description=_("devices"), ordering="device_limit")
+    def devices(self, tariff: Tariff) -> str:
+        if tariff.device_limit is None:
+            return gettext("panel default")
+        if tariff.device_limit == 0:
+            return gettext("unlimited")
+        return str(tariff.device_limit)
+
 
 @admin.register(Subscription)
 class SubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -78,6 +95,16 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if TELEGRAM_ID.match(term):
             return queryset.filter(user__telegram_id=int(term)), False
         return queryset.filter(user__telegram_username=term.lstrip("@")), False
+
+
+@admin.register(PanelProblem)
+class PanelProblemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Why the panel refuses the shop, once per cause; closed by the next panel check that
+    no longer finds it (`manage.py panel_check` runs one now)."""
+
+    list_display = ("cause", "message", "first_seen_at", "last_seen_at", "occurrences", "resolved_at")
+    list_filter = (("resolved_at", admin.EmptyFieldListFilter),)
+    ordering = ("-last_seen_at",)
 
 
 @admin.register(ProvisioningTask)

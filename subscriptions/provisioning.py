@@ -28,11 +28,18 @@ from core.background import enqueue, process_is_dead, process_label
 from core.backoff import backoff_delay as exponential_delay
 from core.logs import log_context
 from core.metrics import PROVISIONING_RUNS
+from integrations.remnawave import PanelConfigError
 from integrations.telegram import telegram_configured
 from notifications import messages
 from notifications.delivery import notify
 from subscriptions.backends import NoneBackend, get_backend, subscription_state
 from subscriptions.models import COALESCED_NOTE_PREFIX, PANEL_NOTE_PREFIX, ProvisioningTask, Subscription
+from subscriptions.panel_health import (
+    config_wait_until,
+    defer_syncs_for_configuration,
+    is_configuration_error,
+    panel_problem_report,
+)
 from subscriptions.selectors import client_apps
 from subscriptions.services import RUN_PROVISIONING_TASK, provisioning_enqueue
 from users.models import User
@@ -283,6 +290,9 @@ def backoff_delay(*, attempts: int) -> timedelta:
 
 
 def _record_failure(task: ProvisioningTask, exc: Exception) -> None:
+    if is_configuration_error(exc):
+        _wait_for_configuration(task, exc)
+        return
     now = timezone.now()
     error = f"{type(exc).__name__}: {exc}"[:2000]
     gave_up = task.attempts >= settings.PROVISIONING_MAX_ATTEMPTS
@@ -295,6 +305,26 @@ def _record_failure(task: ProvisioningTask, exc: Exception) -> None:
         update["next_attempt_at"] = now + backoff_delay(attempts=task.attempts)
         logger.warning("provisioning task %s attempt %s failed: %s", task.pk, task.attempts, error)
     ProvisioningTask.objects.filter(pk=task.pk, status=ProvisioningTask.Status.RUNNING).update(**update)
+
+
+def _wait_for_configuration(task: ProvisioningTask, exc: PanelConfigError) -> None:
+    """The panel refuses the shop's configuration: one report per cause, and this row (with
+    every other due sync) waits for the owner instead of spending its attempts."""
+    now = timezone.now()
+    until = config_wait_until(now=now)
+    with transaction.atomic():
+        panel_problem_report(cause=exc.cause, message=exc.message or str(exc))
+        ProvisioningTask.objects.filter(pk=task.pk, status=ProvisioningTask.Status.RUNNING).update(
+            status=ProvisioningTask.Status.RETRYING,
+            attempts=F("attempts") - 1,
+            next_attempt_at=until,
+            locked_until=None,
+            locked_by="",
+            enqueued_at=None,
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            updated_at=now,
+        )
+        defer_syncs_for_configuration(until=until)
 
 
 # --- Admin services ----------------------------------------------------------------

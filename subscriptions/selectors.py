@@ -18,6 +18,8 @@ from subscriptions.models import (
     COALESCED_NOTE_PREFIX,
     PANEL_NOTE_PREFIX,
     ClientApp,
+    PanelCheck,
+    PanelProblem,
     ProvisioningTask,
     ShopSettings,
     Subscription,
@@ -170,3 +172,42 @@ def provisioning_alerts(*, limit: int = 100) -> list[ProvisioningAlert]:
         ProvisioningAlert(REFUND_NOT_APPLIED, pk, user_id, purchase_id, failed_at, error[:500])
         for pk, user_id, purchase_id, failed_at, error in failed
     ]
+
+
+@dataclass(frozen=True)
+class PanelStatus:
+    """The panel as the last check and provisioning found it (readiness, dashboard)."""
+
+    configured: bool
+    check: PanelCheck | None = None
+    problems: tuple[PanelProblem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """No known problem: a panel not checked yet (the worker checks it soon after start) is not one."""
+        return not self.configured or ((self.check is None or self.check.ok) and not self.problems)
+
+    def as_details(self) -> dict:
+        check = self.check
+        return {
+            "configured": self.configured,
+            "checked_at": check.checked_at.isoformat() if check else None,
+            "reachable": check.reachable if check else None,
+            "version": (check.version or None) if check else None,
+            "missing_permissions": list(check.missing_permissions) if check else [],
+            "unknown_squads": list(check.unknown_squads) if check else [],
+            "error": (check.error or None) if check else "not checked yet (manage.py panel_check)",
+            "problems": [
+                {"cause": p.cause, "message": p.message, "since": p.first_seen_at.isoformat()} for p in self.problems
+            ],
+        }
+
+
+def panel_status() -> PanelStatus:
+    if settings.PROVISIONING_BACKEND != "remnawave":
+        return PanelStatus(configured=False)
+    return PanelStatus(
+        configured=True,
+        check=PanelCheck.objects.filter(pk=1).first(),
+        problems=tuple(PanelProblem.objects.filter(resolved_at__isnull=True).order_by("first_seen_at")),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from subscriptions import provisioning, reminders
+from subscriptions import panel_health, provisioning, reminders
 
 
 @shared_task(name="subscriptions.run_provisioning_task")
@@ -22,3 +22,9 @@ def sweep_outbox() -> int:
 @shared_task(name="subscriptions.send_expiry_reminders")
 def send_expiry_reminders() -> int:
     return reminders.send_expiry_reminders().sent
+
+
+@shared_task(name="subscriptions.check_panel")
+def check_panel() -> bool:
+    """Ask the panel about the shop's configuration; closing a problem releases the waiting syncs."""
+    return panel_health.panel_check_run().ok

@@ -21,7 +21,7 @@ from payments.dashboard.period import PRESETS, Period
 from payments.models import Payment, PendingRefund, ReconciliationRun
 from payments.reviews import OPEN as REVIEW_OPEN
 from payments.selectors import PAID_STATUSES
-from subscriptions.selectors import ProvisioningAlert, provisioning_alerts
+from subscriptions.selectors import PanelStatus, ProvisioningAlert, panel_status, provisioning_alerts
 
 logger = logging.getLogger(__name__)
 
@@ -78,10 +78,13 @@ class Attention:
     pending_refunds: int  # refunds kept until their payment is recorded
     pending_payments: int
     panel_alerts: list[ProvisioningAlert]  # refunds the panel may not know of
+    panel: PanelStatus  # the panel's version and what it refuses the shop (token, squads)
 
     @property
     def anything(self) -> bool:
-        return bool(self.open_reviews or self.refund_debts or self.pending_refunds or self.panel_alerts)
+        return bool(
+            self.open_reviews or self.refund_debts or self.pending_refunds or self.panel_alerts or not self.panel.ok
+        )
 
 
 PENDING = Q(status=Payment.Status.PENDING)
@@ -110,6 +113,7 @@ def attention_needed() -> Attention:
         pending_refunds=PendingRefund.objects.filter(applied_at__isnull=True).count(),
         pending_payments=counts["pending_payments"],
         panel_alerts=provisioning_alerts(),
+        panel=panel_status(),
     )
 
 

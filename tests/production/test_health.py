@@ -32,8 +32,9 @@ def test_readiness_names_each_check_and_is_green_when_all_pass(client, settings)
 
     body = response.json()
     assert response.status_code == 200 and body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "cache", "broker", "outbox", "panel_refunds"}
+    assert set(body["checks"]) == {"database", "cache", "broker", "outbox", "panel_refunds", "panel"}
     assert all(check["ok"] for check in body["checks"].values())
+    assert body["checks"]["panel"]["configured"] is False  # PROVISIONING_BACKEND=none
 
 
 def test_probes_answer_any_host_over_plain_http(client, settings):

@@ -21,7 +21,7 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="CHECK",
-            help="also require this check (cache, broker, outbox, panel_refunds, bot_polling); repeatable",
+            help="also require this check (cache, broker, outbox, panel_refunds, panel, bot_polling); repeatable",
         )
 
     def handle(self, *args, require: list[str], **options) -> None:
