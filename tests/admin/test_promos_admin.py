@@ -6,7 +6,7 @@ import io
 import pytest
 from django.urls import reverse
 
-from promos.admin import PromoCodeAdmin, PromoCodeForm
+from promos.admin import PromoCodeForm
 from promos.models import PromoCode
 from promos.services import promo_bulk_generate
 from tests.admin.conftest import in_another_connection, paid_payment
@@ -155,28 +155,49 @@ def test_list_shows_usage_and_revenue_through_the_code(admin_client_for, superus
     assert '<td class="field-revenue">50</td>' in content
 
 
-def test_csv_export_contains_what_the_list_shows(admin_client_for, superuser, tariff_1m):
-    PromoCodeFactory(code="HALF", discount_percent=50, max_uses=10)
+def test_csv_export_of_the_selected_codes_holds_their_settings_use_and_revenue(admin_client_for, superuser, tariff_1m):
+    PromoCodeFactory(code="HALF", description="spring", discount_percent=50, max_uses=10)
+    PromoCodeFactory(code="OTHER")  # not selected
     paid_payment(promo_code="HALF")
     promo = PromoCode.objects.get(code="HALF")
 
     response = admin_client_for(superuser).post(CHANGELIST, {"action": "export_csv", "_selected_action": [promo.pk]})
 
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == 'attachment; filename="promo-codes.csv"'
     assert rows[0] == [
         "code",
+        "description",
         "discount (%)",
         "bonus days",
-        "used / max",
+        "used",
+        "max uses",
         "revenue (Stars)",
         "active",
+        "once per buyer",
         "valid from",
         "expires",
         "created",
     ]
-    assert len(rows[0]) == len(PromoCodeAdmin.list_display)
-    assert rows[1][:6] == ["HALF", "50", "0", "1 / 10", "50", "True"]
+    assert len(rows) == 2
+    assert rows[1][:9] == ["HALF", "spring", "50", "0", "1", "10", "50", "1", "1"]
+
+
+def test_the_promo_list_links_its_export_with_its_filters(admin_client_for, superuser):
+    PromoCodeFactory(code="ON")
+    PromoCodeFactory(code="OFF", is_active=False)
+    client = admin_client_for(superuser)
+
+    page = client.get(CHANGELIST, {"is_active__exact": "0"})
+    rows = list(
+        csv.reader(
+            io.StringIO(b"".join(client.get(page.context["csv_export_url"]).streaming_content).decode("utf-8-sig"))
+        )
+    )
+
+    assert 'id="csv-export"' in page.content.decode()
+    assert [row[0] for row in rows[1:]] == ["OFF"]
 
 
 @pytest.mark.postgres

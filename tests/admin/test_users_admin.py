@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
+from django.utils.html import escape
 
 from payments.gateways.balance import purchase_pay_from_balance
 from payments.ledger import balance_adjust, balances_verify
@@ -10,6 +11,7 @@ from payments.models import LedgerEntry
 from payments.refunds import refund_from_telegram
 from subscriptions.models import ProvisioningTask, Subscription
 from tests.admin.conftest import in_another_connection, paid_payment
+from tests.subscriptions.factories import SubscriptionFactory
 from tests.telegram_fake.helpers import paid_topup
 from tests.users.factories import UserFactory
 from users.admin import ShopUserAdmin
@@ -183,3 +185,24 @@ def test_user_page_shows_what_the_buyer_owes_from_a_refund_of_spent_stars(
     page = admin_client_for(superuser).get(reverse("admin:users_user_change", args=[buyer.pk]))
 
     assert "100 Stars (see the payments flagged for review)" in page.content.decode()
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(document.cookie)", " JavaScript:alert(1)", "data:text/html,x"])
+def test_a_panel_link_that_is_no_web_address_is_shown_as_text(admin_client_for, superuser, url):
+    # given a subscription whose panel answered with something that is not a web address
+    subscription = SubscriptionFactory(subscription_url=url)
+
+    page = admin_client_for(superuser).get(reverse("admin:users_user_change", args=[subscription.user.pk]))
+
+    content = page.content.decode()
+    assert page.status_code == 200
+    assert f'href="{url}' not in content and 'href="javascript' not in content.replace(" ", "").lower()
+    assert escape(url) in content
+
+
+def test_a_panel_link_to_a_web_address_is_a_link(admin_client_for, superuser):
+    subscription = SubscriptionFactory(subscription_url="https://panel.example/sub/abc?x=1&y=2")
+
+    page = admin_client_for(superuser).get(reverse("admin:users_user_change", args=[subscription.user.pk]))
+
+    assert '<a href="https://panel.example/sub/abc?x=1&amp;y=2" rel="noopener noreferrer"' in page.content.decode()

@@ -203,6 +203,41 @@ def test_the_draft_page_shows_the_recipient_count_the_preview_and_the_buttons(lo
     assert 'id="send-test"' in page and 'id="send-broadcast"' in page
 
 
+DOUBLE_HREF = '<a href="javascript:alert(document.cookie)" href="https://ok.example">offer</a>'
+
+
+def test_a_link_with_its_href_written_twice_is_refused_on_the_form(login, marketing):
+    response = login(marketing).post(ADD, form_data(text=DOUBLE_HREF))
+
+    assert response.status_code == 200
+    assert "has the attribute “href” twice" in page_text(response)
+    assert not Broadcast.objects.exists()
+
+
+@pytest.mark.parametrize("page", ["change", "send"])
+def test_a_stored_link_written_twice_is_shown_as_text_on_the_draft_and_the_confirmation(login, marketing, page):
+    # given a draft saved before the check refused it (or written around the form)
+    UserFactory()
+    draft = BroadcastFactory(text=f"<b>Sale</b> {DOUBLE_HREF}")
+
+    shown = page_text(login(marketing).get(change_url(draft) if page == "change" else url("send", draft)))
+
+    preview = shown[shown.index('id="broadcast-preview">') :]
+    assert preview.startswith('id="broadcast-preview"><pre>&lt;b&gt;Sale&lt;/b&gt; &lt;a href=&quot;javascript:')
+    assert 'href="javascript:' not in shown
+
+
+def test_the_preview_is_rebuilt_from_the_checked_markup(login, marketing):
+    draft = BroadcastFactory(text="<B>Hi</B> <a HREF='https://ok.example/?q=&quot;x&quot;'>there</a> &#60;3")
+
+    page = page_text(login(marketing).get(change_url(draft)))
+
+    assert (
+        '<div class="broadcast-preview" id="broadcast-preview">'
+        '<b>Hi</b> <a href="https://ok.example/?q=&quot;x&quot;">there</a> &lt;3'
+    ) in page
+
+
 def test_the_live_count_follows_the_choice_on_the_form(login, marketing):
     SubscriptionFactory(user=UserFactory(language_code="en"), expires_at=timezone.now() + timezone.timedelta(days=2))
     UserFactory(language_code="ru")
