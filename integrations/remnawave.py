@@ -47,6 +47,9 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 STATUS_ACTIVE = "ACTIVE"
 STATUS_DISABLED = "DISABLED"
 MAX_RETRY_DELAY = 10.0  # seconds; longer outages are the outbox's to wait out
+# The detected release is read again after this: a panel upgraded from 2.x to 3.x while the
+# shop runs changes how users are addressed.
+VERSION_TTL_SECONDS = 600.0
 
 
 class PanelError(Exception):
@@ -295,6 +298,7 @@ class RemnawaveClient:
         headers.update({str(key): str(value) for key, value in (extra_headers or {}).items()})
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport)
         self._detected_version: PanelVersion | None = None
+        self._detected_at = 0.0
         self._version_lock = threading.Lock()
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
@@ -309,10 +313,17 @@ class RemnawaveClient:
         if self._configured_version is not None:
             return self._configured_version
         with self._version_lock:
-            if self._detected_version is None:
-                self._detected_version = self.read_version()
-                logger.info("Remnawave panel version detected: %s", self._detected_version.label)
+            stale = time.monotonic() - self._detected_at > VERSION_TTL_SECONDS
+            if self._detected_version is None or stale:
+                version = self.read_version()
+                if version != self._detected_version:
+                    logger.info("Remnawave panel version detected: %s", version.label)
+                self._detected_version, self._detected_at = version, time.monotonic()
             return self._detected_version
+
+    @property
+    def pinned(self) -> bool:
+        return self._configured_version is not None
 
     @property
     def api_version(self) -> str:

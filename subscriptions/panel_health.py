@@ -89,10 +89,11 @@ def inspect_panel(client: RemnawaveClient, *, squads: list[str]) -> PanelReport:
         report.reachable, report.error = True, str(exc.message)
         return report
     except PanelPermissionDenied:
+        # Only auto-detection needs the version from the panel; a pinned release does not.
         report.reachable = True
-        report.missing_permissions.append("system:metadata")
-        pinned = settings.REMNAWAVE_API_VERSION
-        report.version = "" if pinned == "auto" else str(pinned)
+        report.version = client.api_version if client.pinned else ""
+        if not client.pinned:
+            report.missing_permissions.append("system:metadata")
     except PanelError as exc:
         report.error = str(exc)
         return report

@@ -411,3 +411,27 @@ def test_readiness_before_the_first_panel_check_says_so_without_alarm(fake_panel
     entry = body["checks"]["panel"]
     assert entry["ok"] is True and entry["configured"] is True
     assert entry["error"] == "not checked yet (manage.py panel_check)"
+
+
+@pytest.mark.parametrize("fake_panel", ["2.8"], indirect=True)
+def test_a_panel_upgraded_to_3x_while_the_shop_runs_is_addressed_by_id_afterwards(fake_panel, monkeypatch):
+    client = client_for(fake_panel)
+    assert client.generation == "2"
+
+    fake_panel.version = "3.0"  # the owner upgrades the panel
+    monkeypatch.setattr("integrations.remnawave.VERSION_TTL_SECONDS", 0.0)
+
+    assert (client.api_version, client.generation) == ("3.3.2", "3")
+
+
+@pytest.mark.parametrize("fake_panel", ["3.0"], indirect=True)
+def test_a_pinned_release_needs_no_metadata_permission(fake_panel, settings):
+    fake_panel.grant("pinned", scopes=["users:*", "internal-squads:list"])
+    settings.REMNAWAVE_TOKEN = "pinned"
+    settings.REMNAWAVE_API_VERSION = "3.3.2"
+    reset_backend()
+
+    report = panel_check_run()
+
+    assert report.ok, report
+    assert report.version == "3.3.2"
