@@ -172,6 +172,23 @@ def expiry_reminder(*, kind: str, language: str, expires_at: datetime, renews: b
         return Notice(text=text, buttons=((Button(text=_("Renew"), callback_data=BUY_CALLBACK),),))
 
 
+def auto_renewal_off_after_failed_refund(*, language: str, paid_until: datetime) -> Notice:
+    """A refund canceled the auto-renewal first, then Telegram refused the refund and would
+    not turn the auto-renewal back on: the buyer learns it is off and nothing was refunded."""
+    with translation.override(language):
+        text = bold(_("⏸ Auto-renewal is off"))
+        text += "\n" + _(
+            "We turned off the auto-renewal of your VPN subscription to refund your payment, but Telegram "
+            "did not make the refund, so no Stars were returned yet. We will look into it."
+        )
+        text += "\n" + _(
+            "Your VPN stays active until %(date)s. You can turn auto-renewal back on in My subscription."
+        ) % {"date": bold(format_date(paid_until))}
+        return Notice(
+            text=text, buttons=((Button(text=_("📅 My subscription"), callback_data=SUBSCRIPTION_CALLBACK),),)
+        )
+
+
 # --- Broadcasts ---------------------------------------------------------------------
 
 BROADCAST_BUY = "buy"

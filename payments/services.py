@@ -34,8 +34,14 @@ from payments.errors import (
 from payments.events import event_record
 from payments.ledger import ledger_book
 from payments.models import LedgerEntry, Payment, PendingRefund, PurchaseEvent, StarSubscription, TrialClaim
+from payments.outcomes import COMPLETABLE_STATUSES, Action, InvoiceState, Outcome, SubscriptionState, charge_outcome
 from payments.reviews import review_close
-from payments.star_subscriptions import star_subscription_live_for, star_subscription_renewed, star_subscription_start
+from payments.star_subscriptions import (
+    star_subscription_for_renewal,
+    star_subscription_live_for,
+    star_subscription_renewed,
+    star_subscription_start,
+)
 from promos.services import PromoInvalid, Quote, promo_consume, promo_quote
 from referrals.services import referral_bonus_grant
 from subscriptions.models import ProvisioningTask, Tariff
@@ -49,8 +55,6 @@ logger = logging.getLogger(__name__)
 CURRENCY = "XTR"
 PAID_METHODS = (Payment.Method.STARS, Payment.Method.BALANCE)
 OPEN_STATUSES = (Payment.Status.PENDING, Payment.Status.DRAFT)
-# A successful payment for these is still granted: the buyer paid.
-COMPLETABLE_STATUSES = (Payment.Status.PENDING, Payment.Status.DRAFT, Payment.Status.EXPIRED, Payment.Status.FAILED)
 
 
 def new_invoice_payload() -> str:
@@ -318,44 +322,84 @@ def _invoice_with_buyer_locked(*, payload: str) -> Payment | None:
 
 
 def _complete_locked(invoice: Payment, charge: Charge) -> CompletionResult:
-    """The buyer is locked. The common case (the charge pays a pending invoice as issued)
-    is one conditional UPDATE that claims the payment; anything else reads it again,
-    locked, and decides."""
+    """The buyer is locked. What the charge does is decided from the states it meets
+    (payments/outcomes.py), then applied. The common case (the charge pays a pending
+    invoice as issued) is one conditional UPDATE that claims the payment as it was read;
+    anything else reads it again, locked, and decides again."""
     user = invoice.user
     # Under the user lock, which refund_from_telegram also takes: a refund
     # kept before this payment is seen here, or it sees this payment.
     pending = _pending_refund(charge_id=charge.charge_id)
-    if pending is None and _pays_as_issued(invoice, charge):
-        result = purchase_grant(
-            user,
-            invoice,
-            charge_id=charge.charge_id,
-            provider_charge_id=charge.provider_charge_id,
-            claim_if_unchanged=True,
-        )
+    if _pays_as_issued(invoice, charge) and pending is None:
+        outcome, _subscription = _decide(invoice, charge, pending=None)
+        result = _apply_grant(outcome, user, invoice, charge, claim_if_unchanged=True)
         if result is not None:
-            if invoice.purchase_type == Payment.STAR_SUBSCRIPTION:
-                star_subscription_start(user=user, payment=invoice, charge=charge)
             return result
     payment = payment_lock(payment_id=invoice.pk)
-    if payment.telegram_payment_charge_id == charge.charge_id:
-        return record_duplicate(payment, charge_id=charge.charge_id)
-    if payment.status not in COMPLETABLE_STATUSES or payment.telegram_payment_charge_id:
-        if charge.recurring is not None and payment.purchase_type == Payment.STAR_SUBSCRIPTION:
-            result = _record_renewal(user, payment, charge)
-        else:
-            result = _record_extra_charge(payment, charge)
-    elif charge.currency != CURRENCY or charge.amount != payment.amount:
-        result = _record_mismatch(payment, charge)
-    elif pending is not None:
-        return _record_refunded_before_recorded(user, payment, pending=pending, charge=charge)
-    else:
-        result = purchase_grant(user, payment, charge_id=charge.charge_id, provider_charge_id=charge.provider_charge_id)
-        if payment.purchase_type == Payment.STAR_SUBSCRIPTION:
-            star_subscription_start(user=user, payment=payment, charge=charge)
-        return result
-    if pending is not None:
+    outcome, subscription = _decide(payment, charge, pending=pending)
+    match outcome.action:
+        case Action.DUPLICATE:
+            return record_duplicate(payment, charge_id=charge.charge_id)
+        case Action.GRANT | Action.START:
+            return _apply_grant(outcome, user, payment, charge)
+        case Action.REFUNDED:
+            return _record_refunded_before_recorded(user, payment, pending=pending, charge=charge)
+        case Action.RENEWAL_REFUNDED:
+            renewal = _renewal_payment(user, payment, subscription)
+            return _record_refunded_before_recorded(user, renewal, pending=pending, charge=charge)
+        case Action.RENEW:
+            return _record_renewal(user, payment, charge, subscription=subscription, outcome=outcome)
+        case Action.MISMATCH:
+            result = _record_mismatch(payment, charge)
+        case _:
+            result = _record_extra_charge(payment, charge, reason=outcome.reason)
+    if outcome.apply_pending_refund:
         _apply_pending_refund(result.payment, pending=pending)
+    return result
+
+
+def _decide(
+    payment: Payment, charge: Charge, *, pending: PendingRefund | None
+) -> tuple[Outcome, StarSubscription | None]:
+    """Read what the decision needs (a subscription invoice's Star subscription, locked,
+    and the buyer's other live one) and decide. Other invoices need no more reads."""
+    invoice = InvoiceState.of(payment)
+    subscription, state, other_live = None, None, None
+    if invoice.is_star_subscription:
+        if invoice.is_paid:
+            subscription = star_subscription_for_renewal(invoice_payload=payment.invoice_payload)
+        if subscription is not None:
+            state = SubscriptionState(
+                status=subscription.status, amount=subscription.amount, first_charge_id=subscription.first_charge_id
+            )
+        # A new subscription next to any live one is flagged (the buyer pays twice for a while);
+        # a renewal, next to one Telegram also renews (the buyer pays twice every month).
+        other = star_subscription_live_for(
+            user=payment.user,
+            exclude_id=subscription.pk if subscription is not None else None,
+            renewing_only=invoice.is_paid,
+        )
+        other_live = other.first_charge_id if other is not None else None
+    outcome = charge_outcome(
+        invoice=invoice, charge=charge, subscription=state, other_live=other_live, pending_refund=pending is not None
+    )
+    return outcome, subscription
+
+
+def _apply_grant(
+    outcome: Outcome, user: User, payment: Payment, charge: Charge, *, claim_if_unchanged: bool = False
+) -> CompletionResult | None:
+    result = purchase_grant(
+        user,
+        payment,
+        charge_id=charge.charge_id,
+        provider_charge_id=charge.provider_charge_id,
+        claim_if_unchanged=claim_if_unchanged,
+    )
+    if result is not None and outcome.action == Action.START:
+        star_subscription_start(
+            user=user, payment=payment, charge=charge, review_reason=outcome.reason if outcome.review else ""
+        )
     return result
 
 
@@ -368,20 +412,8 @@ def _pays_as_issued(invoice: Payment, charge: Charge) -> bool:
     )
 
 
-def _record_renewal(user: User, first: Payment, charge: Charge) -> CompletionResult:
-    """Telegram renewed a Star subscription by itself (no pre-checkout): a payment of its
-    own for one more period, granted once per charge id. A renewal of a subscription the
-    shop has no record of, or for another amount, is booked and flagged, never dropped."""
-    subscription = StarSubscription.objects.filter(invoice_payload=first.invoice_payload).first()
-    reason = ""
-    if subscription is None:
-        reason = f"renewal of a subscription the shop has no record of (invoice {first.purchase_id})"
-    elif charge.from_user_id is not None and charge.from_user_id != user.telegram_id:
-        reason = f"renewal of {subscription.first_charge_id} paid by another user ({charge.from_user_id})"
-    elif charge.currency != CURRENCY or charge.amount != subscription.amount:
-        reason = f"renewal of {charge.amount} {charge.currency} for a subscription of {subscription.amount} {CURRENCY}"
-    if reason:
-        return _record_extra_charge(first, charge, reason=reason)
+def _renewal_payment(user: User, first: Payment, subscription: StarSubscription) -> Payment:
+    """The payment of one renewal: its own row, for the subscription's price and period."""
     renewal = Payment(
         user=user,
         kind=Payment.Kind.SUBSCRIPTION,
@@ -397,6 +429,19 @@ def _record_renewal(user: User, first: Payment, charge: Charge) -> CompletionRes
         star_subscription=subscription,
     )
     renewal.save()
+    return renewal
+
+
+def _record_renewal(
+    user: User, first: Payment, charge: Charge, *, subscription: StarSubscription, outcome: Outcome
+) -> CompletionResult:
+    """Telegram renewed a Star subscription by itself (no pre-checkout): a payment of its
+    own for one more period, granted once per charge id; flagged when the outcome says
+    (a second live subscription, a first payment refunded)."""
+    renewal = _renewal_payment(user, first, subscription)
+    if outcome.review:
+        renewal.needs_review, renewal.review_reason = True, outcome.reason[:255]
+        Payment.objects.filter(pk=renewal.pk).update(needs_review=True, review_reason=renewal.review_reason)
     result = purchase_grant(
         user,
         renewal,
@@ -404,7 +449,9 @@ def _record_renewal(user: User, first: Payment, charge: Charge) -> CompletionRes
         provider_charge_id=charge.provider_charge_id,
         reason=ProvisioningTask.Reason.RENEWAL,
     )
-    star_subscription_renewed(subscription=subscription, renewal=renewal, charge=charge)
+    star_subscription_renewed(
+        subscription=subscription, renewal=renewal, charge=charge, status=outcome.subscription_status
+    )
     return result
 
 

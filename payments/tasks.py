@@ -10,7 +10,7 @@ from integrations.telegram import telegram_configured
 from payments.dashboard import star_balance_refresh
 from payments.reconciliation import reconcile_star_transactions
 from payments.services import payments_expire_stale
-from payments.star_subscriptions import star_subscriptions_expire
+from payments.star_subscriptions import star_subscription_tell_auto_renewal_off, star_subscriptions_expire
 from payments.subscribers import subscriber_snapshot_record
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,12 @@ def refresh_star_balance() -> int | None:
 def expire_star_subscriptions() -> int:
     """Star subscriptions whose paid period ended without a renewal (or that were canceled) end."""
     return star_subscriptions_expire()
+
+
+@shared_task(name="payments.tell_auto_renewal_off")
+def tell_auto_renewal_off(subscription_id: int) -> bool:
+    """The buyer's note: a refund Telegram refused left their auto-renewal off."""
+    return star_subscription_tell_auto_renewal_off(subscription_id=subscription_id)
 
 
 @shared_task(name="payments.count_subscribers")

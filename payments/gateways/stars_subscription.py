@@ -14,6 +14,7 @@ import logging
 
 from django.utils.translation import gettext_lazy as _
 
+from core.background import enqueue
 from core.errors import ApplicationError, Conflict
 from integrations.telegram import TelegramError, client, telegram_configured
 from payments.errors import RefundNotAllowed
@@ -23,6 +24,7 @@ from payments.star_subscriptions import (
     star_subscription_live_for,
     star_subscription_record_edit,
     star_subscription_record_edit_failure,
+    star_subscription_refund_left_canceled,
 )
 from users.models import User
 
@@ -30,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 # Telegram's only subscription period: 30 days, in seconds.
 SUBSCRIPTION_PERIOD_SECONDS = 30 * 24 * 3600
+# The task (payments/tasks.py) that tells a buyer their auto-renewal stayed off after a failed refund.
+TELL_AUTO_RENEWAL_OFF = "payments.tell_auto_renewal_off"
 
 
 class NoStarSubscription(ApplicationError):
@@ -61,10 +65,17 @@ class StarsSubscriptionGateway(StarsInvoiceGateway):
         return result
 
     def refund_money(self, payment: Payment) -> None:
-        """Refunding the payment that started a renewing subscription also ends it: it
-        is canceled with Telegram first (so no later period is charged), then refunded.
+        """Refunding the payment that started a renewing subscription also ends it.
+
+        The order keeps Telegram and the shop agreeing whatever Telegram answers:
+        the subscription is canceled first (no later period is charged while the
+        Stars go back), then the payment is refunded. A refused cancel refunds
+        nothing and changes nothing. A refused refund turns the auto-renewal back
+        on; if Telegram refuses that too, the subscription stays canceled (as it is
+        in Telegram), the payment is flagged for an admin, and the buyer is told.
         A renewal's refund takes back that period only and leaves the subscription be."""
         subscription = payment.star_subscription
+        canceled_here = False
         if (
             subscription is not None
             and subscription.first_charge_id == payment.telegram_payment_charge_id
@@ -79,7 +90,41 @@ class StarsSubscriptionGateway(StarsInvoiceGateway):
                     code="refund_failed",
                     status=502,
                 ) from exc
-        super().refund_money(payment)
+            canceled_here = True
+        try:
+            super().refund_money(payment)
+        except RefundNotAllowed as refused:
+            if canceled_here:
+                _undo_cancel(subscription=subscription, payment=payment, refused=refused)
+            raise
+
+
+def _undo_cancel(*, subscription: StarSubscription, payment: Payment, refused: RefundNotAllowed) -> None:
+    """The refund failed after its cancel: renew again, as before. Raises what the admin is told."""
+    try:
+        star_subscription_edit(subscription=subscription, canceled=False, by=StarSubscription.CanceledBy.REFUND)
+    except (StarSubscriptionEditRefused, Conflict) as exc:
+        reason = (
+            f"refund refused by Telegram ({refused.message}) after its auto-renewal was canceled, "
+            f"and the auto-renewal could not be turned back on ({exc.message}): it stays off"
+        )
+        star_subscription_refund_left_canceled(subscription=subscription, payment=payment, reason=reason)
+        enqueue(TELL_AUTO_RENEWAL_OFF, subscription.pk)
+        raise RefundNotAllowed(
+            _(
+                "Telegram refused the refund (%(error)s) and did not turn the canceled auto-renewal back on: "
+                "it stays off, the buyer is told, and the payment is flagged for review."
+            )
+            % {"error": refused.message},
+            code="refund_failed",
+            status=502,
+        ) from refused
+    raise RefundNotAllowed(
+        _("Telegram refused the refund (%(error)s); the auto-renewal canceled for it is on again.")
+        % {"error": refused.message},
+        code="refund_failed",
+        status=502,
+    ) from refused
 
 
 def star_subscription_edit(

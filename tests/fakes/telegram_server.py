@@ -59,7 +59,8 @@ sendInvoice) answer 403 "Forbidden: bot was blocked by the user" (`block(chat_id
 Failures: `fail_next(method, status=429, retry_after=1, times=1)`, `fail_next(method, status=500)`,
 `fail_next(method, delay=2.0)` (slow answer, then the normal result; a reset() meanwhile drops it
 unanswered and unrecorded, `wait_idle()` waits for answers in flight), `fail_next(..., status=400,
-description="Bad Request: ...")`; method "*" matches any method. `reset()` forgets everything.
+description="Bad Request: ...")`; method "*" matches any method; `when={"is_canceled": False}` fails
+only the calls with those parameters. `reset()` forgets everything.
 """
 
 from __future__ import annotations
@@ -184,6 +185,7 @@ class Failure:
     delay: float
     description: str | None
     times: int
+    when: dict[str, Any] | None = None  # only calls whose parameters include these values
 
 
 @dataclass
@@ -507,14 +509,23 @@ class FakeTelegramServer:
         delay: float = 0.0,
         times: int = 1,
         description: str | None = None,
+        when: dict[str, Any] | None = None,
     ) -> None:
         """The next `times` calls of `method` ("*" = any) fail with `status` (default 429, which carries
-        retry_after), or, with delay= and no status, answer normally after `delay` seconds."""
+        retry_after), or, with delay= and no status, answer normally after `delay` seconds. `when`
+        picks the calls: only those whose parameters include these values (others answer normally)."""
         if status is None and not delay:
             status = 429
         with self._cond:
             self._state.failures.setdefault(method, []).append(
-                Failure(status=status, retry_after=retry_after, delay=delay, description=description, times=times)
+                Failure(
+                    status=status,
+                    retry_after=retry_after,
+                    delay=delay,
+                    description=description,
+                    times=times,
+                    when=when,
+                )
             )
 
     def block(self, chat_id: int, description: str = BLOCKED_BY_USER) -> None:
@@ -537,15 +548,16 @@ class FakeTelegramServer:
         with self._cond:
             self._state.failures.clear()
 
-    def _take_failure(self, method: str) -> Failure | None:
+    def _take_failure(self, method: str, params: dict[str, Any]) -> Failure | None:
         with self._cond:
             for key in (method, "*"):
-                queue = self._state.failures.get(key)
-                if queue:
-                    failure = queue[0]
+                queue = self._state.failures.get(key) or []
+                for index, failure in enumerate(queue):
+                    if failure.when and any(params.get(k) != v for k, v in failure.when.items()):
+                        continue
                     failure.times -= 1
                     if failure.times <= 0:
-                        queue.pop(0)
+                        queue.pop(index)
                     return failure
         return None
 
@@ -821,7 +833,7 @@ class FakeTelegramServer:
         if token != self.token:
             return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
         status, body = 200, None
-        failure = self._take_failure(method)
+        failure = self._take_failure(method, params)
         if failure and failure.delay:
             with self._cond:
                 self._cond.wait_for(lambda: self._generation != generation, timeout=failure.delay)

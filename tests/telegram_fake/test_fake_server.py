@@ -406,6 +406,17 @@ def test_server_error_raises_network_error_times_times(fake_telegram):
     assert [c.status for c in fake_telegram.calls("sendMessage")] == [500, 500, 200]
 
 
+def test_a_failure_with_when_fails_only_the_calls_with_those_parameters(fake_telegram):
+    fake_telegram.fail_next("sendMessage", status=500, when={"text": "second"})
+
+    with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=42, text="first"))
+    with pytest.raises(NetworkError):
+        with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=42, text="second"))
+    with_bot(fake_telegram, lambda bot: bot.send_message(chat_id=42, text="second"))
+
+    assert [c.status for c in fake_telegram.calls("sendMessage")] == [200, 500, 200]
+
+
 def test_heal_ends_an_outage_of_any_length(fake_telegram):
     fake_telegram.fail_next("*", status=502, times=1_000_000)
     with pytest.raises(NetworkError):
