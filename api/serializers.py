@@ -11,7 +11,9 @@ from subscriptions.models import Tariff
 
 ITEM_ID = {"max_length": 32, "help_text": "Tariff code, e.g. `1m`."}
 PROMO_CODE = {"max_length": 64, "required": False, "allow_blank": True, "allow_null": True, "default": None}
-CLIENT_SOURCES = [Payment.Source.API, Payment.Source.BOT, Payment.Source.MOCK]
+# Where a client may say it started a purchase: a label only. Not "mock": a mock payment is
+# one a mock completion paid (its charge says so), never one a client calls mock.
+CLIENT_SOURCES = [Payment.Source.API, Payment.Source.BOT]
 SUBSCRIPTION_STATES = ["none", "active", "expired", "disabled"]
 
 
@@ -178,7 +180,12 @@ class InvoiceRequestSerializer(serializers.Serializer):
     item_id = serializers.CharField(**ITEM_ID)
     promo_code = serializers.CharField(**PROMO_CODE)
     purchase_type = serializers.CharField(max_length=32, required=False, default="subscription")
-    source = serializers.ChoiceField(choices=CLIENT_SOURCES, required=False, default=Payment.Source.API)
+    source = serializers.ChoiceField(
+        choices=CLIENT_SOURCES,
+        required=False,
+        default=Payment.Source.API,
+        help_text="Where the purchase was started (a label). How it is paid decides whether it is a mock payment.",
+    )
     purchase_id = StrictUUIDField(
         required=False, allow_null=True, default=None, help_text="Client-chosen purchase id; reused if it is yours."
     )
