@@ -24,7 +24,8 @@ ERROR_EXAMPLES = {
 ERROR_DESCRIPTIONS = {
     400: "validation_error, parse_error",
     401: "not_authenticated",
-    403: "permission_denied, scope_missing (API keys: see the scopes), mock_payments_disabled",
+    403: "permission_denied, scope_missing (API keys: see the scopes), mock_payments_disabled, "
+    "account_deactivated (the user was deactivated in the shop's admin)",
     404: "not_found",
     405: "method_not_allowed",
     409: "purchase_conflict, idempotency_key_in_progress",
