@@ -21,6 +21,7 @@ from api.keys import api_key_check
 from api.models import ApiKey
 from core.clientip import client_address
 from core.ratelimit import parse_rate, window_hit, window_peek
+from users import services as users_services
 from users.services import user_get_or_create_from_telegram
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,24 @@ def authentication_failed(request, message: str) -> exceptions.AuthenticationFai
     return exceptions.AuthenticationFailed(message)
 
 
+class AccountDeactivated(exceptions.PermissionDenied):
+    """Genuine credentials of a user deactivated in the admin (is_active off). An
+    APIException, so DRF leaves the request anonymous when authentication raises it."""
+
+    default_code = "account_deactivated"
+
+    def __init__(self):
+        super().__init__(detail=str(users_services.AccountDeactivated().message))
+
+
+def refuse_deactivated(user) -> None:
+    """403 account_deactivated for a user deactivated in the admin. Their credentials are
+    genuine (Telegram signed them, or a valid key acts for them), so it is not counted as
+    a failed attempt."""
+    if not user.is_active:
+        raise AccountDeactivated()
+
+
 def _authorization(request, scheme: str) -> str | None:
     """The credentials after `scheme` in the Authorization header, or None for another scheme."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -95,6 +114,7 @@ class TelegramMiniAppAuthentication(authentication.BaseAuthentication):
             last_name=verified.last_name,
             language_code=verified.language_code,
         )
+        refuse_deactivated(user)
         return user, verified
 
     def authenticate_header(self, request) -> str:
@@ -121,6 +141,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             logger.info("rejected API key from %s", client_address(request))
             raise authentication_failed(request, "Invalid or revoked API key.")
         user = user_get_or_create_from_telegram(telegram_id=telegram_id)
+        refuse_deactivated(user)
         return user, ApiKeyCredentials(api_key=api_key, telegram_id=telegram_id)
 
     @staticmethod

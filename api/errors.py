@@ -18,11 +18,13 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from api.authentication import AccountDeactivated
 from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
 DRF_CODES: list[tuple[type[exceptions.APIException], str]] = [
+    (AccountDeactivated, "account_deactivated"),
     (exceptions.ValidationError, "validation_error"),
     (exceptions.ParseError, "parse_error"),
     (exceptions.NotAuthenticated, "not_authenticated"),

@@ -25,7 +25,6 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.http.request import RawPostDataException
 from django.utils import timezone
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
@@ -33,6 +32,7 @@ from rest_framework.utils.encoders import JSONEncoder
 from api.authentication import principal_of
 from api.errors import api_exception_handler
 from api.models import IdempotencyKey
+from api.parsers import request_body
 from core.db import insert_unless_conflict
 from core.errors import ApplicationError
 
@@ -62,10 +62,10 @@ def _valid_key(key: str) -> bool:
 
 
 def request_fingerprint(request) -> str:
-    """Method, path, acting user and body; JSON bodies are compared by content, not bytes."""
-    try:
-        body = request.body
-    except RawPostDataException:  # a form body already consumed by the CSRF check
+    """Method, path, acting user and body; JSON bodies are compared by content, not bytes.
+    The body is held to the parser's bounds first (400 past them): it is decoded here."""
+    body = request_body(request)
+    if body is None:  # a form body already consumed by the CSRF check
         body = json.dumps(request.data, sort_keys=True, cls=JSONEncoder).encode()
     try:
         body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
+from api.idempotency import MAX_KEY_LENGTH
 from api.serializers import ErrorSerializer
 
 ERROR_EXAMPLES = {
@@ -24,7 +25,8 @@ ERROR_EXAMPLES = {
 ERROR_DESCRIPTIONS = {
     400: "validation_error, parse_error",
     401: "not_authenticated",
-    403: "permission_denied, scope_missing (API keys: see the scopes), mock_payments_disabled",
+    403: "permission_denied, scope_missing (API keys: see the scopes), mock_payments_disabled, "
+    "account_deactivated (the user was deactivated in the shop's admin)",
     404: "not_found",
     405: "method_not_allowed",
     409: "purchase_conflict, idempotency_key_in_progress",
@@ -63,10 +65,12 @@ def post_errors(*statuses: int) -> dict[int, OpenApiResponse]:
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     name="Idempotency-Key",
-    type={"type": "string", "minLength": 1, "maxLength": 255},
+    # Printable ASCII (api.idempotency): spaces only inside, as HTTP drops them at the ends.
+    type={"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[!-~]([ -~]*[!-~])?$"},
     location=OpenApiParameter.HEADER,
     required=False,
     description=(
+        f"1-{MAX_KEY_LENGTH} printable ASCII characters (else 400 validation_error). "
         "Retry-safe POST: the same key with the same body replays the stored response (header "
         "`Idempotent-Replayed: true`); with another body → 422 idempotency_key_reused; while the first "
         "request still runs → 409 idempotency_key_in_progress. Keys expire after IDEMPOTENCY_KEY_TTL_HOURS."

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from payments.models import Payment, StarSubscription
 from subscriptions.models import Tariff
 
-ITEM_ID = {"max_length": 32, "help_text": "Tariff code, e.g. `1m`."}
-PROMO_CODE = {"max_length": 64, "required": False, "allow_blank": True, "allow_null": True, "default": None}
-CLIENT_SOURCES = [Payment.Source.API, Payment.Source.BOT, Payment.Source.MOCK]
+# Request text is taken as sent (not trimmed: the length the schema states is the length
+# checked) and never holds a NUL character (refused by DRF; the schema's pattern says so).
+NO_NUL = RegexValidator(r"^[^\x00]*$", message="Null characters are not allowed.")
+TEXT = {"trim_whitespace": False, "validators": [NO_NUL]}
+ITEM_ID = {"max_length": 32, "help_text": "Tariff code, e.g. `1m`.", **TEXT}
+PROMO_CODE = {"max_length": 64, "required": False, "allow_blank": True, "allow_null": True, "default": None, **TEXT}
+PURCHASE_TYPE = {"max_length": 32, "required": False, "default": "subscription", **TEXT}
+# Where a client may say it started a purchase: a label only. Not "mock": a mock payment is
+# one a mock completion paid (its charge says so), never one a client calls mock.
+CLIENT_SOURCES = [Payment.Source.API, Payment.Source.BOT]
 SUBSCRIPTION_STATES = ["none", "active", "expired", "disabled"]
 
 
@@ -177,8 +185,13 @@ class InvoiceSerializer(PurchaseSerializer):
 class InvoiceRequestSerializer(serializers.Serializer):
     item_id = serializers.CharField(**ITEM_ID)
     promo_code = serializers.CharField(**PROMO_CODE)
-    purchase_type = serializers.CharField(max_length=32, required=False, default="subscription")
-    source = serializers.ChoiceField(choices=CLIENT_SOURCES, required=False, default=Payment.Source.API)
+    purchase_type = serializers.CharField(**PURCHASE_TYPE)
+    source = serializers.ChoiceField(
+        choices=CLIENT_SOURCES,
+        required=False,
+        default=Payment.Source.API,
+        help_text="Where the purchase was started (a label). How it is paid decides whether it is a mock payment.",
+    )
     purchase_id = StrictUUIDField(
         required=False, allow_null=True, default=None, help_text="Client-chosen purchase id; reused if it is yours."
     )
@@ -187,10 +200,10 @@ class InvoiceRequestSerializer(serializers.Serializer):
 class PurchaseCompleteRequestSerializer(serializers.Serializer):
     purchase_id = StrictUUIDField()
     item_id = serializers.CharField(
-        required=False, allow_null=True, default=None, max_length=32, help_text="Creates the purchase when new."
+        required=False, allow_null=True, default=None, max_length=32, help_text="Creates the purchase when new.", **TEXT
     )
     promo_code = serializers.CharField(**PROMO_CODE)
-    purchase_type = serializers.CharField(max_length=32, required=False, default="subscription")
+    purchase_type = serializers.CharField(**PURCHASE_TYPE)
 
 
 class PayFromBalanceRequestSerializer(serializers.Serializer):
@@ -209,12 +222,15 @@ class PayFromBalanceSerializer(PurchaseSerializer):
 
 
 class StarsAmountRequestSerializer(serializers.Serializer):
-    amount = serializers.IntegerField(min_value=1, help_text="Whole Stars.")
+    amount = serializers.IntegerField(min_value=1, help_text="Whole Stars, at most BALANCE_TOPUP_MAX.")
 
-    def validate_amount(self, value: int) -> int:
-        if value > settings.BALANCE_TOPUP_MAX:
-            raise serializers.ValidationError(f"At most {settings.BALANCE_TOPUP_MAX} Stars.")
-        return value
+    def get_fields(self):
+        # The bound is a setting, read as the serializer is built: the OpenAPI schema states it too.
+        fields = super().get_fields()
+        fields["amount"] = serializers.IntegerField(
+            min_value=1, max_value=settings.BALANCE_TOPUP_MAX, help_text="Whole Stars, at most BALANCE_TOPUP_MAX."
+        )
+        return fields
 
 
 class BalanceSerializer(serializers.Serializer):

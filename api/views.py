@@ -11,6 +11,7 @@ from django.utils.html import escape
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -212,9 +213,39 @@ class PurchaseCompleteView(APIView):
 
 
 class PurchasePagination(PageNumberPagination):
+    """`page` and `page_size` are whole numbers in their range, else 400 (never a silent
+    default or a silent cut); a page past the last one is 404. The schema states the ranges."""
+
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
+    last_page_strings = ()
+
+    def get_page_size(self, request) -> int:
+        return _query_int(request, self.page_size_query_param, default=self.page_size, maximum=self.max_page_size)
+
+    def get_page_number(self, request, paginator) -> int:
+        return _query_int(request, self.page_query_param, default=1)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["maximum"] = self.max_page_size
+                parameter["description"] = f"Results per page, 1 to {self.max_page_size} (default {self.page_size})."
+        return parameters
+
+
+def _query_int(request, name: str, *, default: int, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    value = int(raw) if raw.isascii() and raw.isdigit() else 0
+    if not 1 <= value <= (maximum or value):
+        bound = f"from 1 to {maximum}" if maximum else "of at least 1"
+        raise ValidationError({name: [f"A whole number {bound}."]})
+    return value
 
 
 class PurchaseListView(APIView):
@@ -225,7 +256,8 @@ class PurchaseListView(APIView):
     @extend_schema(
         operation_id="purchases_list",
         summary="Your purchases, newest first",
-        responses={200: s.PurchaseSerializer(many=True)} | errors(404),
+        description="`page` and `page_size` out of range → 400 validation_error; a page past the last → 404.",
+        responses={200: s.PurchaseSerializer(many=True)} | errors(400, 404),
     )
     def get(self, request):
         paginator = PurchasePagination()

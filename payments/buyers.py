@@ -21,7 +21,7 @@ from payments.selectors import PAID_METHODS, PAID_STATUSES, paid_payments
 def moved_money(payment: Payment, *, charge_id: str | None) -> bool:
     """Paid with Stars or from the balance, some Stars, and not a mock completion (with `charge_id`)."""
     moved = payment.method in PAID_METHODS and payment.amount > 0
-    return moved and not is_mock_charge(source=payment.source, charge_id=charge_id)
+    return moved and not is_mock_charge(charge_id=charge_id)
 
 
 def first_paid_sql(*, table: str, quote, subscription: bool = False) -> tuple[str, list]:

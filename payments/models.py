@@ -9,9 +9,13 @@ from django.utils.translation import gettext_lazy as _
 MOCK_CHARGE_PREFIX = "mock_"  # the charge ids of mock completions
 
 
-def is_mock_charge(*, source: str, charge_id: str | None) -> bool:
-    """A payment completed without money (the rule of Payment.is_mock, for a row not saved yet)."""
-    return source == "mock" or (charge_id or "").startswith(MOCK_CHARGE_PREFIX)
+def is_mock_charge(*, charge_id: str | None) -> bool:
+    """A payment completed without money (the rule of Payment.is_mock, for a row not saved yet).
+
+    Only the charge says so: a mock completion writes a "mock_" charge id, Telegram never does.
+    The payment's `source` is where the purchase was started (a client may name it) and
+    says nothing about how the money arrived."""
+    return (charge_id or "").startswith(MOCK_CHARGE_PREFIX)
 
 
 class Payment(models.Model):
@@ -133,11 +137,12 @@ class Payment(models.Model):
         verbose_name=_("owed from a refund (Stars)"),
     )
     # Completed without money (mock payments: the demo, a development server): left out of
-    # every revenue and buyer figure. Computed by the database, so no writer can forget it
-    # (is_mock_charge says the same before the row is saved).
+    # every revenue and buyer figure. Computed by the database from the charge id the
+    # completion recorded (how the money arrived, never the client-named source), so no
+    # writer can forget it (is_mock_charge says the same before the row is saved).
     is_mock = models.GeneratedField(
         expression=Case(
-            When(Q(source="mock") | Q(telegram_payment_charge_id__startswith=MOCK_CHARGE_PREFIX), then=Value(True)),
+            When(telegram_payment_charge_id__startswith=MOCK_CHARGE_PREFIX, then=Value(True)),
             default=Value(False),
         ),
         output_field=models.BooleanField(),

@@ -120,28 +120,37 @@ class Profile:
         )
 
 
-def screen(fn: Callable[..., list[Reply]]) -> Callable[..., list[Reply]]:
+def screen(fn: Callable[..., list[Reply]] | None = None, *, records_money: bool = False):
     """Resolve the buyer, speak their language, and turn a service's refusal
-    (ApplicationError) into its message instead of an error."""
+    (ApplicationError) into its message instead of an error.
 
-    @functools.wraps(fn)
-    def wrapper(profile: Profile, *args, **kwargs) -> list[Reply]:
-        user = user_get_or_create_from_telegram(
-            telegram_id=profile.telegram_id,
-            username=profile.username,
-            first_name=profile.first_name,
-            last_name=profile.last_name,
-            language_code=profile.language_code,
-        )
-        # They write to the bot, so they no longer block it: broadcasts and reminders reach them again.
-        user_mark_reachable(user=user)
-        with translation.override(user.language):
-            try:
-                return fn(user, *args, **kwargs)
-            except ApplicationError as exc:
-                return [Say(escape(str(exc.message)), keyboards.back_to_menu())]
+    A buyer deactivated in the admin gets a refusal instead of the screen, except
+    on screens that record money Telegram already moved (`records_money`: a
+    renewal Telegram charged, a refund it made): those are booked all the same."""
 
-    return wrapper
+    def decorate(fn: Callable[..., list[Reply]]) -> Callable[..., list[Reply]]:
+        @functools.wraps(fn)
+        def wrapper(profile: Profile, *args, **kwargs) -> list[Reply]:
+            user = user_get_or_create_from_telegram(
+                telegram_id=profile.telegram_id,
+                username=profile.username,
+                first_name=profile.first_name,
+                last_name=profile.last_name,
+                language_code=profile.language_code,
+            )
+            # They write to the bot, so they no longer block it: broadcasts and reminders reach them again.
+            user_mark_reachable(user=user)
+            with translation.override(user.language):
+                if not user.is_active and not records_money:
+                    return [Say(texts.account_deactivated())]
+                try:
+                    return fn(user, *args, **kwargs)
+                except ApplicationError as exc:
+                    return [Say(escape(str(exc.message)), keyboards.back_to_menu())]
+
+        return wrapper
+
+    return decorate(fn) if fn is not None else decorate
 
 
 # --- Menu ---------------------------------------------------------------------
@@ -539,7 +548,7 @@ def precheckout(
         )
 
 
-@screen
+@screen(records_money=True)
 def payment_received(user: User, *, charge: Charge, is_retry: bool = False) -> list[Reply]:
     """One grant, one confirmation: a repeated delivery says nothing, unless it
     is this very update run again after its confirmation failed to send. A Star
@@ -553,7 +562,7 @@ def payment_received(user: User, *, charge: Charge, is_retry: bool = False) -> l
     return []
 
 
-@screen
+@screen(records_money=True)
 def payment_refunded(user: User, *, charge_id: str, amount: int) -> list[Reply]:
     """Telegram has returned the Stars: booked (a spent top-up leaves a recorded debt),
     or kept until the payment it refunds is recorded."""

@@ -550,6 +550,13 @@ def privacy() -> str:
     ) % {"contact": support()}
 
 
+def account_deactivated() -> str:
+    return _(
+        "Your account in this shop is deactivated: buying, the balance and your subscription's screens are "
+        "unavailable. To ask why, write to %(contact)s."
+    ) % {"contact": support()}
+
+
 def apology() -> str:
     return _("Sorry, something went wrong. Please try again in a minute.")
 

@@ -30,6 +30,12 @@ from subscriptions.services import subscription_adjust
 from users.models import Buyer, User
 
 MAX_USERS_PER_ACTION = 100
+DEACTIVATION_HELP = _(
+    "Untick to deactivate the account instead of deleting it: the bot, the API and the Mini App refuse the buyer "
+    "(no purchases, no spending of the balance); their payments, ledger, balance and subscription are kept. "
+    "Payments Telegram makes anyway (the renewal of a Star subscription) are still recorded: cancel the "
+    "auto-renewal under Star subscriptions."
+)
 EXPIRING_SOON_DAYS = 7
 AUTH_FIELDSET_CLASS = "shop-auth"  # the buyer page's template shows these after the payments and ledger
 
@@ -185,6 +191,24 @@ class ShopUserAdmin(CsvExportMixin, UserAdmin):
 
     def get_inlines(self, request, obj):
         return (UserPaymentInline, UserLedgerInline) if obj is not None else ()
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "is_active" and field is not None:
+            field.help_text = DEACTIVATION_HELP
+        return field
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and not obj.is_active and request.method == "GET":
+            self.message_user(
+                request,
+                gettext(
+                    "This account is deactivated: the bot, the API and the Mini App refuse it (no purchases, no "
+                    "spending of the balance). Its records are kept; tick Active to let it in again."
+                ),
+                messages.WARNING,
+            )
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def get_search_results(self, request, queryset, search_term):
         """Exact lookups on unique/indexed columns (a hundred thousand users)."""

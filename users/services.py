@@ -5,9 +5,27 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.db import fetch_first, lock_row
+from core.errors import ApplicationError
 from users.models import LANGUAGE_CODES, User
+
+
+class AccountDeactivated(ApplicationError):
+    """The buyer was deactivated in the admin (is_active off): no door serves them."""
+
+    code = "account_deactivated"
+    status = 403
+
+    def __init__(self):
+        super().__init__(_("This account is deactivated. To ask why, write to the shop's support."))
+
+
+def user_ensure_active(*, user: User) -> None:
+    """Refuse a deactivated user (their records stay; only what they can do stops)."""
+    if not user.is_active:
+        raise AccountDeactivated()
 
 
 def telegram_username_for(telegram_id: int) -> str:

@@ -16,7 +16,7 @@ from payments.services import purchase_id_guard, purchase_instant, tariff_for_sa
 from promos.services import promo_quote
 from subscriptions.models import Tariff
 from users.models import User
-from users.services import user_lock_row
+from users.services import user_ensure_active, user_lock_row
 
 
 class BalanceGateway(BookedOnly):
@@ -47,6 +47,7 @@ def purchase_pay_from_balance(
     With a `purchase_id` (a client's reference, e.g. derived from its
     Idempotency-Key) the purchase happens once: a repeat returns it unchanged.
     """
+    user_ensure_active(user=user)  # a deactivated buyer's balance stays as it is
     existing = purchase_id_guard(user=user, purchase_id=purchase_id)
     with transaction.atomic(durable=True):
         user_lock_row(user_id=user.pk)  # a repeat with the same purchase_id waits here, then finds it

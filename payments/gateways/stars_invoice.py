@@ -16,6 +16,7 @@ from payments.errors import RefundNotAllowed
 from payments.models import Payment
 from payments.services import CURRENCY, pending_ttl
 from promos.services import PromoInvalid, promo_check
+from users.services import AccountDeactivated
 
 # Telegram's invoice limits.
 TITLE_MAX = 32
@@ -95,6 +96,8 @@ class StarsInvoiceGateway:
         """Telegram asks before it charges (answered within 10 s): indexed reads only."""
         if payment.user.telegram_id != from_user_id:
             return PrecheckoutResult.refuse("user_mismatch", _("This invoice was issued to another user."))
+        if not payment.user.is_active:  # deactivated after the invoice was sent: no Stars are taken
+            return PrecheckoutResult.refuse(AccountDeactivated.code, AccountDeactivated().message)
         if payment.status in (Payment.Status.SUCCEEDED, Payment.Status.REFUNDED):
             return PrecheckoutResult.refuse("already_paid", _("This invoice has already been paid."))
         if payment.status != Payment.Status.PENDING or payment.created_at <= timezone.now() - pending_ttl():

@@ -139,7 +139,7 @@ def star_subscription_edit(
         raise Conflict(
             _("This subscription has ended; subscribe again from the tariff list."), code="star_subscription_ended"
         )
-    if not is_mock_charge(source="", charge_id=subscription.first_charge_id):  # a mock subscription lives only here
+    if not is_mock_charge(charge_id=subscription.first_charge_id):  # a mock subscription lives only here
         _ask_telegram(subscription=subscription, canceled=canceled, actor=actor)
     star_subscription_record_edit(subscription=subscription, canceled=canceled, by=by, actor=actor)
     return subscription

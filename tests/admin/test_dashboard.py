@@ -144,12 +144,12 @@ def test_every_card_shows_its_unit_and_formula(admin_client_for, support_user, k
 
 def test_mock_payments_are_left_out_of_every_figure(admin_client_for, superuser, tariff_1m):
     paid_payment()  # a mock charge
-    PaymentFactory(  # created for a mock purchase: mock whatever its charge id says
+    PaymentFactory(  # completed by the mock gateway, whatever source the purchase was started from
         tariff=tariff_1m,
-        source=Payment.Source.MOCK,
+        source=Payment.Source.API,
         status=Payment.Status.SUCCEEDED,
         paid_at=timezone.now(),
-        telegram_payment_charge_id="stxFROMMOCKSOURCE",
+        telegram_payment_charge_id="mock_FROMTHEAPI",
     )
 
     data = admin_client_for(superuser).get(URL).context["data"]

@@ -206,3 +206,20 @@ def test_a_panel_link_to_a_web_address_is_a_link(admin_client_for, superuser):
     page = admin_client_for(superuser).get(reverse("admin:users_user_change", args=[subscription.user.pk]))
 
     assert '<a href="https://panel.example/sub/abc?x=1&amp;y=2" rel="noopener noreferrer"' in page.content.decode()
+
+
+def test_the_active_box_says_what_deactivating_a_buyer_does(admin_client_for, superuser):
+    buyer = UserFactory(telegram_id=555777)
+
+    content = admin_client_for(superuser).get(reverse("admin:users_user_change", args=[buyer.pk])).content.decode()
+
+    assert "the bot, the API and the Mini App refuse the buyer" in content
+    assert "are kept" in content
+
+
+def test_a_deactivated_buyers_page_says_so(admin_client_for, support_user):
+    buyer = UserFactory(telegram_id=555778, is_active=False)
+
+    page = admin_client_for(support_user).get(reverse("admin:users_buyer_change", args=[buyer.pk]))
+
+    assert "This account is deactivated: the bot, the API and the Mini App refuse it" in page.content.decode()

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from api.keys import api_key_create, api_key_revoke
 from api.models import ApiKey, IdempotencyKey
+from payments.ledger import balance_adjust
 from payments.models import Payment, PurchaseEvent
 from tests.api.conftest import key_client, make_init_data
 from tests.users.factories import StaffUserFactory, UserFactory
@@ -247,3 +248,74 @@ def test_the_browsable_api_renders_for_staff(tariff_1m):
 
     assert response.status_code == 200
     assert b"<html" in response.content.lower()
+
+
+# --- A buyer deactivated in the admin -------------------------------------------
+
+
+@pytest.fixture
+def deactivated(db):
+    user = UserFactory(telegram_id=9301, is_active=False)
+    balance_adjust(user=user, delta=500, reason="credited before deactivation")
+    return user
+
+
+def assert_deactivated(response):
+    assert response.status_code == 403, response.content
+    assert response.json()["error"]["code"] == "account_deactivated"
+    assert response.json()["error"]["message"].startswith("This account is deactivated")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", "/api/v1/me", None),
+        ("get", "/api/v1/purchases", None),
+        ("post", "/api/v1/purchase/invoice", {"item_id": "1m"}),
+        ("post", "/api/v1/purchase/pay-from-balance", {"item_id": "1m"}),
+        ("post", "/api/v1/balance/topup", {"amount": 100}),
+    ],
+)
+def test_mini_app_init_data_of_a_deactivated_buyer_is_refused(deactivated, tariff_1m, method, path, body):
+    client = tma(make_init_data(telegram_id=deactivated.telegram_id))
+
+    response = getattr(client, method)(path, body, format="json", HTTP_ACCEPT_LANGUAGE="en")
+
+    assert_deactivated(response)
+    assert not Payment.objects.exists()
+    assert User.objects.get(pk=deactivated.pk).stars_balance == 500
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", "/api/v1/me", None),
+        ("post", "/api/v1/purchase/invoice", {"item_id": "1m"}),
+        ("post", "/api/v1/purchase/pay-from-balance", {"item_id": "1m"}),
+    ],
+)
+def test_an_api_key_acting_for_a_deactivated_buyer_is_refused(issued_key, deactivated, tariff_1m, method, path, body):
+    client = key_client(issued_key.raw_key, deactivated.telegram_id)
+
+    response = getattr(client, method)(path, body, format="json", HTTP_IDEMPOTENCY_KEY="k-1", HTTP_ACCEPT_LANGUAGE="en")
+
+    assert_deactivated(response)
+    assert not Payment.objects.exists()
+    assert not IdempotencyKey.objects.exists()
+    assert User.objects.get(pk=deactivated.pk).stars_balance == 500
+
+
+def test_a_deactivated_buyer_is_not_counted_as_a_failed_attempt(issued_key, deactivated, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "auth_failures": "2/min"},
+    }
+    client = key_client(issued_key.raw_key, deactivated.telegram_id)
+    for _ in range(3):
+        assert_deactivated(client.get("/api/v1/me", HTTP_ACCEPT_LANGUAGE="en"))
+
+    assert key_client(issued_key.raw_key, 9302).get("/api/v1/me").status_code == 200
+
+
+def test_the_same_key_still_serves_active_buyers(issued_key, deactivated):
+    assert key_client(issued_key.raw_key, 9302).get("/api/v1/me").status_code == 200

@@ -141,6 +141,34 @@ def test_purchases_are_paginated(tariff_1m, api):
     assert (body["count"], len(body["results"]), body["next"]) == (5, 1, None)
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("page_size=abc", "page_size"),
+        ("page_size=0", "page_size"),
+        ("page_size=-1", "page_size"),
+        ("page_size=101", "page_size"),
+        ("page_size=", "page_size"),
+        ("page=abc", "page"),
+        ("page=0", "page"),
+        ("page=last", "page"),
+    ],
+)
+def test_purchases_page_parameters_out_of_range_are_400(db, api, query, field):
+    response = api.get(f"/api/v1/purchases?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+    assert list(response.json()["error"]["details"]["fields"]) == [field]
+
+
+def test_purchases_page_size_100_is_served(tariff_1m, api):
+    api.get("/api/v1/me")
+    PaymentFactory.create_batch(3, user=user_of(), tariff=tariff_1m)
+
+    assert len(api.get("/api/v1/purchases?page_size=100").json()["results"]) == 3
+
+
 def test_purchases_page_out_of_range_is_404(db, api):
     response = api.get("/api/v1/purchases?page=7")
 
@@ -302,3 +330,20 @@ def test_purchase_detail_of_a_topup_has_no_item(db, api):
     body = api.get(f"/api/v1/purchases/{purchase_id}").json()
 
     assert (body["kind"], body["item_id"], body["amount_stars"]) == ("topup", None, 100)
+
+
+@pytest.mark.parametrize("amount", [0, 10_001])
+def test_topup_outside_1_to_the_setting_is_400(db, api, settings, amount):
+    settings.BALANCE_TOPUP_MAX = 10_000
+
+    response = api.post("/api/v1/balance/topup", {"amount": amount}, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]["fields"]) == ["amount"]
+
+
+def test_topup_of_the_setting_itself_is_served(db, api, settings):
+    settings.BALANCE_TOPUP_MAX = 500
+
+    assert api.post("/api/v1/balance/topup", {"amount": 500}, format="json").status_code == 201
+    assert api.post("/api/v1/balance/topup", {"amount": 501}, format="json").status_code == 400

@@ -59,7 +59,7 @@ def test_a_json_body_that_is_not_an_object_is_400(api, path, body):
     [
         {},
         {"item_id": 123, "promo_code": ["x"]},
-        {"item_id": "x" * 100_000},
+        {"item_id": "x" * 10_000},
         {"item_id": "1m", "purchase_id": "not-a-uuid"},
         {"item_id": "1m", "purchase_id": 12},
         {"item_id": "1m", "source": "martian"},
@@ -79,6 +79,48 @@ def test_wrong_types_and_huge_strings_are_400_validation_error(tariff_1m, api, b
 @pytest.mark.parametrize("raw", ['{"item_id": "\\ud800"}', '{"\\udfff": 1}', '{"item_id": "1m", "source": "\\ud800"}'])
 def test_a_lone_surrogate_in_json_is_400_parse_error(tariff_1m, api, raw):
     assert_error(api.post("/api/v1/purchase/invoice", raw, content_type="application/json"), 400, "parse_error")
+
+
+NESTED = "[" * 10_000 + "]" * 10_000
+
+
+@pytest.mark.parametrize("raw", [NESTED, '{"item_id": ' + NESTED + "}", '{"a":' * 10_000 + "1" + "}" * 10_000])
+@pytest.mark.parametrize("headers", [{}, {"HTTP_IDEMPOTENCY_KEY": "nested-1"}], ids=["plain", "idempotency key"])
+@pytest.mark.parametrize("path", POSTS)
+def test_a_deeply_nested_body_is_400_parse_error(tariff_1m, api, path, raw, headers):
+    response = api.post(path, raw, content_type="application/json", **headers)
+
+    assert_error(response, 400, "parse_error")
+    assert response.json()["error"]["details"] == {"max_depth": 32}
+    assert "nested deeper than 32 levels" in response.json()["error"]["message"]
+
+
+def test_brackets_inside_strings_are_not_nesting(tariff_1m, api):
+    raw = '{"item_id": "' + "[" * 1000 + '", "promo_code": "\\"]]]]"}'
+
+    response = api.post("/api/v1/purchase/invoice", raw, content_type="application/json")
+
+    assert_error(response, 400, "validation_error")  # parsed: item_id too long
+
+
+def test_a_body_nested_within_the_bound_is_parsed(tariff_1m, api):
+    raw = '{"item_id": "1m", "promo_code": ' + "[" * 30 + "]" * 30 + "}"
+
+    response = api.post("/api/v1/purchase/invoice", raw, content_type="application/json")
+
+    assert_error(response, 400, "validation_error")
+    assert list(response.json()["error"]["details"]["fields"]) == ["promo_code"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"HTTP_IDEMPOTENCY_KEY": "large-1"}], ids=["plain", "idempotency key"])
+@pytest.mark.parametrize("path", POSTS)
+def test_a_body_past_64_kib_is_400_parse_error(tariff_1m, api, path, headers):
+    raw = '{"item_id": "' + "x" * 70_000 + '"}'
+
+    response = api.post(path, raw, content_type="application/json", **headers)
+
+    assert_error(response, 400, "parse_error")
+    assert response.json()["error"]["details"] == {"max_bytes": 65536}
 
 
 def test_validation_details_name_the_fields(api):

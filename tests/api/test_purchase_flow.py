@@ -170,6 +170,17 @@ def test_completion_with_an_item_creates_the_purchase_succeeded(tariff_1m, api):
     assert Payment.objects.get(purchase_id=purchase_id).source == "mock"
 
 
+def test_an_invoice_a_client_calls_mock_is_refused(api, fake_telegram, tariff_1m):
+    # Refused, not ignored: the client learns at once that it cannot choose a mock payment
+    # (with mock payments off it would pay real Stars).
+    response = api.post("/api/v1/purchase/invoice", {"item_id": "1m", "source": "mock"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+    assert list(response.json()["error"]["details"]["fields"]) == ["source"]
+    assert not Payment.objects.exists()
+
+
 def test_completion_with_an_item_creates_nothing_when_mock_is_off(tariff_1m, api, settings):
     settings.MOCK_PAYMENTS = False
 

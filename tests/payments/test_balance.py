@@ -13,6 +13,7 @@ from subscriptions.models import Subscription
 from tests.promos.factories import PromoCodeFactory
 from tests.users.factories import StaffUserFactory, UserFactory
 from users.models import User
+from users.services import AccountDeactivated
 
 pytestmark = pytest.mark.django_db
 
@@ -133,3 +134,15 @@ def test_concurrent_payments_with_one_reference_pay_once(tariff_1m):
     assert not [r for r in results if isinstance(r, Exception)], results
     assert {r.pk for r in results} == {results[0].pk}
     assert balance_of(user=user) == 900
+
+
+@pytest.mark.django_db
+def test_a_deactivated_buyer_cannot_spend_the_balance(tariff_1m):
+    user = UserFactory(is_active=False)
+    balance_adjust(user=user, delta=500, reason="credited before deactivation")
+
+    with pytest.raises(AccountDeactivated):
+        purchase_pay_from_balance(user=user, tariff="1m")
+
+    assert User.objects.get(pk=user.pk).stars_balance == 500
+    assert not Payment.objects.exists()
