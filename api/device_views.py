@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -46,14 +47,14 @@ class DevicesUnavailable(ApplicationError):
     status = 404
 
     def __init__(self):
-        super().__init__("This shop does not manage VPN devices: there is no device list.")
+        super().__init__(_("This shop does not manage VPN devices: there is no device list."))
 
 
 class PanelUnavailable(ApplicationError):
     code = "panel_unavailable"
     status = 503
 
-    def __init__(self, message: str):
+    def __init__(self, message):
         super().__init__(message, details={"retry_after": 60})
 
 
@@ -62,7 +63,7 @@ def _answer(listing: DeviceList) -> None:
     if listing.state == device_states.NO_PANEL:
         raise DevicesUnavailable()
     if listing.state == device_states.UNAVAILABLE:
-        raise PanelUnavailable("The VPN panel is not answering; try again in a minute.")
+        raise PanelUnavailable(_("The VPN panel is not answering; try again in a minute."))
 
 
 class DeviceListView(APIView):
@@ -97,13 +98,13 @@ class DeviceDetailView(APIView):
     def delete(self, request, device_id: str):
         if not DEVICE_ID.fullmatch(device_id):
             raise ApplicationError(
-                "The request is invalid.",
+                _("The request is invalid."),
                 code="validation_error",
                 status=400,
-                details={"fields": {"device_id": ["Not a device id (16 hexadecimal characters)."]}},
+                details={"fields": {"device_id": [str(_("Not a device id (16 hexadecimal characters)."))]}},
             )
         removal = device_remove(user=request.user, device_id=device_id)
         _answer(removal.devices)
         if removal.devices.state == device_states.STALE:
-            raise PanelUnavailable("The VPN panel is not answering, so the device was not removed; try again.")
+            raise PanelUnavailable(_("The VPN panel is not answering, so the device was not removed; try again."))
         return Response(s.DeviceRemovalSerializer(removal).data)

@@ -127,7 +127,7 @@ def test_panel_down_with_nothing_known_is_a_clear_503(provisioned, fake_panel, c
     provisioned()
     fake_panel.down = True
 
-    response = client_for(ME).get("/api/v1/devices")
+    response = client_for(ME).get("/api/v1/devices", HTTP_ACCEPT_LANGUAGE="en")
 
     assert response.status_code == 503
     assert response.json() == {
@@ -137,6 +137,15 @@ def test_panel_down_with_nothing_known_is_a_clear_503(provisioned, fake_panel, c
             "details": {"retry_after": 60},
         }
     }
+
+
+def test_the_panel_down_message_is_russian_by_default(provisioned, fake_panel, client_for):
+    provisioned()
+    fake_panel.down = True
+
+    response = client_for(ME).get("/api/v1/devices")
+
+    assert response.json()["error"]["message"] == "Панель VPN не отвечает; попробуйте через минуту."
 
 
 def test_a_slow_panel_is_answered_within_the_read_timeout(provisioned, fake_panel, client_for, settings):

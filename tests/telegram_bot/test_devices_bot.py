@@ -161,3 +161,22 @@ def test_without_a_panel_the_devices_screen_says_plainly_there_are_none(bot, set
     screen = only(bot("inject_callback", RU, "dev"))
 
     assert "Этот магазин не управляет устройствами VPN, поэтому списка устройств здесь нет." in message_text(screen)
+
+
+def test_paying_never_reads_the_panel_for_traffic_or_devices(bot, fake_telegram, fake_panel, tariffs, monkeypatch):
+    # given panel reads that would fail loudly
+    def refuse(**kwargs):
+        raise AssertionError("a panel read on a payment path")
+
+    monkeypatch.setattr("telegram_bot.screens.traffic_for", refuse)
+    monkeypatch.setattr("telegram_bot.screens.devices_for", refuse)
+
+    # when a buyer pays (pre-checkout, then the payment)
+    bot("inject_callback", RU, "pay:1m")
+    payload = fake_telegram.invoices(RU["id"])[-1]["payload"]
+    bot("inject_pre_checkout", RU, payload, 100)
+    confirmation = bot("inject_successful_payment", RU, payload, 100)
+
+    # then it is accepted and confirmed as ever
+    assert [answer.ok for answer in fake_telegram.precheckout_answers.values()] == [True]
+    assert any("Оплата получена" in message_text(m) for m in confirmation)
