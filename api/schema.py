@@ -27,13 +27,13 @@ ERROR_DESCRIPTIONS = {
     401: "not_authenticated",
     403: "permission_denied, scope_missing (API keys: see the scopes), mock_payments_disabled, "
     "account_deactivated (the user was deactivated in the shop's admin)",
-    404: "not_found",
+    404: "not_found, devices_unavailable",
     405: "method_not_allowed",
     409: "purchase_conflict, idempotency_key_in_progress",
     415: "unsupported_media_type",
     422: "promo_invalid, tariff_unavailable, insufficient_balance, idempotency_key_reused",
     429: "throttled",
-    503: "payments_unavailable, telegram_unavailable",
+    503: "payments_unavailable, telegram_unavailable, panel_unavailable",
 }
 
 

@@ -272,6 +272,23 @@ class AutoRenewalSerializer(serializers.Serializer):
     canceled_at = serializers.DateTimeField(allow_null=True)
 
 
+class TrafficSerializer(serializers.Serializer):
+    """Traffic as the VPN panel counts it (read at most once a minute)."""
+
+    used_bytes = serializers.IntegerField(help_text="Used in the current period.")
+    limit_bytes = serializers.IntegerField(help_text="Per period; 0 = unlimited.")
+    unlimited = serializers.SerializerMethodField()
+    reset_strategy = serializers.CharField(
+        source="strategy", help_text="NO_RESET, DAY, WEEK, MONTH or MONTH_ROLLING: when the panel resets the count."
+    )
+    last_reset_at = serializers.DateTimeField(allow_null=True)
+    next_reset_at = serializers.DateTimeField(allow_null=True, help_text="Null when the count never resets.")
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_unlimited(self, traffic) -> bool:
+        return not traffic.limit_bytes
+
+
 class MeSerializer(serializers.Serializer):
     user = UserSerializer()
     subscription = SubscriptionStatusSerializer()
@@ -279,3 +296,60 @@ class MeSerializer(serializers.Serializer):
         allow_null=True, help_text="The auto-renewing Star subscription, while it renews or is paid for; else null."
     )
     balance_stars = serializers.IntegerField()
+    traffic = TrafficSerializer(
+        allow_null=True,
+        required=False,
+        help_text="Traffic used and the limit from the VPN panel; null without an active provisioned "
+        "subscription or while the panel does not answer.",
+    )
+
+
+# --- Devices ----------------------------------------------------------------------
+
+
+DEVICE_LIST_STATES = ["ok", "stale", "not_provisioned"]
+DEVICE_LIMIT_KINDS = ["limited", "unlimited", "panel_default"]
+
+
+class DeviceSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="Opaque and stable; use it to remove the device.")
+    platform = serializers.CharField(help_text="As the client app reported it, e.g. `iOS`; may be empty.")
+    os_version = serializers.CharField()
+    model = serializers.CharField()
+    first_seen = serializers.DateTimeField(allow_null=True)
+    last_seen = serializers.DateTimeField(allow_null=True)
+
+
+class DeviceListSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=DEVICE_LIST_STATES,
+        help_text="`ok`: read from the panel now; `stale`: the panel did not answer, the last known list "
+        "(as of `fetched_at`); `not_provisioned`: no VPN account yet, so no devices.",
+    )
+    devices = DeviceSerializer(many=True)
+    used = serializers.IntegerField(help_text="How many devices are registered.")
+    limit = serializers.IntegerField(allow_null=True, help_text="The device limit when `limit_kind` is `limited`.")
+    limit_kind = serializers.ChoiceField(
+        choices=DEVICE_LIMIT_KINDS,
+        help_text="`limited`: at most `limit` devices; `unlimited`; `panel_default`: the panel's own default limit.",
+    )
+    fetched_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, listing) -> dict:
+        return {
+            "state": listing.state,
+            "devices": DeviceSerializer(listing.devices, many=True).data,
+            "used": listing.used,
+            "limit": listing.limit.count,
+            "limit_kind": listing.limit.kind,
+            "fetched_at": _DATETIME.to_representation(listing.fetched_at) if listing.fetched_at else None,
+        }
+
+
+class DeviceRemovalSerializer(DeviceListSerializer):
+    removed = serializers.BooleanField(
+        help_text="False when the device was not in your list (already removed): still a success."
+    )
+
+    def to_representation(self, removal) -> dict:
+        return {"removed": removal.removed, **super().to_representation(removal.devices)}

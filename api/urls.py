@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api import views
+from api import device_views, views
 from api.errors import json_not_found
 
 app_name = "api"
@@ -18,6 +18,8 @@ urlpatterns = [
     path("v1/purchases", views.PurchaseListView.as_view(), name="purchases"),
     path("v1/purchases/<uuid:purchase_id>", views.PurchaseDetailView.as_view(), name="purchase-detail"),
     path("v1/me", views.MeView.as_view(), name="me"),
+    path("v1/devices", device_views.DeviceListView.as_view(), name="devices"),
+    path("v1/devices/<str:device_id>", device_views.DeviceDetailView.as_view(), name="device-detail"),
     path("v1/auto-renewal/cancel", views.AutoRenewalCancelView.as_view(), name="auto-renewal-cancel"),
     path("v1/auto-renewal/resume", views.AutoRenewalResumeView.as_view(), name="auto-renewal-resume"),
     path("v1/balance/topup", views.BalanceTopupView.as_view(), name="balance-topup"),

@@ -40,6 +40,7 @@ from payments.models import Payment
 from payments.services import tariff_for_sale, topup_create_invoice
 from payments.star_subscriptions import star_subscription_live_for
 from promos.services import promo_quote
+from subscriptions.devices import traffic_for
 from subscriptions.selectors import subscription_view, tariffs_on_sale
 from users.models import language_of
 
@@ -286,7 +287,8 @@ class MeView(APIView):
     @extend_schema(
         operation_id="me",
         summary="The caller, their subscription and internal Stars balance",
-        description="`subscription.subscription_url` is null for an API key without the vpn_link:read scope.",
+        description="`subscription.subscription_url` is null for an API key without the vpn_link:read scope. "
+        "`traffic` comes from the VPN panel (read at most once a minute; null while it does not answer).",
         responses={200: s.MeSerializer} | errors(),
     )
     def get(self, request):
@@ -299,6 +301,7 @@ class MeView(APIView):
             "subscription": subscription,
             "auto_renewal": star_subscription_live_for(user=user),
             "balance_stars": user.stars_balance,
+            "traffic": traffic_for(user=user) if subscription["is_active"] else None,
         }
         return Response(s.MeSerializer(me).data)
 

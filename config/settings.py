@@ -422,6 +422,10 @@ REMNAWAVE_EXTRA_HEADERS = env.json("REMNAWAVE_EXTRA_HEADERS", default={})
 # Calling the panel container directly (not through its proxy) needs these two.
 REMNAWAVE_FORWARDED = env.bool("REMNAWAVE_FORWARDED", default=False)
 REMNAWAVE_TIMEOUT = env.float("REMNAWAVE_TIMEOUT", default=10.0)
+# Panel calls a buyer waits on (their devices, their traffic) get this timeout and no retries.
+REMNAWAVE_READ_TIMEOUT = env.float("REMNAWAVE_READ_TIMEOUT", default=3.0)
+# How long a buyer's traffic reading from the panel is reused.
+PANEL_READ_CACHE_SECONDS = env.int("PANEL_READ_CACHE_SECONDS", default=60)
 # Retries inside one call (connection errors and 5xx only); the queue retries after that.
 REMNAWAVE_MAX_RETRIES = env.int("REMNAWAVE_MAX_RETRIES", default=2)
 REMNAWAVE_RETRY_BACKOFF = env.float("REMNAWAVE_RETRY_BACKOFF", default=0.5)

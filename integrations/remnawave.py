@@ -2,12 +2,13 @@
 
 Only what the shop needs: the panel's version, find a user (by username, by
 Telegram id), create, update expiry/status/limits, enable/disable, delete, the
-internal squads. Retries (with backoff) happen on connection errors and 5xx
-only; a 4xx is raised at once as PanelRejected carrying the panel's status,
-errorCode and message. Only a 404 means "not found": a 400 never does (3.x
-answers 400 for a malformed id, and treating that as "absent" would create
-duplicates). A 401 or 403 is the shop's configuration (the token), raised as
-PanelConfigError so that the caller waits for the owner instead of retrying.
+internal squads, a user's HWID devices (list, delete) and traffic. Retries (with
+backoff) happen on connection errors and 5xx only; a 4xx is raised at once as
+PanelRejected carrying the panel's status, errorCode and message. Only a 404
+means "not found": a 400 never does (3.x answers 400 for a malformed id, and
+treating that as "absent" would create duplicates). A 401 or 403 is the shop's
+configuration (the token), raised as PanelConfigError so that the caller waits
+for the owner instead of retrying.
 
 The version comes from the panel itself (GET /api/system/metadata, 2.5.0 and
 later; a 404 there means 2.0-2.4), never from whether some route answers: the
@@ -18,6 +19,12 @@ What differs by release (from remnawave/backend libs/contract at each tag):
   `stream?telegramId=` replaces it (2.8's stream ignores that filter).
 - 2.0.x wants usernames of at least 6 characters (3 from 2.1.0).
 - API tokens carry scopes since 2.8.0; a missing one answers 403.
+- HWID devices (hwid.ts, commands/hwid/ at 2.0.0, 2.7.4, 2.8.1, 3.0.0, 3.3.2): GET
+  /api/hwid/devices/{userUuid} (2.x) or /{userId} (3.x); POST /api/hwid/devices/delete
+  with {userUuid, hwid} (2.x) or {userId, hwid} (3.x); both answer {total, devices}.
+  Deleting an absent device: 500 A101 on 2.0-2.2 (prisma delete throws), 404 A204 from 2.3.0.
+- Traffic used: top-level usedTrafficBytes until 2.2.x, userTraffic.usedTrafficBytes
+  from 2.3.0 (user-traffic.schema.ts).
 """
 
 from __future__ import annotations
@@ -43,6 +50,11 @@ API_V3 = "3"
 USERNAME_MIN_LENGTH = 6
 USERNAME_MAX_LENGTH = 36
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+# libs/contract/constants/errors/errors.ts: HWID_DEVICE_NOT_FOUND (2.3.0+) and
+# DELETE_HWID_USER_DEVICE_ERROR (what 2.0-2.2 answer for a device that is not there).
+ERROR_HWID_DEVICE_NOT_FOUND = "A204"
+ERROR_DELETE_HWID_DEVICE = "A101"
 
 STATUS_ACTIVE = "ACTIVE"
 STATUS_DISABLED = "DISABLED"
@@ -185,6 +197,11 @@ def scope_of(method: str, path: str) -> str:
         return "system:metadata"
     if path == "/api/internal-squads":
         return "internal-squads:list"
+    # hwid-user-devices (controllers-info.ts), scopes from commands/hwid at 2.8.1 and 3.3.2
+    if path == "/api/hwid/devices/delete":
+        return "hwid-user-devices:delete"
+    if path.startswith("/api/hwid/devices/") and method == "GET":
+        return "hwid-user-devices:list-by-user"
     if path == "/api/users":
         return {"POST": "users:create", "PATCH": "users:update"}.get(method, f"{method} {path}")
     rest = path.removeprefix("/api/users/")
@@ -214,6 +231,12 @@ class PanelUser:
     subscription_url: str = ""
     telegram_id: int | None = None
     device_limit: int | None = None
+    # Traffic as the panel counts it (None when the answer did not carry it).
+    used_traffic_bytes: int | None = None
+    traffic_limit_bytes: int | None = None
+    traffic_limit_strategy: str = ""
+    last_traffic_reset_at: datetime | None = None
+    created_at: datetime | None = None
 
     @property
     def generation(self) -> str:
@@ -231,6 +254,10 @@ class PanelUser:
         raw_id = data.get("id")
         telegram_id = data.get("telegramId")
         devices = data.get("hwidDeviceLimit")
+        # 2.3.0 moved usedTrafficBytes into userTraffic (user-traffic.schema.ts); 2.0-2.2 have it on the user.
+        traffic = data.get("userTraffic")
+        used = traffic.get("usedTrafficBytes") if isinstance(traffic, dict) else data.get("usedTrafficBytes")
+        limit = data.get("trafficLimitBytes")
         return cls(
             username=str(data["username"]),
             status=str(data.get("status") or ""),
@@ -242,6 +269,43 @@ class PanelUser:
             subscription_url=str(data.get("subscriptionUrl") or ""),
             telegram_id=int(telegram_id) if str(telegram_id).isdigit() else None,
             device_limit=devices if isinstance(devices, int) else None,
+            used_traffic_bytes=int(used) if _is_number(used) else None,
+            traffic_limit_bytes=int(limit) if _is_number(limit) else None,
+            traffic_limit_strategy=str(data.get("trafficLimitStrategy") or ""),
+            last_traffic_reset_at=parse_panel_datetime(data.get("lastTrafficResetAt")),
+            created_at=parse_panel_datetime(data.get("createdAt")),
+        )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class PanelDevice:
+    """A device the panel registered for a user (HwidUserDeviceSchema, every release):
+    `created_at` is when it first fetched the subscription, `updated_at` the latest time."""
+
+    hwid: str
+    platform: str = ""
+    os_version: str = ""
+    device_model: str = ""
+    user_agent: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_panel(cls, data: Any) -> PanelDevice:
+        if not isinstance(data, dict) or not isinstance(data.get("hwid"), str):
+            raise PanelProtocolError("the panel answered a device without a hwid", body=data)
+        return cls(
+            hwid=data["hwid"],
+            platform=str(data.get("platform") or ""),
+            os_version=str(data.get("osVersion") or ""),
+            device_model=str(data.get("deviceModel") or ""),
+            user_agent=str(data.get("userAgent") or ""),
+            created_at=parse_panel_datetime(data.get("createdAt")),
+            updated_at=parse_panel_datetime(data.get("updatedAt")),
         )
 
 
@@ -488,6 +552,42 @@ class RemnawaveClient:
             for item in items or []
             if isinstance(item, dict) and item.get("uuid")
         ]
+
+    # --- HWID devices -----------------------------------------------------------
+    def user_devices(self, user: PanelUser) -> list[PanelDevice]:
+        """GET /api/hwid/devices/{ref}: uuid on 2.x, numeric id on 3.x. A 404 means no such user."""
+        data = self._request("GET", f"/api/hwid/devices/{self._ref(user)}")
+        return self._devices(data)
+
+    def delete_device(self, user: PanelUser, *, hwid: str) -> list[PanelDevice]:
+        """POST /api/hwid/devices/delete; returns the devices left. Idempotent: a device that is
+        already gone is success (404 A204 from 2.3.0; a 500 A101 on 2.0-2.2, checked by reading
+        the list again). A 404 for the user itself (A025) is raised as PanelNotFound."""
+        if self.generation == API_V2:
+            body: dict[str, Any] = {"userUuid": self._ref(user), "hwid": hwid}
+        else:
+            body = {"userId": int(self._ref(user)), "hwid": hwid}
+        try:
+            data = self._request("POST", "/api/hwid/devices/delete", json=body)
+        except PanelNotFound as exc:
+            if exc.error_code != ERROR_HWID_DEVICE_NOT_FOUND:
+                raise
+            return self.user_devices(user)
+        except PanelUnavailable as exc:
+            if exc.error_code != ERROR_DELETE_HWID_DEVICE:
+                raise
+            left = self.user_devices(user)
+            if any(device.hwid == hwid for device in left):
+                raise
+            return left
+        return self._devices(data)
+
+    @staticmethod
+    def _devices(data: Any) -> list[PanelDevice]:
+        items = data.get("devices") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise PanelProtocolError("the panel answered no device list", body=data)
+        return [PanelDevice.from_panel(item) for item in items]
 
     def may(self, method: str, path: str, *, json: Any = None) -> bool:
         """Whether the token is allowed this call, asked without changing anything: the call is

@@ -178,6 +178,7 @@ class RemnawaveBackend:
 
 
 _backend: ProvisioningBackend | None = None
+_buyer_client: RemnawaveClient | None = None
 _backend_lock = threading.Lock()
 
 
@@ -196,29 +197,46 @@ def provisioning_enabled() -> bool:
 
 
 def reset_backend() -> None:
-    """Forget the cached backend (tests that change settings)."""
-    global _backend
+    """Forget the cached backend and buyer client (tests that change settings)."""
+    global _backend, _buyer_client
     with _backend_lock:
         if isinstance(_backend, RemnawaveBackend):
             _backend.client.close()
-        _backend = None
+        if _buyer_client is not None:
+            _buyer_client.close()
+        _backend = _buyer_client = None
+
+
+def buyer_client() -> RemnawaveClient:
+    """The panel client for calls a buyer waits on (their devices, their traffic): the same
+    panel and token as provisioning, but a short timeout (REMNAWAVE_READ_TIMEOUT) and no
+    retries, so a slow panel costs a serving thread seconds, never minutes."""
+    global _buyer_client
+    with _backend_lock:
+        if _buyer_client is None:
+            _buyer_client = _client(timeout=settings.REMNAWAVE_READ_TIMEOUT, max_retries=0)
+        return _buyer_client
 
 
 def build_backend() -> ProvisioningBackend:
     if settings.PROVISIONING_BACKEND != "remnawave":
         return NoneBackend()
-    client = RemnawaveClient(
+    client = _client(timeout=settings.REMNAWAVE_TIMEOUT, max_retries=settings.REMNAWAVE_MAX_RETRIES)
+    return RemnawaveBackend(
+        client, squads=list(settings.REMNAWAVE_SQUADS), traffic_strategy=settings.REMNAWAVE_TRAFFIC_STRATEGY
+    )
+
+
+def _client(*, timeout: float, max_retries: int) -> RemnawaveClient:
+    return RemnawaveClient(
         base_url=settings.REMNAWAVE_URL,
         token=settings.REMNAWAVE_TOKEN,
         api_version=str(settings.REMNAWAVE_API_VERSION),
         extra_headers=settings.REMNAWAVE_EXTRA_HEADERS,
         forwarded=settings.REMNAWAVE_FORWARDED,
-        timeout=settings.REMNAWAVE_TIMEOUT,
-        max_retries=settings.REMNAWAVE_MAX_RETRIES,
+        timeout=timeout,
+        max_retries=max_retries,
         retry_backoff=settings.REMNAWAVE_RETRY_BACKOFF,
-    )
-    return RemnawaveBackend(
-        client, squads=list(settings.REMNAWAVE_SQUADS), traffic_strategy=settings.REMNAWAVE_TRAFFIC_STRATEGY
     )
 
 

@@ -10,6 +10,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from integrations.telegram import Button
 from notifications import messages
 from promos.selectors import Offer
+from subscriptions.devices import DeviceList
 from telegram_bot import texts
 
 MENU = messages.MENU_CALLBACK
@@ -34,6 +35,8 @@ TOPUP = "top:"  # top:<amount>
 AUTO_RENEWAL_ASK = "ar:ask"  # "cancel auto-renewal?"
 AUTO_RENEWAL_CANCEL = "ar:off"
 AUTO_RENEWAL_RESUME = "ar:on"
+DEVICES = "dev"
+DEVICE_REMOVE = "dev:rm:"  # dev:rm:<device id> (16 hex characters, from the hwid)
 
 LANGUAGE_BUTTONS = (("ru", "🇷🇺 Русский"), ("en", "🇬🇧 English"))
 
@@ -112,10 +115,16 @@ def auto_renewal_row(renews: bool | None) -> list[list[InlineKeyboardButton]]:
 
 
 def connect(
-    notice_rows: Sequence[Sequence[Button]], *, renew: bool = False, auto_renewal: bool | None = None
+    notice_rows: Sequence[Sequence[Button]],
+    *,
+    renew: bool = False,
+    auto_renewal: bool | None = None,
+    devices: bool = False,
 ) -> InlineKeyboardMarkup:
-    """The connect screen's buttons (from notifications), then auto-renewal or Renew, and Back."""
+    """The connect screen's buttons (from notifications), then Devices, auto-renewal or Renew, and Back."""
     rows = from_buttons(notice_rows)
+    if devices:
+        rows.append([button(texts.button_devices(), DEVICES)])
     rows += auto_renewal_row(auto_renewal)
     if renew and not auto_renewal:
         rows.append([button(texts.button_renew(), BUY)])
@@ -124,12 +133,25 @@ def connect(
 
 
 def subscription(*, has_one: bool, trial_days: int = 0, auto_renewal: bool | None = None) -> InlineKeyboardMarkup:
-    """No connect screen to show: Buy (or Renew), the trial when offered, Back."""
+    """No connect screen to show: Devices (with a subscription), Buy (or Renew), the trial when offered, Back."""
     rows = [[button(texts.button_trial(trial_days), TRIAL)]] if trial_days else []
+    if has_one:
+        rows.append([button(texts.button_devices(), DEVICES)])
     rows += auto_renewal_row(auto_renewal)
     if not auto_renewal:
         rows.append([button(texts.button_renew() if has_one else texts.button_buy(), BUY)])
     rows.append([button(texts.button_back(), MENU)])
+    return InlineKeyboardMarkup(rows)
+
+
+def devices(listing: DeviceList) -> InlineKeyboardMarkup:
+    """A Remove button per device (numbered as in the list), Refresh, and Back to My subscription."""
+    rows = [
+        [button(texts.button_remove_device(number, device), DEVICE_REMOVE + device.id)]
+        for number, device in enumerate(listing.devices, start=1)
+    ]
+    rows.append([button(texts.button_refresh(), DEVICES)])
+    rows.append([button(texts.button_back(), SUBSCRIPTION)])
     return InlineKeyboardMarkup(rows)
 
 

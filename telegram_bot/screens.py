@@ -37,7 +37,9 @@ from promos.services import PromoInvalid
 from referrals.selectors import referral_stats
 from referrals.services import DEEP_LINK_PREFIX as DEEP_LINK_REFERRAL
 from referrals.services import Attach, referral_attach, referral_code_for, referral_link
+from subscriptions import devices as device_states
 from subscriptions.backends import provisioning_enabled
+from subscriptions.devices import DeviceList, device_remove, devices_for, traffic_for
 from subscriptions.models import Subscription
 from subscriptions.selectors import client_apps, referral_bonus_days, subscription_view, trial_days
 from subscriptions.services import link_claim_for_reply
@@ -430,13 +432,18 @@ def _subscription_screen(user: User, *, note: str = "") -> Say:
             amount=star_subscription.amount,
             period_end=star_subscription.current_period_end,
         )
+    if view.is_active:
+        # Read from the panel (cached for a minute, bounded): never on a payment path.
+        traffic = traffic_for(user=user)
+        if traffic is not None:
+            status += "\n" + texts.traffic_line(traffic)
     status = texts.with_note(note, status)
     if view.expires_at is None:
         return Say(status, keyboards.subscription(has_one=False, trial_days=trial_offer(user)))
     if view.is_active and view.subscription_url:
         subscription = Subscription.objects.get(user=user)
         notice = _connect_notice(user, subscription, header=status, expiry=False)
-        return Say(notice.text, keyboards.connect(notice.buttons, renew=True, auto_renewal=auto_renewal))
+        return Say(notice.text, keyboards.connect(notice.buttons, renew=True, auto_renewal=auto_renewal, devices=True))
     if view.is_active:
         text = texts.subscription_link_coming() if provisioning_enabled() else texts.no_links()
     else:
@@ -501,6 +508,32 @@ def qr_code(user: User) -> list[Reply]:
     if subscription is None:
         return [_subscription_screen(user)]
     return [SendPhoto(photo=qr.png(subscription.subscription_url), caption=messages.qr_caption(language=user.language))]
+
+
+# --- Devices -------------------------------------------------------------------------------
+
+
+def _devices_screen(listing: DeviceList, *, note: str = "") -> Say:
+    return Say(texts.with_note(note, texts.devices_screen(listing)), keyboards.devices(listing))
+
+
+@screen
+def devices(user: User) -> list[Reply]:
+    return [_devices_screen(devices_for(user=user))]
+
+
+@screen
+def device_remove_screen(user: User, device_id: str) -> list[Reply]:
+    removal = device_remove(user=user, device_id=device_id)
+    if removal.removed:
+        note = texts.device_removed()
+    elif removal.devices.state == device_states.OK:
+        note = texts.device_already_gone()
+    elif removal.devices.state == device_states.STALE:
+        note = texts.device_not_removed()
+    else:
+        note = ""  # no panel, nothing provisioned, or nothing known: the screen says which
+    return [_devices_screen(removal.devices, note=note)]
 
 
 # --- Balance -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.utils import translation
+from django.utils import formats, translation
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -19,6 +19,8 @@ from notifications.formatting import format_date, format_number, format_stars
 from promos.models import PromoCode
 from promos.services import Quote
 from referrals.selectors import ReferralStats
+from subscriptions import devices as device_states
+from subscriptions.devices import Device, DeviceList, Traffic
 from subscriptions.models import Tariff
 from subscriptions.selectors import SubscriptionView
 from users.models import language_of
@@ -101,6 +103,18 @@ def button_trial(trial_days: int) -> str:
 
 def button_back() -> str:
     return _("« Back")
+
+
+def button_devices() -> str:
+    return _("📱 Devices")
+
+
+def button_refresh() -> str:
+    return _("🔄 Refresh")
+
+
+def button_remove_device(number: int, device: Device) -> str:
+    return _("🗑 Remove %(number)s. %(name)s") % {"number": number, "name": device_name(device)}
 
 
 def button_menu() -> str:
@@ -439,12 +453,102 @@ def subscription_status(subscription: SubscriptionView) -> str:
     return "\n".join(lines)
 
 
+def traffic_amount(value: int) -> str:
+    """Bytes as a buyer reads them: MB below a gigabyte, GB with at most one decimal (none from 100 GB)."""
+    gigabytes = value / 2**30
+    if gigabytes < 1:
+        return _("%(value)s MB") % {"value": format_number(round(value / 2**20))}
+    rounded = round(gigabytes, 1 if gigabytes < 100 else 0)
+    decimals = 0 if rounded == int(rounded) else 1
+    number = formats.number_format(rounded, decimal_pos=decimals, use_l10n=True)
+    return _("%(value)s GB") % {"value": number}
+
+
+def traffic_line(traffic: Traffic) -> str:
+    used = traffic_amount(traffic.used_bytes)
+    if not traffic.limit_bytes:
+        return _("📊 Traffic: %(used)s (unlimited)") % {"used": used}
+    line = _("📊 Traffic: %(used)s of %(limit)s") % {"used": used, "limit": traffic_amount(traffic.limit_bytes)}
+    if traffic.next_reset_at is not None:
+        line += " · " + _("resets on %(date)s") % {"date": date(traffic.next_reset_at)}
+    return line
+
+
 def subscription_link_coming() -> str:
     return _("Your connection link is being prepared; we will send it in a separate message in a moment.")
 
 
 def renew_hint() -> str:
     return _("Renew it to connect again.")
+
+
+# --- Devices ------------------------------------------------------------------------
+
+
+def device_name(device: Device) -> str:
+    return device.model or device.platform or _("Unknown device")
+
+
+def devices_used(listing: DeviceList) -> str:
+    limit = listing.limit
+    if limit.kind == device_states.LIMIT_LIMITED:
+        return _("Used: %(used)s of %(limit)s.") % {"used": listing.used, "limit": limit.count}
+    if limit.kind == device_states.LIMIT_UNLIMITED:
+        return _("Devices: %(used)s (no limit).") % {"used": listing.used}
+    return _("Devices: %(used)s (limit: the panel's default).") % {"used": listing.used}
+
+
+def device_line(number: int, device: Device) -> str:
+    details = " ".join(part for part in (device.platform, device.os_version) if part)
+    name = device_name(device)
+    line = f"{number}. <b>{escape(name)}</b>"
+    if details and details != name:
+        line += f" — {escape(details)}"
+    seen = []
+    if device.first_seen is not None:
+        seen.append(_("first seen %(date)s") % {"date": date(device.first_seen)})
+    if device.last_seen is not None:
+        seen.append(_("last seen %(date)s") % {"date": date(device.last_seen)})
+    if seen:
+        line += "\n    " + ", ".join(seen)
+    return line
+
+
+def devices_screen(listing: DeviceList) -> str:
+    title_line = bold(_("📱 Devices"))
+    if listing.state == device_states.NO_PANEL:
+        return title_line + "\n" + _("This shop does not manage VPN devices, so there is no device list here.")
+    if listing.state == device_states.NOT_PROVISIONED:
+        return (
+            title_line + "\n" + _("No devices yet. A device appears here once it connects with your subscription link.")
+        )
+    if listing.state == device_states.UNAVAILABLE:
+        return title_line + "\n" + panel_not_answering()
+    lines = [title_line, devices_used(listing), ""]
+    if listing.devices:
+        lines += [device_line(number, device) for number, device in enumerate(listing.devices, start=1)]
+        lines += ["", _("Remove a device you no longer use to make room for a new one.")]
+    else:
+        lines.append(_("No devices yet. A device appears here once it connects with your subscription link."))
+    if listing.state == device_states.STALE:
+        lines += ["", _("⚠️ The VPN panel is not answering right now: this is the last known list.")]
+    return "\n".join(lines)
+
+
+def panel_not_answering() -> str:
+    return _("⚠️ The VPN panel is not answering right now. Please try again in a minute.")
+
+
+def device_removed() -> str:
+    return _("✅ Device removed. It can connect again later while you are within the limit.")
+
+
+def device_already_gone() -> str:
+    return _("This device is no longer in your list.")
+
+
+def device_not_removed() -> str:
+    return _("⚠️ The VPN panel is not answering, so the device was not removed. Please try again in a minute.")
 
 
 # --- Balance ------------------------------------------------------------------------

@@ -33,6 +33,7 @@ def fake_panel(request, settings):
     settings.REMNAWAVE_API_VERSION = "auto"
     settings.REMNAWAVE_SQUADS = [TEST_SQUAD]
     settings.REMNAWAVE_TIMEOUT = 0.5
+    settings.REMNAWAVE_READ_TIMEOUT = 0.5
     settings.REMNAWAVE_MAX_RETRIES = 2
     settings.REMNAWAVE_RETRY_BACKOFF = 0.01
     settings.PROVISIONING_BACKOFF_SECONDS = 30

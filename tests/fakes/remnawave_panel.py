@@ -12,6 +12,14 @@ libs/contract/ and src/ read at the release tag named in the comment next to it)
 (2.1.0 - 2.4.x sit between "2.0" and "2.7": usernames of 3+ characters from 2.1.0, PATCH by
 uuid or username from 2.1.14, no metadata route; no profile of its own.)
 
+HWID devices (libs/contract/api/controllers/hwid.ts and commands/hwid/, src/modules/hwid-user-devices):
+| profile | list                        | delete body          | device carries   | absent device on delete |
+| "2.0"   | GET /api/hwid/devices/{uuid} | {userUuid, hwid}     | userUuid         | 500 A101 (2.0.0)        |
+| "2.7"   | GET /api/hwid/devices/{uuid} | {userUuid, hwid}     | userUuid         | 404 A204 (2.3.0+)       |
+| "2.8"   | GET /api/hwid/devices/{uuid} | {userUuid, hwid}     | userId, requestIp| 404 A204 (2.8.1)        |
+| "3.0"   | GET /api/hwid/devices/{id}   | {userId, hwid}       | userId, requestIp| 404 A204 (3.3.2)        |
+Traffic used: on the user at 2.0.0 (usedTrafficBytes...), in `userTraffic` from 2.3.0.
+
 Answers: success bodies wrapped in {"response": ...}; panel errors
 {"timestamp", "path", "message", "errorCode"} (src/common/exception/http-exception.filter.ts);
 validation errors as nestjs-zod raises them, {"statusCode": 400, "message": "Validation failed",
@@ -58,6 +66,9 @@ ERRORS = {
     "A039": (500, "Update user error"),
     "A062": (404, "Users not found"),
     "A063": (404, "User with specified params not found"),
+    "A100": (500, "Get user hwid devices error"),
+    "A101": (500, "Delete hwid user device error"),
+    "A204": (404, "HWID device not found"),  # from 2.3.0
 }
 
 
@@ -161,6 +172,8 @@ class FakeRemnawavePanel:
         # (2.0.0 env HWID_FALLBACK_DEVICE_LIMIT 1..999; 3.3.2 hwidSettings.fallbackDeviceLimit, seeded 999).
         self.default_device_limit = default_device_limit
         self.users: dict[str, dict[str, Any]] = {}
+        # username -> the HWID devices the panel registered for that user, oldest first.
+        self.devices: dict[str, list[dict[str, Any]]] = {}
         self.calls: list[Call] = []
         self.down = False
         self.drop = False
@@ -291,13 +304,61 @@ class FakeRemnawavePanel:
             return None
         return self.default_device_limit if limit is None else limit
 
-    def device_allowed(self, username: str, devices_in_use: int) -> bool:
-        """Whether the panel lets one more (new) device in when `devices_in_use` are registered.
+    def device_allowed(self, username: str, devices_in_use: int | None = None) -> bool:
+        """Whether the panel lets one more (new) device in when `devices_in_use` are registered
+        (default: the devices registered for the user).
         3.3.2 subscription.service.ts checkHwidDeviceLimit (same in 2.0.0): hwidDeviceLimit === 0
         bypasses the check; null falls back to the panel's limit; a new device is refused when
         the count is >= the limit (3.3.2 hwid-user-devices.repository.ts `hwids.length >= deviceLimit`)."""
         limit = self.effective_device_limit(username)
+        if devices_in_use is None:
+            devices_in_use = len(self.devices_of(username))
         return limit is None or devices_in_use < limit
+
+    def add_device(
+        self,
+        username: str,
+        *,
+        hwid: str,
+        platform: str | None = None,
+        os_version: str | None = None,
+        device_model: str | None = None,
+        user_agent: str | None = None,
+        first_seen: datetime | None = None,
+        last_seen: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Register a device for a user as the panel does when a client with an x-hwid header
+        fetches the subscription (hwid-user-device.entity.ts: one row per (hwid, user))."""
+        with self._lock:
+            user = self.users[username]
+            now = _now()
+            device = {
+                "hwid": hwid,
+                "userUuid": user["uuid"],
+                "userId": user["id"],
+                "platform": platform,
+                "osVersion": os_version,
+                "deviceModel": device_model,
+                "userAgent": user_agent,
+                "requestIp": "203.0.113.7",
+                "createdAt": first_seen or now,
+                "updatedAt": last_seen or first_seen or now,
+            }
+            rows = self.devices.setdefault(username, [])
+            rows[:] = [row for row in rows if row["hwid"] != hwid] + [device]
+            return device
+
+    def devices_of(self, username: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.devices.get(username, []))
+
+    def set_traffic(self, username: str, *, used_bytes: int, last_reset_at: datetime | None = None) -> None:
+        """What the nodes reported for a user (the panel counts it; the shop only reads it)."""
+        with self._lock:
+            user = self.users[username]
+            user["usedTrafficBytes"] = int(used_bytes)
+            user["lifetimeUsedTrafficBytes"] = max(user["lifetimeUsedTrafficBytes"], int(used_bytes))
+            user["lastTrafficResetAt"] = last_reset_at
 
     def add_user(
         self,
@@ -336,6 +397,8 @@ class FakeRemnawavePanel:
             return _Route("metadata", "system", "metadata", "read")
         if method == "GET" and rest == ["internal-squads"]:
             return _Route("squads", "internal-squads", "list", "read")
+        if rest[:2] == ["hwid", "devices"]:
+            return self._hwid_route(method, rest[2:], not_found)
         if rest[:1] != ["users"]:
             raise not_found
         rest = rest[1:]
@@ -359,6 +422,16 @@ class FakeRemnawavePanel:
             return _Route(rest[2], "users", rest[2], "write", (rest[0],))
         if method == "DELETE" and len(rest) == 1:
             return _Route("delete", "users", "delete", "write", (rest[0],))
+        raise not_found
+
+    def _hwid_route(self, method: str, rest: list[str], not_found: PanelHttpError) -> _Route:
+        # hwid.ts at 2.0.0 .. 3.3.2: GET devices/{userUuid | userId (3.0.0)}, POST devices/delete;
+        # scopes (2.8.1 and 3.3.2 commands/hwid): resource hwid-user-devices, list-by-user / delete.
+        # (devices, devices/stats, devices/top-users and devices/delete-all: not used by the shop.)
+        if method == "POST" and rest == ["delete"]:
+            return _Route("hwid_delete", "hwid-user-devices", "delete", "write")
+        if method == "GET" and len(rest) == 1 and rest[0] not in ("stats", "top-users"):
+            return _Route("hwid_list", "hwid-user-devices", "list-by-user", "read", (rest[0],))
         raise not_found
 
     def _check_scopes(self, token: str, route: _Route) -> None:
@@ -399,12 +472,17 @@ class FakeRemnawavePanel:
                 return 200, self._public(self._find(lambda u: u["username"] == route.args[0], "A063"))
             if route.name == "by_telegram_id":
                 return 200, self._by_telegram_id(route.args[0])
+            if route.name == "hwid_list":
+                return 200, self._hwid_list(route.args[0])
+            if route.name == "hwid_delete":
+                return 200, self._hwid_delete(body)
             user = self._get_by_ref(route.args[0], "A063" if route.name == "get" else "A025")
             if route.name == "get":
                 return 200, self._public(user)
             if route.name in ("enable", "disable"):
                 return 200, self._public(self._set_status(user, route.name))
             del self.users[user["username"]]
+            self.devices.pop(user["username"], None)  # the devices go with the user (onDelete: Cascade)
             if self.profile == "3.0":
                 return 204, None  # 3.0.0 users.controller.ts deleteUser: HttpStatus.NO_CONTENT
             return 200, {"isDeleted": True}  # 2.x delete-user.command.ts ResponseSchema
@@ -534,6 +612,11 @@ class FakeRemnawavePanel:
             "tag": body.get("tag"),
             "hwidDeviceLimit": body.get("hwidDeviceLimit"),
             "activeInternalSquads": list(body.get("activeInternalSquads") or []),
+            "usedTrafficBytes": 0,
+            "lifetimeUsedTrafficBytes": 0,
+            "lastTrafficResetAt": None,
+            "onlineAt": None,
+            "firstConnectedAt": None,
             "createdAt": now,
             "updatedAt": now,
         }
@@ -712,9 +795,85 @@ class FakeRemnawavePanel:
             "hasMore": has_more,
         }
 
+    # --- HWID devices --------------------------------------------------------------------
+    def _hwid_list(self, ref: str) -> dict[str, Any]:
+        # 2.x get-user-hwid-devices.command.ts {userUuid: z.string().uuid()}; 3.0.0 {userId:
+        # z.coerce.number()}. hwid-user-devices.service.ts getUserHwidDevices: no user -> A025.
+        if self.profile != "3.0":
+            if not UUID_RE.match(ref):
+                raise validation_error([_issue("userUuid", "Invalid uuid", "invalid_string")])
+            user = self._find(lambda u: u["uuid"] == ref.lower(), "A025")
+        else:
+            try:
+                number = float(ref)
+            except ValueError:
+                number = float("nan")
+            if number != number:
+                raise validation_error([_issue("userId", "Invalid input: expected number, received NaN")])
+            user = self._find(lambda u: u["id"] == number, "A025")
+        return self._device_list(user)
+
+    def _hwid_delete(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise validation_error([_issue(None, "Expected object", "invalid_type")])
+        issues = []
+        if not isinstance(body.get("hwid"), str):
+            issues.append(_issue("hwid", "Required", "invalid_type"))
+        if self.profile != "3.0":
+            # 2.0.0 .. 2.8.1 delete-user-hwid-device.command.ts: {userUuid: uuid, hwid: string}
+            if not (isinstance(body.get("userUuid"), str) and UUID_RE.match(body["userUuid"])):
+                issues.append(_issue("userUuid", "Invalid uuid", "invalid_string"))
+        elif not _is_number(body.get("userId")):
+            # 3.0.0 .. 3.3.2: {userId: z.number(), hwid: z.string()}
+            issues.append(_issue("userId", "Invalid input: expected number", "invalid_type"))
+        if issues:
+            raise validation_error(issues)
+        if self.profile != "3.0":
+            user = self._find(lambda u: u["uuid"] == body["userUuid"].lower(), "A025")
+        else:
+            user = self._find(lambda u: u["id"] == body["userId"], "A025")
+        rows = self.devices.get(user["username"], [])
+        if not any(row["hwid"] == body["hwid"] for row in rows):
+            # 2.0.0 repository deleteByHwidAndUserUuid: prisma delete throws -> DELETE_HWID_USER_DEVICE_ERROR;
+            # 2.3.0 .. 3.3.2 service: findFirstByCriteria, none -> HWID_DEVICE_NOT_FOUND.
+            raise panel_error("A101" if self.profile == "2.0" else "A204")
+        rows[:] = [row for row in rows if row["hwid"] != body["hwid"]]
+        return self._device_list(user)
+
+    def _device_list(self, user: dict[str, Any]) -> dict[str, Any]:
+        # BaseUserHwidDevicesResponseModel: 2.0.0 .. 2.7.4 userUuid; 2.8.0 .. 3.3.2 userId and requestIp.
+        devices = []
+        for row in self.devices.get(user["username"], []):
+            device = {"hwid": row["hwid"]}
+            if self.profile in ("2.0", "2.7"):
+                device["userUuid"] = row["userUuid"]
+            else:
+                device["userId"] = row["userId"]
+            for key in ("platform", "osVersion", "deviceModel", "userAgent"):
+                device[key] = row[key]
+            if self.profile not in ("2.0", "2.7"):
+                device["requestIp"] = row["requestIp"]
+            device["createdAt"] = _iso(row["createdAt"])
+            device["updatedAt"] = _iso(row["updatedAt"])
+            devices.append(device)
+        return {"total": len(devices), "devices": devices}
+
     def _public(self, user: dict[str, Any]) -> dict[str, Any]:
         data = dict(user)
         data["expireAt"] = _iso(user["expireAt"])
+        data["lastTrafficResetAt"] = _iso(user["lastTrafficResetAt"])
+        if self.profile != "2.0":
+            # 2.3.0 user-traffic.schema.ts: the counters moved to `userTraffic` (2.0.0: on the user).
+            data["userTraffic"] = {
+                "usedTrafficBytes": data.pop("usedTrafficBytes"),
+                "lifetimeUsedTrafficBytes": data.pop("lifetimeUsedTrafficBytes"),
+                "onlineAt": _iso(data.pop("onlineAt")),
+                "firstConnectedAt": _iso(data.pop("firstConnectedAt")),
+                "lastConnectedNodeUuid": None,
+            }
+        else:
+            data["onlineAt"] = _iso(user["onlineAt"])
+            data["firstConnectedAt"] = _iso(user["firstConnectedAt"])
         data["createdAt"] = _iso(user["createdAt"])
         data["updatedAt"] = _iso(user["updatedAt"])
         data["subscriptionUrl"] = f"{self.public_url}/{user['shortUuid']}"

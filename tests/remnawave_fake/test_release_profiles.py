@@ -485,3 +485,81 @@ def test_add_user_takes_device_limit_and_telegram_id(panel, http):
 
     assert found["telegramId"] == 5 and found["hwidDeviceLimit"] == 0
     assert seeded["username"] == "tg_800001" and {"uuid", "id"} <= set(seeded)
+
+
+# --- HWID devices and traffic -------------------------------------------------------------
+@profiles(*ALL)
+def test_hwid_device_list_and_delete_by_each_releases_identifier(panel, http):
+    user = create(http).json()["response"]
+    panel.add_device("tg_100001", hwid="hw-1", platform="iOS")
+    panel.add_device("tg_100001", hwid="hw-2", platform="Android")
+    key = "userId" if panel.profile == "3.0" else "userUuid"
+    ident = user["id"] if key == "userId" else user["uuid"]
+
+    listed = http.get(f"/api/hwid/devices/{ref_of(panel, user)}")
+    deleted = http.post("/api/hwid/devices/delete", json={key: ident, "hwid": "hw-1"})
+    other_key = http.post("/api/hwid/devices/delete", json={("userUuid" if key == "userId" else "userId"): 1})
+
+    assert listed.status_code == 200 and listed.json()["response"]["total"] == 2
+    device = listed.json()["response"]["devices"][0]
+    # 2.0.0 / 2.7.4 hwid-user-device.schema.ts: userUuid; 2.8.0+: userId and requestIp
+    assert ("userUuid" in device, "userId" in device, "requestIp" in device) == (
+        (True, False, False) if panel.profile in ("2.0", "2.7") else (False, True, True)
+    )
+    assert deleted.status_code == 200
+    assert [d["hwid"] for d in deleted.json()["response"]["devices"]] == ["hw-2"]
+    assert other_key.status_code == 400
+
+
+@profiles(*ALL)
+def test_deleting_an_absent_device_answers_as_each_release_does(panel, http):
+    user = create(http).json()["response"]
+    key = "userId" if panel.profile == "3.0" else "userUuid"
+
+    answer = http.post(
+        "/api/hwid/devices/delete", json={key: user["id"] if key == "userId" else user["uuid"], "hwid": "x"}
+    )
+
+    # 2.0.0: prisma delete throws -> A101 (500); 2.3.0 and later: HWID_DEVICE_NOT_FOUND
+    expected = (500, "A101") if panel.profile == "2.0" else (404, "A204")
+    assert (answer.status_code, answer.json()["errorCode"]) == expected
+
+
+@profiles(*ALL)
+def test_the_devices_of_an_unknown_user_are_not_found(panel, http):
+    ref = "1" if panel.profile == "3.0" else "6f1e8a2c-0000-4222-8333-944455556666"
+
+    answer = http.get(f"/api/hwid/devices/{ref}")
+
+    assert (answer.status_code, answer.json()["errorCode"]) == (404, "A025")
+    assert http.get("/api/hwid/devices/not-an-id").status_code == 400
+
+
+@profiles("2.8", "3.0")
+def test_hwid_routes_need_the_hwid_user_devices_scope(panel, http):
+    user = create(http).json()["response"]
+    token = panel.grant("users-only", ["users:*"])
+    scoped = httpx.Client(base_url=panel.url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    allowed = panel.grant("devices", ["hwid-user-devices:list-by-user"])
+    reader = httpx.Client(base_url=panel.url, headers={"Authorization": f"Bearer {allowed}"}, timeout=10)
+
+    assert scoped.get(f"/api/hwid/devices/{ref_of(panel, user)}").status_code == 403
+    assert reader.get(f"/api/hwid/devices/{ref_of(panel, user)}").status_code == 200
+    assert reader.post("/api/hwid/devices/delete", json={}).status_code == 403
+    scoped.close()
+    reader.close()
+
+
+@profiles(*ALL)
+def test_traffic_counters_sit_where_each_release_puts_them(panel, http):
+    create(http)
+    panel.set_traffic("tg_100001", used_bytes=1234)
+
+    user = http.get("/api/users/by-username/tg_100001").json()["response"]
+
+    # 2.0.0 users.schema.ts: on the user; 2.3.0 user-traffic.schema.ts: in userTraffic
+    if panel.profile == "2.0":
+        assert user["usedTrafficBytes"] == 1234 and "userTraffic" not in user
+    else:
+        assert user["userTraffic"]["usedTrafficBytes"] == 1234 and "usedTrafficBytes" not in user
+    assert "lastTrafficResetAt" in user
