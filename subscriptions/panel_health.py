@@ -41,6 +41,8 @@ PERMISSIONS = {
     "users:update": "update users (expiry, status, limits)",
     "users:disable": "disable users",
     "internal-squads:list": "list internal squads (to check REMNAWAVE_SQUADS)",
+    "hwid-user-devices:list-by-user": "list a buyer's devices (the buyer's Devices screen)",
+    "hwid-user-devices:delete": "remove a buyer's device (the buyer's Devices screen)",
 }
 # A name no shop derives (usernames are the prefix and digits): a lookup answers 404.
 PROBE_USERNAME = "permission-probe"
@@ -101,6 +103,8 @@ def inspect_panel(client: RemnawaveClient, *, squads: list[str]) -> PanelReport:
     _may(client, report, "users:create", "POST", "/api/users", json={})
     _may(client, report, "users:update", "PATCH", "/api/users", json={})
     _may(client, report, "users:disable", "POST", f"/api/users/{PROBE_REF}/actions/disable")
+    _may(client, report, "hwid-user-devices:list-by-user", "GET", f"/api/hwid/devices/{PROBE_REF}")
+    _may(client, report, "hwid-user-devices:delete", "POST", "/api/hwid/devices/delete", json={})
     try:
         report.squads = client.internal_squads()
     except PanelPermissionDenied:

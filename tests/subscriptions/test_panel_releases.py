@@ -27,7 +27,14 @@ from tests.users.factories import StaffUserFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 DETECTED = {"2.0": ("<2.5", "2"), "2.7": ("2.7.4", "2"), "2.8": ("2.8.1", "2"), "3.0": ("3.3.2", "3")}
-EVERYTHING_BUT_UPDATE = ["users:create", "users:by-username", "users:disable", "system:metadata"]
+EVERYTHING_BUT_UPDATE = [
+    "users:create",
+    "users:by-username",
+    "users:disable",
+    "system:metadata",
+    "hwid-user-devices:list-by-user",
+    "hwid-user-devices:delete",
+]
 
 
 def client_for(panel, **kwargs) -> RemnawaveClient:
@@ -312,7 +319,7 @@ def test_readiness_says_what_the_token_may_not_do_and_the_fix_releases_the_waiti
 def test_a_token_that_may_not_read_the_version_is_a_clear_problem_in_auto_mode(
     fake_panel, tariff_1m, settings, django_capture_on_commit_callbacks
 ):
-    fake_panel.grant("no-metadata", scopes=["users:*", "internal-squads:list"])
+    fake_panel.grant("no-metadata", scopes=["users:*", "internal-squads:list", "hwid-user-devices:*"])
     settings.REMNAWAVE_TOKEN = "no-metadata"
     reset_backend()
     user = UserFactory()
@@ -426,7 +433,7 @@ def test_a_panel_upgraded_to_3x_while_the_shop_runs_is_addressed_by_id_afterward
 
 @pytest.mark.parametrize("fake_panel", ["3.0"], indirect=True)
 def test_a_pinned_release_needs_no_metadata_permission(fake_panel, settings):
-    fake_panel.grant("pinned", scopes=["users:*", "internal-squads:list"])
+    fake_panel.grant("pinned", scopes=["users:*", "internal-squads:list", "hwid-user-devices:*"])
     settings.REMNAWAVE_TOKEN = "pinned"
     settings.REMNAWAVE_API_VERSION = "3.3.2"
     reset_backend()
@@ -435,3 +442,14 @@ def test_a_pinned_release_needs_no_metadata_permission(fake_panel, settings):
 
     assert report.ok, report
     assert report.version == "3.3.2"
+
+
+@pytest.mark.parametrize("fake_panel", ["2.8", "3.0"], indirect=True)
+def test_panel_check_names_the_device_scopes_the_devices_screen_needs(fake_panel, settings):
+    fake_panel.grant("no-devices", scopes=["users:*", "system:metadata", "internal-squads:list"])
+    settings.REMNAWAVE_TOKEN = "no-devices"
+    reset_backend()
+
+    report = panel_check_run()
+
+    assert report.missing_permissions == ["hwid-user-devices:list-by-user", "hwid-user-devices:delete"]
