@@ -12,9 +12,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from core.audit import staff_action_record
+from core.models import StaffAction
 from payments.charges import Charge
 from payments.events import event_record
 from payments.models import Payment, PurchaseEvent, StarSubscription
@@ -102,6 +105,7 @@ def star_subscription_renewed(*, subscription: StarSubscription, renewal: Paymen
     )
 
 
+@transaction.atomic
 def star_subscription_record_edit(
     *, subscription: StarSubscription, canceled: bool, by: str, actor: User | None = None
 ) -> bool:
@@ -126,6 +130,13 @@ def star_subscription_record_edit(
             payment=star_subscription_first_payment(subscription=subscription),
             user=subscription.user,
             metadata={"by": by, "actor_id": actor.pk if actor else None},
+        )
+        staff_action_record(
+            action=StaffAction.Action.AUTO_RENEWAL_CANCEL if canceled else StaffAction.Action.AUTO_RENEWAL_RESUME,
+            actor=actor,
+            target=subscription,
+            before={"auto_renewal": canceled},
+            after={"auto_renewal": not canceled},
         )
     subscription.refresh_from_db()
     return bool(changed)

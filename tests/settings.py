@@ -18,3 +18,4 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"]["NAME"] = os.path.join(  # noqa: F405
         tempfile.gettempdir(), f"stars-shop-test-{os.getpid()}.sqlite3"
     )
+STAFF_2FA_REQUIRED = False  # admin tests sign in with a password; tests/staff turn it on
