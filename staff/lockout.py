@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -31,6 +32,6 @@ def lockout_response(request, original_response=None, credentials=None):
         "app_path": request.get_full_path(),
         "form": StaffLoginForm(request),
         "lockout_message": lockout_message(),
-        REDIRECT_FIELD_NAME: request.GET.get(REDIRECT_FIELD_NAME, ""),
+        REDIRECT_FIELD_NAME: request.GET.get(REDIRECT_FIELD_NAME) or reverse("admin:index"),
     }
     return render(request, "staff/login.html", context, status=429)
