@@ -40,7 +40,12 @@ def _page(request, template: str, **context) -> TemplateResponse:
     return TemplateResponse(
         request,
         template,
-        {**admin.site.each_context(request), "title": _("Two-factor sign-in"), **context},
+        {
+            **admin.site.each_context(request),
+            "title": _("Two-factor sign-in"),
+            "is_nav_sidebar_enabled": False,  # its links lead nowhere before a required second factor is set up
+            **context,
+        },
     )
 
 
