@@ -32,6 +32,12 @@ def two_factor_required(user: User) -> bool:
     return user.is_superuser or any(user.has_perm(perm) for perm in settings.STAFF_2FA_PERMISSIONS)
 
 
+def staff_session_complete(user: User) -> bool:
+    """A session of this member of staff may act: it gave the second factor they must use."""
+    is_verified = getattr(user, "is_verified", None)  # set by django-otp's middleware
+    return not two_factor_required(user) or bool(is_verified and is_verified())
+
+
 def two_factor_enrolled(user: User) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 

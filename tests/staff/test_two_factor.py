@@ -201,3 +201,8 @@ def test_production_requires_two_factor_by_default(monkeypatch):
     monkeypatch.undo()
     assert production["STAFF_2FA_REQUIRED"] is True
     assert production["SESSION_COOKIE_SECURE"] is True
+
+
+def test_a_session_without_the_required_second_factor_is_not_staff_in_the_browsable_api(finance):
+    assert password_only(finance).get("/api/v1/me").status_code == 401
+    assert verified_client(finance).get("/api/v1/me").status_code == 200
