@@ -90,8 +90,8 @@ class StaffAction(models.Model):
     target_type = models.CharField(max_length=64, blank=True, verbose_name=_("object type"))
     target_id = models.CharField(max_length=64, blank=True, verbose_name=_("object id"))
     target_repr = models.CharField(max_length=200, blank=True, verbose_name=_("object"))
-    before = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder, verbose_name=_("before"))
-    after = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder, verbose_name=_("after"))
+    before = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder, verbose_name=_("values before"))
+    after = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder, verbose_name=_("values after"))
     note = models.TextField(blank=True, verbose_name=_("note"))
 
     class Meta:

@@ -120,6 +120,8 @@ def test_a_superuser_unlocks_the_account_and_address_from_the_admin(finance, own
     page = verified_client(owner)
     listed = page.get("/admin/staff/signincounter/?locked=yes")
     assert listed.status_code == 200 and finance.username in listed.content.decode()
+    failures = page.get("/admin/staff/failedsignin/?locked_out__exact=1")
+    assert failures.status_code == 200 and ATTACKER in failures.content.decode()
 
     # when the owner unlocks the locked row
     counter = SignInCounter.objects.get(username=finance.username)

@@ -68,6 +68,12 @@ def test_a_refund_permission_user_without_totp_sees_only_the_enrolment_page(fina
     assert 'id="two-factor-required"' in page and "<svg" in page and 'id="totp-secret"' in page
 
 
+def test_the_enrolment_page_speaks_russian(finance):
+    client = password_only(finance)
+    page = client.get(SETUP, HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "Отсканируйте им этот QR-код" in page and "Включить двухфакторный вход" in page
+
+
 def test_after_enrolling_the_same_session_reaches_the_admin_and_gets_ten_recovery_codes(finance):
     client = password_only(finance)
 
