@@ -30,10 +30,12 @@ lock: install-dev
 	$(VENV)/bin/uv pip compile requirements-dev.in $(LOCK) -o requirements-dev.txt
 
 ## make run: virtualenv, pins, migrations, demo data, then the server on 127.0.0.1 (SQLite, mock payments).
+## The demo admin signs in with its password alone: two-factor is relaxed, which only debug allows.
+DEMO := $(DEV) STAFF_2FA_REQUIRED=false
 run: install
-	$(DEV) $(PY) manage.py migrate --no-input
-	$(DEV) $(PY) manage.py seed_demo
-	$(DEV) $(PY) manage.py runserver $(HOST):$(PORT)
+	$(DEMO) $(PY) manage.py migrate --no-input
+	$(DEMO) $(PY) manage.py seed_demo
+	$(DEMO) $(PY) manage.py runserver $(HOST):$(PORT)
 
 ## make test: virtualenv, pins and test tools, then the whole suite (DATABASE_URL picks the database).
 test: install-dev

@@ -23,6 +23,7 @@ from core.clientip import client_address
 from core.ratelimit import parse_rate, window_hit, window_peek
 from users import services as users_services
 from users.services import user_get_or_create_from_telegram
+from users.two_factor import staff_session_complete
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ class StaffSessionAuthentication(authentication.SessionAuthentication):
 
     def authenticate(self, request):
         result = super().authenticate(request)
-        if result is None or not result[0].is_staff:
+        if result is None or not result[0].is_staff or not staff_session_complete(result[0]):
             return None
         return result
 

@@ -8,12 +8,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from api.models import DEFAULT_SCOPES, ApiKey, Scope
+from core.audit import staff_action_record
 from core.db import fetch_first
 from core.errors import ApplicationError
+from core.models import StaffAction
 from users.models import User
 
 # last_used_at is a hint for admins, not an audit log: one write a minute is enough.
@@ -38,6 +41,7 @@ def _valid_scopes(scopes) -> list[str]:
     return [scope for scope in Scope.values if scope in set(scopes)]  # in a stable order
 
 
+@transaction.atomic
 def api_key_create(*, name: str, scopes=None, created_by: User | None = None) -> IssuedKey:
     """A new key; without `scopes`, DEFAULT_SCOPES (no VPN links, no balance spending)."""
     scopes = _valid_scopes(DEFAULT_SCOPES if scopes is None else scopes)
@@ -46,12 +50,27 @@ def api_key_create(*, name: str, scopes=None, created_by: User | None = None) ->
     api_key = ApiKey.objects.create(
         name=name, prefix=prefix, secret_hash=_hash(raw_key), scopes=scopes, created_by=created_by
     )
+    staff_action_record(
+        action=StaffAction.Action.API_KEY_CREATE,
+        actor=created_by,
+        target=api_key,
+        after={"name": name, "scopes": scopes},
+    )
     return IssuedKey(api_key=api_key, raw_key=raw_key)
 
 
+@transaction.atomic
 def api_key_set_scopes(*, api_key: ApiKey, scopes) -> ApiKey:
+    before = ApiKey.objects.select_for_update().values_list("scopes", flat=True).get(pk=api_key.pk)
     api_key.scopes = _valid_scopes(scopes)
     ApiKey.objects.filter(pk=api_key.pk).update(scopes=api_key.scopes)
+    if before != api_key.scopes:
+        staff_action_record(
+            action=StaffAction.Action.API_KEY_SCOPES,
+            target=api_key,
+            before={"scopes": before},
+            after={"scopes": api_key.scopes},
+        )
     return api_key
 
 
@@ -77,8 +96,13 @@ def api_key_touch(*, api_key: ApiKey) -> None:
     api_key.last_used_at = now
 
 
+@transaction.atomic
 def api_key_revoke(*, api_key: ApiKey) -> bool:
     """Returns False when it was already revoked."""
     updated = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if updated:
+        staff_action_record(
+            action=StaffAction.Action.API_KEY_REVOKE, target=api_key, before={"revoked": False}, after={"revoked": True}
+        )
     api_key.refresh_from_db(fields=["revoked_at"])
     return bool(updated)

@@ -16,8 +16,10 @@ from broadcasts.images import inspect_image
 from broadcasts.models import Broadcast, BroadcastImage, Delivery
 from broadcasts.selectors import recipient_count
 from broadcasts.telegram_html import CAPTION_MAX, MESSAGE_MAX, TelegramHtmlError, check_telegram_html
+from core.audit import staff_action_record
 from core.background import enqueue_on_commit
 from core.errors import ApplicationError
+from core.models import StaffAction
 from integrations.telegram import telegram_configured
 from users.models import User
 
@@ -127,10 +129,18 @@ def broadcast_start(*, broadcast_id: int, by: User | None) -> Broadcast:
     with transaction.atomic():
         broadcast = _lock_draft(broadcast_id)
         _check_can_send(broadcast)
-        if not recipient_count(broadcast):
+        recipients = recipient_count(broadcast)
+        if not recipients:
             raise BroadcastError(_("Nobody is in this segment now: there is no one to send it to."))
         Broadcast.objects.filter(pk=broadcast_id, status=Broadcast.Status.DRAFT).update(
             status=Broadcast.Status.SENDING, started_by=by, started_at=now, handed_over_at=now
+        )
+        staff_action_record(
+            action=StaffAction.Action.BROADCAST_SEND,
+            actor=by,
+            target=broadcast,
+            before={"status": broadcast.status},
+            after={"status": Broadcast.Status.SENDING, "recipients": recipients},
         )
         enqueue_on_commit(RUN_BROADCAST, broadcast_id)
     broadcast.refresh_from_db()
@@ -149,9 +159,18 @@ def broadcast_cancel(*, broadcast_id: int, by: User | None, reason: str = "") ->
             raise BroadcastError(_("Only a broadcast that is being sent can be cancelled."))
         # A row the worker claims at this moment is either claimed first (and sent) or cancelled
         # here: both are conditional UPDATEs of the same row, so it ends in exactly one of them.
-        return Delivery.objects.filter(broadcast_id=broadcast_id, status=Delivery.Status.PENDING).update(
+        not_sent = Delivery.objects.filter(broadcast_id=broadcast_id, status=Delivery.Status.PENDING).update(
             status=Delivery.Status.CANCELLED, done_at=now
         )
+        staff_action_record(
+            action=StaffAction.Action.BROADCAST_CANCEL,
+            actor=by,
+            target=Broadcast.objects.get(pk=broadcast_id),
+            before={"status": Broadcast.Status.SENDING},
+            after={"status": Broadcast.Status.CANCELLED, "not_sent": not_sent},
+            note=reason,
+        )
+        return not_sent
 
 
 def broadcast_copy(*, broadcast: Broadcast, by: User | None) -> Broadcast:

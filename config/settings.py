@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import zoneinfo
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -67,6 +68,12 @@ INSTALLED_APPS = [
     "telegram_bot",
     "api",
     "ops",
+    # Staff sign-in: failed-attempt lockout; TOTP and recovery codes (see "Staff sign-in" below).
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "staff",  # after django-otp's apps: its admin takes their device pages away
 ]
 
 MIDDLEWARE = [
@@ -82,10 +89,18 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): signed in with a second factor.
+    "django_otp.middleware.OTPMiddleware",
+    # The services learn which member of staff (and from which address) makes a change.
+    "core.audit.StaffContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # The admin for staff: the idle timeout, and nothing but enrolment until a required second factor is set up.
+    "staff.middleware.StaffSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # One log line for every call an API key makes for a Telegram user.
     "api.audit.ApiKeyAuditMiddleware",
+    # Turns a sign-in refused by the lockout into the admin's page saying how long to wait.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -132,6 +147,12 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "users.User"
+
+# The lockout's backend comes first: a locked account or address is refused before its password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -276,6 +297,8 @@ LOGGING = {
         "telegram.ext.AIORateLimiter": {"level": "CRITICAL"},
         # One line per finished task (the sweeper runs every few seconds); failures still show.
         "celery.app.trace": {"level": "WARNING"},
+        # Its start-up banner and a line per sign-in; failures and lockouts are warnings.
+        "axes": {"level": "WARNING"},
     },
 }
 
@@ -306,6 +329,46 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 if PROMETHEUS_MULTIPROC_DIR:
     os.makedirs(PROMETHEUS_MULTIPROC_DIR, exist_ok=True)
+
+# --- Staff sign-in ------------------------------------------------------------------
+# Failed admin sign-ins are counted per account and per client address (the address as
+# core.clientip reads it behind DJANGO_TRUSTED_PROXY_COUNT proxies), in the database so every
+# web process agrees (django-axes). Past the limit, the account and the address are refused,
+# the right password too, until the lockout ends or a superuser unlocks them (admin:
+# "Sign-in failures", or `manage.py axes_reset_username NAME`). A failure during the lockout starts it again.
+STAFF_LOGIN_FAILURE_LIMIT = env.int("STAFF_LOGIN_FAILURE_LIMIT", default=5)
+STAFF_LOGIN_LOCKOUT_MINUTES = env.int("STAFF_LOGIN_LOCKOUT_MINUTES", default=30)
+if STAFF_LOGIN_FAILURE_LIMIT < 1 or STAFF_LOGIN_LOCKOUT_MINUTES < 1:
+    raise ImproperlyConfigured("STAFF_LOGIN_FAILURE_LIMIT and STAFF_LOGIN_LOCKOUT_MINUTES must be at least 1")
+AXES_FAILURE_LIMIT = STAFF_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=STAFF_LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one past the limit locks
+AXES_CLIENT_IP_CALLABLE = "core.clientip.client_address"
+AXES_LOCKOUT_CALLABLE = "staff.lockout.lockout_response"
+AXES_ONLY_ADMIN_SITE = True  # the API, the bot and the Mini App never sign in with a password
+AXES_ENABLE_ADMIN = False  # the shop's own pages (staff/admin.py), translated, unlock for superusers
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_SENSITIVE_PARAMETERS = ["otp_token"]  # never stored with a failure (the password never is)
+# A second factor (an authenticator app's code; single-use recovery codes) for superusers and for
+# staff with any of these permissions. Only a debug run may relax it (make run does, for its demo admin).
+STAFF_2FA_REQUIRED = env.bool("STAFF_2FA_REQUIRED", default=True)
+if not DEBUG and not STAFF_2FA_REQUIRED:
+    raise ImproperlyConfigured("STAFF_2FA_REQUIRED=false is for development only (DJANGO_DEBUG=true)")
+STAFF_2FA_PERMISSIONS = [
+    "payments.refund_payment",
+    "payments.resolve_review",
+    "users.adjust_balance",
+    "broadcasts.send_broadcast",
+    "subscriptions.change_tariff",
+    "promos.change_promocode",
+    "promos.add_promocode",
+]
+# A staff session unused for this long ends (buyers never have one).
+STAFF_SESSION_IDLE_MINUTES = env.int("STAFF_SESSION_IDLE_MINUTES", default=30)
+# Staff actions ("Staff actions" in the admin) are kept this long, then purged daily.
+STAFF_AUDIT_RETENTION_DAYS = env.int("STAFF_AUDIT_RETENTION_DAYS", default=730)
+if STAFF_SESSION_IDLE_MINUTES < 1 or STAFF_AUDIT_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("STAFF_SESSION_IDLE_MINUTES and STAFF_AUDIT_RETENTION_DAYS must be at least 1")
 
 # --- The shop ---------------------------------------------------------------
 TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
@@ -362,6 +425,8 @@ if PROVISIONING_BACKEND == "remnawave" and not (REMNAWAVE_URL and REMNAWAVE_TOKE
 SUPPORT_CONTACT = env.str("SUPPORT_CONTACT", default="@support")
 # The shop's name in the admin's header and page titles.
 SHOP_NAME = env.str("SHOP_NAME", default="Stars Shop")
+# The account name staff see in their authenticator app.
+OTP_TOTP_ISSUER = SHOP_NAME
 
 # --- The buyer's journey --------------------------------------------------------
 # Dates shown to buyers (expiry, reminders) are in this zone; the database and the
@@ -522,4 +587,5 @@ PERIODIC_TASKS = {
     "dashboard: count today's subscribers": {"task": "payments.count_subscribers", "every": 600},
     "api: purge expired idempotency keys": {"task": "api.purge_idempotency_keys", "every": 3600},
     "bot: purge old handled updates": {"task": "telegram_bot.purge_handled_updates", "every": 86400},
+    "staff: purge staff actions past their retention": {"task": "staff.purge_staff_actions", "every": 86400},
 }

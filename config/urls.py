@@ -4,6 +4,8 @@ from django.urls import include, path
 from telegram_bot.views import telegram_webhook
 
 urlpatterns = [
+    # Staff two-factor enrolment, inside the admin (before the admin's catch-all).
+    path("admin/two-factor/", include("staff.urls")),
     path("admin/", admin.site.urls),
     # Telegram's webhook, also under the API's prefix for clients that expect it there.
     path("api/v1/purchase/webhook", telegram_webhook, name="purchase-webhook"),

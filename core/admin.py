@@ -29,7 +29,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
+
+from core.audit import staff_action_record
 
 COUNT_CAP = 10_000
 # What a Telegram id typed into a search box looks like (at most 52 bits: 16 digits; a longer
@@ -251,3 +254,30 @@ class CsvExportMixin:
         return csv_stream(
             filename=self.csv_filename, header=self.csv_header(request), rows=self.csv_rows(request, queryset)
         )
+
+
+# --- The staff audit trail for plain admin edits ------------------------------------------------
+
+
+class AuditedChangesMixin:
+    """An admin add or change of `audited_fields` (prices, limits, on/off) is recorded in the staff
+    audit trail with the values before and after, in the admin's own transaction."""
+
+    audited_fields: tuple[str, ...] = ()
+    audit_action = ""
+
+    def save_model(self, request, obj, form, change):
+        model = type(obj)
+        before = model._default_manager.filter(pk=obj.pk).values(*self.audited_fields).first() if change else None
+        super().save_model(request, obj, form, change)
+        after = {field: getattr(obj, field) for field in self.audited_fields}
+        changed = [field for field in self.audited_fields if before is None or before[field] != after[field]]
+        if changed:
+            staff_action_record(
+                action=self.audit_action,
+                actor=request.user,
+                target=obj,
+                before={field: before[field] for field in changed} if before is not None else {},
+                after={field: after[field] for field in changed},
+                note="" if change else gettext("created"),
+            )

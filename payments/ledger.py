@@ -10,7 +10,9 @@ from django.db import transaction
 from django.db.models import F, Sum
 from django.utils.translation import gettext_lazy as _
 
+from core.audit import staff_action_record
 from core.errors import ApplicationError
+from core.models import StaffAction
 from payments.errors import InsufficientBalance, MockPaymentsDisabled
 from payments.events import event_record
 from payments.models import LedgerEntry, Payment, PurchaseEvent
@@ -108,6 +110,15 @@ def balance_adjust(
         name=PurchaseEvent.Name.BALANCE_ADJUSTED,
         user=user,
         metadata={"delta": delta, "reason": reason.strip(), "actor_id": actor.pk if actor else None},
+    )
+    balance = User.objects.values_list("stars_balance", flat=True).get(pk=user.pk)  # locked above
+    staff_action_record(
+        action=StaffAction.Action.BALANCE_ADJUST,
+        actor=actor,
+        target=user,
+        before={"balance": balance - delta},
+        after={"balance": balance},
+        note=reason.strip(),
     )
     return entry
 

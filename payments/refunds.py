@@ -18,6 +18,8 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit import staff_action_record
+from core.models import StaffAction
 from payments.errors import InsufficientBalance, RefundNotAllowed
 from payments.events import event_record
 from payments.gateways.registry import gateway_for
@@ -112,6 +114,14 @@ def refund_book(
                     "actor_id": actor.pk if actor else None,
                     "shortfall": shortfall,
                 },
+            )
+            staff_action_record(
+                action=StaffAction.Action.REFUND,
+                actor=actor,
+                target=locked,
+                before={"status": previous_status},
+                after={"status": locked.status, "amount": locked.amount, "shortfall": shortfall},
+                note=reason,
             )
             return RefundResult(payment=locked, created=True, shortfall=shortfall)
     except IntegrityError:

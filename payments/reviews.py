@@ -11,7 +11,9 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit import staff_action_record
 from core.errors import ApplicationError
+from core.models import StaffAction
 from payments.events import event_record
 from payments.models import Payment, PurchaseEvent
 from users.models import User
@@ -59,4 +61,12 @@ def review_resolve(*, payment: Payment, actor: User, note: str) -> bool:
         return False
     review_close(locked, note=note, actor=actor)
     locked.save(update_fields=["review_resolved_at", "review_resolved_by", "review_note"])
+    staff_action_record(
+        action=StaffAction.Action.REVIEW_RESOLVE,
+        actor=actor,
+        target=locked,
+        before={"review": "open", "reason": locked.review_reason},
+        after={"review": "resolved"},
+        note=note,
+    )
     return True

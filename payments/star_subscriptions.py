@@ -19,6 +19,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.audit import staff_action_record
+from core.models import StaffAction
 from integrations.telegram import telegram_configured
 from notifications import messages
 from notifications.delivery import notify
@@ -163,6 +165,7 @@ def star_subscription_renewed(*, subscription: StarSubscription, renewal: Paymen
     )
 
 
+@transaction.atomic
 def star_subscription_record_edit(
     *, subscription: StarSubscription, canceled: bool, by: str, actor: User | None = None
 ) -> bool:
@@ -190,6 +193,13 @@ def star_subscription_record_edit(
             payment=star_subscription_first_payment(subscription=subscription),
             user=subscription.user,
             metadata={"by": by, "actor_id": actor.pk if actor else None},
+        )
+        staff_action_record(
+            action=StaffAction.Action.AUTO_RENEWAL_CANCEL if canceled else StaffAction.Action.AUTO_RENEWAL_RESUME,
+            actor=actor,
+            target=subscription,
+            before={"auto_renewal": canceled},
+            after={"auto_renewal": not canceled},
         )
     subscription.refresh_from_db()
     return bool(changed)

@@ -18,8 +18,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import BoundedCountPaginator, CsvExportMixin, ReadOnlyInline
+from core.admin import AuditedChangesMixin, BoundedCountPaginator, CsvExportMixin, ReadOnlyInline
 from core.errors import ApplicationError
+from core.models import StaffAction
 from payments.models import Payment
 from promos.models import PromoCode, PromoRedemption
 from promos.services import PROMO_BULK_MAX, promo_bulk_generate, promo_deactivate
@@ -147,8 +148,19 @@ def _revenue_subquery():
 
 
 @admin.register(PromoCode)
-class PromoCodeAdmin(CsvExportMixin, admin.ModelAdmin):
+class PromoCodeAdmin(AuditedChangesMixin, CsvExportMixin, admin.ModelAdmin):
     form = PromoCodeForm
+    audited_fields = (
+        "code",
+        "discount_percent",
+        "bonus_days",
+        "max_uses",
+        "is_active",
+        "once_per_user",
+        "valid_from",
+        "expires_at",
+    )
+    audit_action = StaffAction.Action.PROMO_CHANGE
     list_display = (
         "code",
         "discount_percent",

@@ -11,7 +11,9 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.audit import staff_action_record
 from core.errors import ApplicationError
+from core.models import StaffAction
 from promos.models import PromoCode, PromoRedemption
 from subscriptions.models import Tariff
 from users.models import User
@@ -219,12 +221,29 @@ def promo_bulk_generate(
                     through.objects.bulk_create(
                         [through(promocode_id=promo.pk, tariff_id=tariff.pk) for promo in promos for tariff in tariffs]
                     )
+                staff_action_record(
+                    action=StaffAction.Action.PROMO_BULK_CREATE,
+                    target_label=f"{prefix}… × {count}",
+                    after={"count": count, "prefix": prefix, **fields},
+                )
                 return promos
         except IntegrityError:
             continue  # a concurrent insert took one of our codes: draw again
     raise ApplicationError(_("Could not find enough unused codes; use a longer code."), code="conflict", status=409)
 
 
+@transaction.atomic
 def promo_deactivate(*, promo_ids: list[int]) -> int:
     """Switch codes off (they stay for history and reports); returns how many changed."""
-    return PromoCode.objects.filter(pk__in=promo_ids, is_active=True).update(is_active=False)
+    codes = dict(
+        PromoCode.objects.select_for_update().filter(pk__in=promo_ids, is_active=True).values_list("pk", "code")
+    )
+    changed = PromoCode.objects.filter(pk__in=list(codes), is_active=True).update(is_active=False)
+    if changed:
+        staff_action_record(
+            action=StaffAction.Action.PROMO_DEACTIVATE,
+            target_label=", ".join(sorted(codes.values())),
+            before={"is_active": True},
+            after={"is_active": False, "count": changed},
+        )
+    return changed

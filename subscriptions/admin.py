@@ -13,7 +13,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import TELEGRAM_ID, BoundedCountPaginator, ReadOnlyAdminMixin
+from core.admin import TELEGRAM_ID, AuditedChangesMixin, BoundedCountPaginator, ReadOnlyAdminMixin
+from core.models import StaffAction
 from subscriptions import provisioning
 from subscriptions.models import (
     ClientApp,
@@ -30,8 +31,11 @@ MAX_TASKS_PER_ACTION = 100
 
 
 @admin.register(Tariff)
-class TariffAdmin(admin.ModelAdmin):
+class TariffAdmin(AuditedChangesMixin, admin.ModelAdmin):
     """Payments copy price and days at invoice time, so editing a tariff never changes a past payment."""
+
+    audited_fields = ("price_stars", "days", "months", "is_active", "renews_monthly")
+    audit_action = StaffAction.Action.TARIFF_CHANGE
 
     list_display = (
         "code",
@@ -160,8 +164,11 @@ class ClientAppAdmin(admin.ModelAdmin):
 
 
 @admin.register(ShopSettings)
-class ShopSettingsAdmin(admin.ModelAdmin):
+class ShopSettingsAdmin(AuditedChangesMixin, admin.ModelAdmin):
     """One row: the list leads straight to it, and it is never deleted."""
+
+    audited_fields = ("trial_days", "referral_bonus_days")
+    audit_action = StaffAction.Action.SHOP_SETTINGS_CHANGE
 
     fields = ("trial_days", "referral_bonus_days", "effective", "updated_at")
     readonly_fields = ("effective", "updated_at")

@@ -11,7 +11,9 @@ from django.db.models import DateTimeField, ExpressionWrapper, F, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from core.audit import staff_action_record
 from core.background import enqueue_on_commit
+from core.models import StaffAction
 from subscriptions.models import ProvisioningTask, Subscription, Tariff
 from users.models import User
 from users.services import user_lock_row
@@ -106,10 +108,20 @@ def subscription_adjust(*, user: User, days: int) -> Subscription:
     """Admin change: extend (days > 0) or shorten (days < 0) a subscription;
     provisioning is queued in the same transaction."""
     user_lock_row(user_id=user.pk)
+    before = Subscription.objects.filter(user=user).values_list("expires_at", flat=True).first()
     if days >= 0:
         subscription_extend(user=user, days=days, reason=ProvisioningTask.Reason.ADMIN)
-        return Subscription.objects.get(user=user)
-    return subscription_shorten(user=user, days=-days, reason=ProvisioningTask.Reason.ADMIN)
+        subscription = Subscription.objects.get(user=user)
+    else:
+        subscription = subscription_shorten(user=user, days=-days, reason=ProvisioningTask.Reason.ADMIN)
+    staff_action_record(
+        action=StaffAction.Action.SUBSCRIPTION_ADJUST,
+        target=user,
+        before={"expires_at": before},
+        after={"expires_at": subscription.expires_at},
+        note=f"{days:+d}",
+    )
+    return subscription
 
 
 def provisioning_enqueue(

@@ -18,3 +18,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"]["NAME"] = os.path.join(  # noqa: F405
         tempfile.gettempdir(), f"stars-shop-test-{os.getpid()}.sqlite3"
     )
+# The admin's tests sign in with a password alone, as `make run` does; the tests of staff sign-in
+# (tests/staff, the sign-in browser tests) require two-factor as production does.
+STAFF_2FA_REQUIRED = False

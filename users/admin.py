@@ -28,6 +28,7 @@ from referrals.selectors import referral_stats
 from subscriptions.models import Subscription
 from subscriptions.services import subscription_adjust
 from users.models import Buyer, User
+from users.two_factor import two_factor_reset
 
 MAX_USERS_PER_ACTION = 100
 DEACTIVATION_HELP = _(
@@ -174,7 +175,7 @@ class ShopUserAdmin(CsvExportMixin, UserAdmin):
         ),
         (_("Important dates"), {"classes": (AUTH_FIELDSET_CLASS,), "fields": ("last_login", "date_joined")}),
     )
-    actions = ("adjust_balance", "adjust_subscription")
+    actions = ("adjust_balance", "adjust_subscription", "reset_two_factor")
     csv_filename = "users.csv"
 
     def get_fieldsets(self, request, obj=None):
@@ -311,6 +312,23 @@ class ShopUserAdmin(CsvExportMixin, UserAdmin):
             message = gettext("%(user)s: balance %(delta)s Stars booked.") % {"user": user, "delta": f"{delta:+d}"}
             self.message_user(request, message, messages.SUCCESS)
         return None
+
+    def has_reset_two_factor_permission(self, request):
+        return request.user.is_superuser
+
+    @admin.action(permissions=["reset_two_factor"], description=_("Reset two-factor sign-in (a lost phone)"))
+    def reset_two_factor(self, request, queryset):
+        """The staff member sets up a new authenticator before they can use the admin again."""
+        names = [
+            user.username for user in queryset.filter(is_staff=True) if two_factor_reset(user=user, actor=request.user)
+        ]
+        self.message_user(
+            request,
+            gettext("Two-factor sign-in reset for: %(names)s.") % {"names": ", ".join(names)}
+            if names
+            else gettext("None of the selected staff had two-factor sign-in set up."),
+            messages.SUCCESS if names else messages.WARNING,
+        )
 
     @admin.action(permissions=["adjust_subscription"], description=_("Extend or shorten the subscription…"))
     def adjust_subscription(self, request, queryset):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,8 +62,18 @@ def screenshot_path(name: str) -> Path:
 
 
 @contextmanager
-def admin_page(base_url: str, username: str, *, lang: str = "en", width: int = 1600, height: int = 1000):
-    """A page logged in to the admin, its browser asking for `lang`."""
+def admin_page(
+    base_url: str,
+    username: str,
+    *,
+    lang: str = "en",
+    width: int = 1600,
+    height: int = 1000,
+    code: Callable[[], str] | None = None,
+    lands_on: str = "/admin/",
+):
+    """A page logged in to the admin, its browser asking for `lang`; `code` gives the second factor's
+    code at the moment of signing in (staff who have set one up), `lands_on` where signing in leads."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -79,8 +90,10 @@ def admin_page(base_url: str, username: str, *, lang: str = "en", width: int = 1
             page.goto(f"{base_url}/admin/login/")
             page.fill("#id_username", username)
             page.fill("#id_password", PASSWORD)
+            if code is not None:
+                page.fill("#id_otp_token", code())
             page.click("input[type=submit]")
-            page.wait_for_url(f"{base_url}/admin/")
+            page.wait_for_url(f"{base_url}{lands_on}")
             yield page
         finally:
             browser.close()

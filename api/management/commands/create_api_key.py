@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from api.keys import api_key_create
 from api.models import DEFAULT_SCOPES, Scope
+from core.audit import staff_context
 from core.errors import ApplicationError
 
 
@@ -22,7 +23,8 @@ class Command(BaseCommand):
         if all_scopes:
             scopes = list(Scope.values)
         try:
-            issued = api_key_create(name=name, scopes=scopes)
+            with staff_context(label="manage.py create_api_key"):
+                issued = api_key_create(name=name, scopes=scopes)
         except ApplicationError as exc:
             raise CommandError(str(exc.message))
         self.stderr.write(f"scopes: {', '.join(issued.api_key.scopes) or 'none'}")

@@ -1,6 +1,7 @@
 import secrets
 from datetime import timedelta
 
+from axes.utils import reset as signin_failures_reset
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -47,8 +48,16 @@ class Command(BaseCommand):
         admin.is_staff = admin.is_superuser = True
         admin.set_password(password)
         admin.save()
+        signin_failures_reset(username=admin_username)  # tries that locked the demo admin out are forgotten
         tariffs = ", ".join(f"{t.code}={t.price_stars}" for t in Tariff.objects.order_by("sort_order"))
         self.stdout.write(f"Tariffs: {tariffs}")
         self.stdout.write(f"Promo codes: {', '.join(code for code, *_ in DEMO_PROMOS)}")
         self.stdout.write(self.style.SUCCESS(f"Demo admin: username={admin_username} password={password}"))
         self.stdout.write("Admin: http://127.0.0.1:8000/admin/  (a new password is printed on every run)")
+        if settings.STAFF_2FA_REQUIRED:
+            self.stdout.write(
+                "Two-factor sign-in is on: the admin asks you to set up an authenticator app at the first sign-in "
+                "(STAFF_2FA_REQUIRED=false turns it off, in debug only)."
+            )
+        else:
+            self.stdout.write("Two-factor sign-in is off for this debug run (STAFF_2FA_REQUIRED=false).")
