@@ -394,3 +394,24 @@ def _reload(model, tariff: Tariff, option_id: int | None, relation: str):
     if option is None:
         raise ConfigurationInvalid("unknown_option", option=relation)
     return option
+
+
+def next_choice(options: PlanOptions, selection: Selection) -> str | None:
+    """The next option kind the buyer must choose (period → devices → traffic → location), or None
+    when the selection is complete; a kind with one value (or none) is never asked."""
+    chosen = selection.as_kwargs()
+    for kind in OPTION_KINDS:
+        if options.has_choice(kind) and chosen[kind] is None:
+            return kind
+    return None
+
+
+def option_prices(tariff: Tariff, options: PlanOptions) -> dict[tuple[str, int], int]:
+    """What each option adds to this plan's price for its period (computed rule; a combination
+    priced directly may differ, its total is in the quote)."""
+    percent = tariff.period_discount_percent
+    return {
+        (kind, option.pk): for_period(monthly=option.monthly_price, days=tariff.days, discount_percent=percent)
+        for kind in OPTION_KINDS
+        for option in options.of(kind)
+    }

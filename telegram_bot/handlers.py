@@ -164,6 +164,7 @@ EXACT = {
     keyboards.AUTO_RENEWAL_ASK: screens.auto_renewal_ask,
     keyboards.AUTO_RENEWAL_CANCEL: screens.auto_renewal_cancel,
     keyboards.AUTO_RENEWAL_RESUME: screens.auto_renewal_resume,
+    keyboards.LOCATIONS: screens.location_choice,
 }
 PREFIXED = [
     (keyboards.TARIFF, screens.tariff),
@@ -172,6 +173,7 @@ PREFIXED = [
     (keyboards.PROMO_FOR, screens.promo_prompt),
     (keyboards.APPS, screens.connect),
     (keyboards.SET_LANGUAGE, screens.language_set),
+    (keyboards.SET_LOCATION, screens.location_set),
 ]
 
 
