@@ -415,3 +415,26 @@ def option_prices(tariff: Tariff, options: PlanOptions) -> dict[tuple[str, int],
         for kind in OPTION_KINDS
         for option in options.of(kind)
     }
+
+
+# --- The catalogue as the doors list it ---------------------------------------------------------
+
+MAX_CONFIGURATIONS = 500  # per plan: the listing stays bounded whatever the owner enables
+
+
+def configurations_on_sale(tariff: Tariff, options: PlanOptions) -> list[tuple[Configuration, Price]]:
+    """Every configuration of the plan the owner sells, with its price."""
+    found = []
+    for device in options.devices or [None]:
+        for traffic in options.traffic or [None]:
+            for location in options.locations or [None]:
+                configuration = Configuration(
+                    tariff=tariff, device_tier=device, traffic_tier=traffic, location=location
+                )
+                try:
+                    found.append((configuration, configuration_price(configuration)))
+                except ConfigurationInvalid:
+                    continue  # not offered, or too expensive to renew
+                if len(found) >= MAX_CONFIGURATIONS:
+                    return found
+    return found

@@ -36,7 +36,8 @@ AUTH = 2
         ("purchases", lambda api, pid: api.get("/api/v1/purchases"), AUTH + 2),
         ("purchase detail", lambda api, pid: api.get(f"/api/v1/purchases/{pid}"), AUTH + 1),
         ("tariffs", lambda api, pid: api.get("/api/v1/tariffs"), AUTH + 1),
-        ("quote", lambda api, pid: api.post("/api/v1/promos/quote", {"item_id": "1m"}, format="json"), AUTH + 1),
+        # the tariff, then its options (one query: a plan without any)
+        ("quote", lambda api, pid: api.post("/api/v1/promos/quote", {"item_id": "1m"}, format="json"), AUTH + 2),
         # the open invoice again: claim, purchase-id probe, (savepoint) lock, tariff, the plan's options,
         # open invoice, event, store
         (
