@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db.models import CharField, Value
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError
@@ -331,7 +332,11 @@ def configuration_price(configuration: Configuration, *, check_offered: bool = T
 def _option_ref(option) -> dict | None:
     if option is None:
         return None
-    return {"id": option.pk, "title": option.title_for("en"), "title_ru": option.title_for("ru")}
+    titles = {}
+    for language in ("en", "ru"):
+        with translation.override(language):  # a generated title ("3 devices") in that language
+            titles[language] = str(option.title_for(language))
+    return {"id": option.pk, "title": titles["en"], "title_ru": titles["ru"]}
 
 
 def snapshot(configuration: Configuration, price: Price) -> dict:

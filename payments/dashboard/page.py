@@ -11,6 +11,9 @@ from datetime import datetime
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 
 from core.background import enqueue
 from integrations.telegram import TelegramError, client, telegram_configured
@@ -66,6 +69,50 @@ def sales_by_promo(*, period: Period, until: datetime, limit: int = TOP_PROMOS) 
         .order_by("-count", "promo_id")[:limit]
     )
     return [{**row, "code": row["promo__code"]} for row in rows]
+
+
+# The configuration's parts the dashboard breaks sales down by (keys of Payment.configuration).
+OPTION_BREAKDOWN = (
+    ("plan", _("plan")),
+    ("devices", _("devices")),
+    ("traffic", _("traffic")),
+    ("location", _("location")),
+)
+
+
+def sales_by_option(*, period: Period, until: datetime) -> list[dict]:
+    """Paid subscriptions in the period by plan and by option chosen (from each payment's
+    configuration snapshot): count, distinct buyers, Stars (Telegram and balance together)."""
+    paid = Payment.objects.filter(
+        paid_at__gte=period.start,
+        paid_at__lt=until,
+        status__in=PAID_STATUSES,
+        kind=Payment.Kind.SUBSCRIPTION,
+        is_mock=False,
+    ).exclude(configuration={})
+    language = "ru" if (get_language() or "").startswith("ru") else "en"
+    rows = []
+    for key, label in OPTION_BREAKDOWN:
+        title_key = "title_ru" if language == "ru" and key != "plan" else "title"
+        grouped = (
+            paid.annotate(
+                option=KeyTextTransform(title_key, KeyTransform(key, "configuration")),
+                fallback=KeyTextTransform("title", KeyTransform(key, "configuration")),
+            )
+            .exclude(fallback=None)
+            .order_by()
+            .values("option", "fallback")
+            .annotate(count=Count("pk"), buyers=Count("user", distinct=True), stars=Sum("amount"))
+        )
+        for row in sorted(grouped, key=lambda row: (-row["count"], row["fallback"])):
+            rows.append(
+                {
+                    "kind": label,
+                    "title": row["option"] or row["fallback"],
+                    **{k: row[k] for k in ("count", "buyers", "stars")},
+                }
+            )
+    return rows
 
 
 @dataclass(frozen=True)
@@ -157,6 +204,7 @@ class Dashboard:
     revenue_chart: RevenueChart
     subscribers_chart: SubscribersChart
     by_tariff: list[dict]
+    by_option: list[dict]
     by_promo: list[dict]
     attention: Attention
     star_balance: int | None
@@ -200,6 +248,7 @@ def _dashboard(*, period: Period, notes: list[str] | None, now: datetime | None)
         revenue_chart=revenue_chart(facts=facts),
         subscribers_chart=subscribers_chart(facts=facts),
         by_tariff=sales_by_tariff(facts=facts),
+        by_option=sales_by_option(period=period, until=until),
         by_promo=sales_by_promo(period=period, until=until),
         attention=attention_needed(),
         star_balance=star_balance(),

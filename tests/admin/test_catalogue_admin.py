@@ -1,11 +1,15 @@
 """The owner builds the catalogue in the Russian admin: option pages, a location's squads
 checked against the panel check, the price rule setting the list price, Finance's rights."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from payments.dashboard.page import sales_by_option
+from payments.dashboard.period import period_preset
 from subscriptions.admin import LocationForm
 from subscriptions.models import PanelCheck, Tariff
 
@@ -79,3 +83,70 @@ def test_finance_manages_the_options_and_support_sees_them():
 
     assert {"add_location", "change_devicetier", "change_traffictier", "delete_planprice"} <= finance
     assert {"view_location", "view_devicetier", "view_planprice"} <= support
+
+
+# --- Sales by plan and option; the configuration in the payments export --------------------
+
+
+@pytest.fixture
+def sold_configurations(db):
+    """Two buyers of the 3-device Germany configuration, one of the 1-device Netherlands one."""
+    import uuid
+
+    from payments.charges import Charge
+    from payments.services import purchase_complete, purchase_create_invoice
+    from subscriptions.pricing import Selection
+    from tests.subscriptions.factories import DeviceTierFactory, LocationFactory, TariffFactory
+    from tests.users.factories import UserFactory
+
+    tariff = TariffFactory(code="vpn", title="VPN", title_ru="VPN на месяц", days=30, months=1, price_stars=100)
+    one, three = DeviceTierFactory(device_limit=1), DeviceTierFactory(device_limit=3, monthly_price=30)
+    nl = LocationFactory(title="Netherlands", title_ru="🇳🇱 Нидерланды")
+    de = LocationFactory(title="Germany", title_ru="🇩🇪 Германия", monthly_price=10)
+    tariff.device_tiers.set([one, three])
+    tariff.locations.set([nl, de])
+    for devices, location in ((three, de), (three, de), (one, nl)):
+        user = UserFactory()
+        payment = purchase_create_invoice(
+            user=user, tariff="vpn", selection=Selection(devices=devices.pk, location=location.pk)
+        ).payment
+        purchase_complete(
+            Charge(
+                payload=payment.invoice_payload,
+                charge_id=f"c-{uuid.uuid4().hex}",
+                amount=payment.amount,
+                currency="XTR",
+                from_user_id=user.telegram_id,
+            )
+        )
+
+
+def test_the_dashboard_shows_revenue_and_buyers_by_plan_and_option(as_owner, sold_configurations):
+    period = period_preset("30d", today=timezone.now().date())
+    until = timezone.now() + timedelta(minutes=1)
+    with translation.override("en"):
+        rows = {
+            (str(r["kind"]), r["title"]): (r["count"], r["buyers"], r["stars"])
+            for r in sales_by_option(period=period, until=until)
+        }
+
+    assert rows[("location", "Germany")] == (2, 2, 280)
+    assert rows[("location", "Netherlands")] == (1, 1, 100)
+    assert rows[("plan", "VPN")] == (3, 3, 380)
+    assert rows[("devices", "3 devices")] == (2, 2, 280)
+    page = as_owner.get(reverse("admin:payments_payment_dashboard"), HTTP_ACCEPT_LANGUAGE="ru-RU,ru;q=0.9")
+    assert "🇩🇪 Германия" in page.content.decode() and "Продажи по тарифам и опциям" in page.content.decode()
+
+
+def test_the_payments_export_carries_the_configuration(as_owner, sold_configurations):
+    import csv
+    import io
+
+    response = as_owner.get(reverse("admin:payments_payment_export"), HTTP_ACCEPT_LANGUAGE="en")
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    header = rows[0]
+
+    exported = sorted((row[header.index("location")], row[header.index("device_limit")]) for row in rows[1:])
+    assert exported == [("Germany", "3"), ("Germany", "3"), ("Netherlands", "1")]
+    assert {row[header.index("list_price")] for row in rows[1:]} == {"140", "100"}
