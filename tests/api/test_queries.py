@@ -95,6 +95,6 @@ TABLE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?')
 
 def statement(sql: str) -> str:
     """ "SELECT users_user" for a query: its verb and first table."""
-    verb = sql.split(None, 1)[0]
+    verb = sql.lstrip("(").split(None, 1)[0]  # PostgreSQL's UNION parts come in parentheses
     found = TABLE.search(sql)
     return f"{verb} {found.group(1)}" if found else verb
