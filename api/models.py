@@ -16,6 +16,7 @@ class Scope(models.TextChoices):
     MOCK_COMPLETE = "mock:complete", _("complete purchases and add test Stars with mock payments")
     AUTO_RENEWAL_MANAGE = "auto_renewal:manage", _("cancel or resume the user's auto-renewing Star subscription")
     DEVICES_MANAGE = "devices:manage", _("remove devices from the user's VPN subscription")
+    LOCATION_CHANGE = "location:change", _("move the user's subscription to another location of their plan")
 
 
 # A key made without choosing scopes (and every key that existed before scopes) can

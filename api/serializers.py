@@ -79,7 +79,19 @@ class TariffSerializer(serializers.ModelSerializer):
         return tariff.description_for(self._language())
 
 
-class QuoteRequestSerializer(serializers.Serializer):
+OPTION = {"required": False, "allow_null": True, "default": None, "min_value": 1, "max_value": 2**31 - 1}
+
+
+class ConfigurationRequestMixin(serializers.Serializer):
+    """The options chosen for the plan (ids from GET /api/v1/catalogue); a kind the plan offers
+    once, or not at all, needs none."""
+
+    devices = serializers.IntegerField(**OPTION, help_text="Device tier id.")
+    traffic = serializers.IntegerField(**OPTION, help_text="Traffic tier id.")
+    location = serializers.IntegerField(**OPTION, help_text="Location id.")
+
+
+class QuoteRequestSerializer(ConfigurationRequestMixin):
     item_id = serializers.CharField(**ITEM_ID)
     promo_code = serializers.CharField(**PROMO_CODE)
 
@@ -93,6 +105,53 @@ class QuoteSerializer(serializers.Serializer):
     days = serializers.IntegerField()
     bonus_days = serializers.IntegerField()
     total_days = serializers.IntegerField()
+
+
+class CatalogueOptionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    price_stars = serializers.IntegerField(help_text="What the option adds to the plan's price for its period.")
+    device_limit = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Devices: null = the panel's default, 0 = unlimited."
+    )
+    traffic_limit_bytes = serializers.IntegerField(required=False, help_text="Traffic: 0 = unlimited.")
+    traffic_strategy = serializers.CharField(required=False, help_text="Traffic: NO_RESET, DAY, WEEK or MONTH.")
+
+
+class CatalogueConfigurationSerializer(serializers.Serializer):
+    devices = serializers.IntegerField(allow_null=True)
+    traffic = serializers.IntegerField(allow_null=True)
+    location = serializers.IntegerField(allow_null=True)
+    price_stars = serializers.IntegerField(help_text="The configuration's price (before a promo code).")
+
+
+class CatalogueOptionsSerializer(serializers.Serializer):
+    devices = CatalogueOptionSerializer(many=True)
+    traffic = CatalogueOptionSerializer(many=True)
+    locations = CatalogueOptionSerializer(many=True)
+
+
+class CataloguePlanSerializer(serializers.Serializer):
+    item_id = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    months = serializers.IntegerField()
+    days = serializers.IntegerField()
+    price_stars = serializers.IntegerField(help_text="The plan's own price (its cheapest configuration's base).")
+    renews_monthly = serializers.BooleanField()
+    options = CatalogueOptionsSerializer(help_text="Each list with two or more entries is a choice the buyer makes.")
+    configurations = CatalogueConfigurationSerializer(
+        many=True, help_text="Every configuration on sale with its price (option ids as the invoice takes them)."
+    )
+
+
+class LocationChangeRequestSerializer(serializers.Serializer):
+    location = serializers.IntegerField(min_value=1, max_value=2**31 - 1, help_text="Location id.")
+
+
+class LocationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
 
 
 # --- Purchases ------------------------------------------------------------------
@@ -132,6 +191,10 @@ class PurchaseSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     paid_at = serializers.DateTimeField(allow_null=True)
     refunded_at = serializers.DateTimeField(allow_null=True)
+    configuration = serializers.DictField(
+        help_text="What was bought at what price, frozen at invoice time: days, device_limit, "
+        "traffic_limit_bytes, traffic_strategy, squads, the options chosen and the price's parts."
+    )
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_item_id(self, payment: Payment) -> str | None:
@@ -155,6 +218,7 @@ class PurchaseSerializer(serializers.Serializer):
             "created_at": _DATETIME.to_representation(payment.created_at),
             "paid_at": _DATETIME.to_representation(payment.paid_at),
             "refunded_at": _DATETIME.to_representation(payment.refunded_at),
+            "configuration": payment.configuration or {},
         }
 
 
@@ -182,7 +246,7 @@ class InvoiceSerializer(PurchaseSerializer):
         }
 
 
-class InvoiceRequestSerializer(serializers.Serializer):
+class InvoiceRequestSerializer(ConfigurationRequestMixin):
     item_id = serializers.CharField(**ITEM_ID)
     promo_code = serializers.CharField(**PROMO_CODE)
     purchase_type = serializers.CharField(**PURCHASE_TYPE)
@@ -206,7 +270,7 @@ class PurchaseCompleteRequestSerializer(serializers.Serializer):
     purchase_type = serializers.CharField(**PURCHASE_TYPE)
 
 
-class PayFromBalanceRequestSerializer(serializers.Serializer):
+class PayFromBalanceRequestSerializer(ConfigurationRequestMixin):
     item_id = serializers.CharField(**ITEM_ID)
     promo_code = serializers.CharField(**PROMO_CODE)
 

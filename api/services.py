@@ -20,6 +20,7 @@ from payments.gateways.mock import purchase_mock_complete
 from payments.gateways.registry import invoice_params
 from payments.models import Payment
 from payments.services import CompletionResult, InvoiceResult, payment_get_for_user, purchase_create_invoice
+from subscriptions.pricing import Selection
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def invoice_create(
     purchase_id: uuid.UUID | None,
     purchase_type: str,
     source: str,
+    selection: Selection | None = None,
 ) -> InvoiceResult:
     payments_ensure_available()
     return purchase_create_invoice(
@@ -59,6 +61,7 @@ def invoice_create(
         source=source,
         purchase_id=purchase_id,
         purchase_type=purchase_type,
+        selection=selection,
     )
 
 

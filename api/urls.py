@@ -11,6 +11,8 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("v1/ping", views.PingView.as_view(), name="ping"),
     path("v1/tariffs", views.TariffListView.as_view(), name="tariffs"),
+    path("v1/catalogue", views.CatalogueView.as_view(), name="catalogue"),
+    path("v1/subscription/location", views.LocationChangeView.as_view(), name="subscription-location"),
     path("v1/promos/quote", views.PromoQuoteView.as_view(), name="promo-quote"),
     path("v1/purchase/invoice", views.InvoiceCreateView.as_view(), name="purchase-invoice"),
     path("v1/purchase/pay-from-balance", views.PayFromBalanceView.as_view(), name="purchase-pay-from-balance"),

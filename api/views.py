@@ -37,11 +37,12 @@ from payments.gateways.balance import purchase_pay_from_balance
 from payments.gateways.stars_subscription import star_subscription_cancel, star_subscription_resume
 from payments.ledger import dev_add_stars
 from payments.models import Payment
-from payments.services import tariff_for_sale, topup_create_invoice
+from payments.services import quote_for_sale, tariff_for_sale, topup_create_invoice
 from payments.star_subscriptions import star_subscription_live_for
-from promos.services import promo_quote
 from subscriptions.devices import traffic_for
+from subscriptions.pricing import OPTION_KINDS, Selection, configurations_on_sale, option_prices, plan_options
 from subscriptions.selectors import subscription_view, tariffs_on_sale
+from subscriptions.services import subscription_location_change
 from users.models import language_of
 
 INVOICE_EXAMPLE = {
@@ -119,6 +120,81 @@ class TariffListView(APIView):
         return Response(s.TariffSerializer(tariffs_on_sale(), many=True, context=context).data)
 
 
+def _selection(body: dict) -> Selection:
+    return Selection(devices=body.get("devices"), traffic=body.get("traffic"), location=body.get("location"))
+
+
+def _option_row(kind: str, option, *, language: str, prices: dict) -> dict:
+    row = {"id": option.pk, "title": option.title_for(language), "price_stars": prices[(kind, option.pk)]}
+    if kind == "devices":
+        row["device_limit"] = option.device_limit
+    elif kind == "traffic":
+        row["traffic_limit_bytes"] = option.traffic_limit_bytes
+        row["traffic_strategy"] = option.traffic_strategy
+    return row
+
+
+def _catalogue_plan(tariff, *, language: str) -> dict:
+    options = plan_options(tariff)
+    prices = option_prices(tariff, options)
+    lists = {
+        kind: [_option_row(kind, option, language=language, prices=prices) for option in options.of(kind)]
+        for kind in OPTION_KINDS
+    }
+    return {
+        "item_id": tariff.code,
+        "title": tariff.title_for(language),
+        "description": tariff.description_for(language),
+        "months": tariff.months,
+        "days": tariff.days,
+        "price_stars": tariff.price_stars,
+        "renews_monthly": tariff.renews_monthly,
+        "options": {"devices": lists["devices"], "traffic": lists["traffic"], "locations": lists["location"]},
+        "configurations": [
+            dict(zip(OPTION_KINDS, configuration.option_ids(), strict=True), price_stars=price.total)
+            for configuration, price in configurations_on_sale(tariff, options)
+        ],
+    }
+
+
+class CatalogueView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="catalogue",
+        summary="Plans on sale with their options and the price of every configuration",
+        description="A plan offers device tiers, traffic tiers and locations; a list with two or more "
+        "entries is a choice the buyer makes (pass its id as `devices`, `traffic` or `location` to the quote, "
+        "invoice and pay-from-balance endpoints). A plan without options is one fixed configuration.",
+        auth=[{"tma": []}, {"apiKey": [], "telegramUser": []}, {"staffSession": []}, {}],
+        responses={200: s.CataloguePlanSerializer(many=True)} | errors(),
+    )
+    def get(self, request):
+        language = buyer_language(request)
+        return Response([_catalogue_plan(tariff, language=language) for tariff in tariffs_on_sale()])
+
+
+class LocationChangeView(APIView):
+    required_scope = Scope.LOCATION_CHANGE
+
+    @extend_schema(
+        operation_id="subscription_location",
+        summary="Move your subscription to another location of its plan (free)",
+        description="The panel gets the location's squads at once; the period, devices and traffic stay as "
+        "bought. `location_unavailable` (409) without an active subscription or for a location the plan "
+        "does not offer.",
+        request=s.LocationChangeRequestSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.LocationSerializer} | post_errors(409),
+        examples=[OpenApiExample("change", value={"location": 2}, request_only=True)],
+    )
+    @idempotent
+    def post(self, request):
+        body = _valid(s.LocationChangeRequestSerializer, request)
+        location = subscription_location_change(user=request.user, location_id=body["location"])
+        return Response({"id": location.pk, "title": location.title_for(buyer_language(request))})
+
+
 class PromoQuoteView(APIView):
     required_scope = Scope.INVOICES_CREATE
 
@@ -150,7 +226,9 @@ class PromoQuoteView(APIView):
     def post(self, request):
         body = _valid(s.QuoteRequestSerializer, request)
         tariff = tariff_for_sale(tariff=body["item_id"])
-        quote = promo_quote(tariff=tariff, user=request.user, code=body["promo_code"])
+        quote = quote_for_sale(
+            user=request.user, tariff=tariff, promo_code=body["promo_code"], selection=_selection(body)
+        )
         return Response(s.QuoteSerializer(quote).data)
 
 
@@ -182,6 +260,7 @@ class InvoiceCreateView(APIView):
             purchase_id=body["purchase_id"] or reference_of(request),
             purchase_type=body["purchase_type"],
             source=body["source"],
+            selection=_selection(body),
         )
         return _invoice_response(request, result.payment, created=result.created)
 
@@ -381,6 +460,7 @@ class PayFromBalanceView(APIView):
             promo_code=body["promo_code"],
             source=Payment.Source.API,
             purchase_id=reference_of(request),
+            selection=_selection(body),
         )
         payment.user.refresh_from_db(fields=["stars_balance"])
         return Response(s.PayFromBalanceSerializer(payment).data, status=status.HTTP_201_CREATED)

@@ -478,6 +478,15 @@ class PaymentAdmin(CsvExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         ("needs_review", "needs_review"),
         ("review_resolved_at", "review_resolved_at"),
         ("review_note", "review_note"),
+        # What was bought (the payment's configuration snapshot).
+        ("configuration__devices__title", "devices"),
+        ("configuration__device_limit", "device_limit"),
+        ("configuration__traffic__title", "traffic"),
+        ("configuration__traffic_limit_bytes", "traffic_limit_bytes"),
+        ("configuration__traffic_strategy", "traffic_strategy"),
+        ("configuration__location__title", "location"),
+        ("configuration__squads", "squads"),
+        ("configuration__price__total", "list_price"),
     )
 
     def csv_header(self, request) -> list[str]:

@@ -98,6 +98,10 @@ class Payment(models.Model):
     days_granted = models.PositiveIntegerField(
         default=0, help_text=_("Days actually added to the subscription."), verbose_name=_("days granted")
     )
+    # What was bought at what price, frozen at invoice time (subscriptions/pricing.py's
+    # snapshot: period, devices, traffic, location squads, the price's parts). Pre-checkout
+    # checks it against the catalogue again; provisioning sends its limits and squads.
+    configuration = models.JSONField(default=dict, blank=True, verbose_name=_("configuration"))
     invoice_payload = models.CharField(max_length=128, unique=True, verbose_name=_("invoice payload"))
     telegram_payment_charge_id = models.CharField(
         max_length=255, unique=True, null=True, blank=True, verbose_name=_("Telegram charge id")

@@ -45,6 +45,7 @@ from payments.star_subscriptions import (
 from promos.services import PromoInvalid, Quote, promo_consume, promo_quote
 from referrals.services import referral_bonus_grant
 from subscriptions.models import ProvisioningTask, Tariff
+from subscriptions.pricing import Selection, configuration_for
 from subscriptions.selectors import trial_days
 from subscriptions.services import subscription_extend
 from users.models import User
@@ -116,6 +117,7 @@ def _payment_from_quote(
         amount=quote.amount,
         days=quote.days,
         bonus_days=quote.bonus_days,
+        configuration=quote.snapshot,
         invoice_payload=new_invoice_payload(),
     )
 
@@ -138,6 +140,12 @@ def purchase_id_guard(*, user: User, purchase_id) -> Payment | None:
     return existing
 
 
+def quote_for_sale(*, user: User, tariff: Tariff, promo_code: str | None, selection: Selection | None = None) -> Quote:
+    """The price of the plan in the chosen configuration, with the promo: what an invoice charges."""
+    configuration = configuration_for(tariff=tariff, **(selection or Selection()).as_kwargs())
+    return promo_quote(tariff=tariff, user=user, code=promo_code, configuration=configuration)
+
+
 def purchase_create_invoice(
     *,
     user: User,
@@ -146,14 +154,22 @@ def purchase_create_invoice(
     source: str = Payment.Source.BOT,
     purchase_id: uuid.UUID | None = None,
     purchase_type: str = "subscription",
+    selection: Selection | None = None,
 ) -> InvoiceResult:
     """A pending payment to send an invoice for, or the user's open one for the
-    same tariff, promo and price (event purchase_invoice_reused).
+    same configuration, promo and price (event purchase_invoice_reused).
 
     A 100 % promo completes the purchase right away (no invoice): the result's
     payment is then `succeeded` with method `free`.
     """
-    kwargs = dict(user=user, tariff=tariff, promo_code=promo_code, source=source, purchase_type=purchase_type)
+    kwargs = dict(
+        user=user,
+        tariff=tariff,
+        promo_code=promo_code,
+        source=source,
+        purchase_type=purchase_type,
+        selection=selection,
+    )
     try:
         return _create_invoice_once(purchase_id=purchase_id, **kwargs)
     except IntegrityError:
@@ -165,7 +181,14 @@ def purchase_create_invoice(
 
 
 def _create_invoice_once(
-    *, user: User, tariff: Tariff | str | int, promo_code: str | None, source: str, purchase_id, purchase_type: str
+    *,
+    user: User,
+    tariff: Tariff | str | int,
+    promo_code: str | None,
+    source: str,
+    purchase_id,
+    purchase_type: str,
+    selection: Selection | None,
 ) -> InvoiceResult:
     existing = purchase_id_guard(user=user, purchase_id=purchase_id)
     with transaction.atomic(durable=True):
@@ -182,7 +205,8 @@ def _create_invoice_once(
             purchase_type = Payment.STAR_SUBSCRIPTION
         elif purchase_type in Payment.RESERVED_PURCHASE_TYPES:
             purchase_type = "subscription"  # a client's label never makes a purchase a trial or a renewal
-        quote = promo_quote(tariff=tariff, user=user, code=promo_code)
+        quote = quote_for_sale(user=user, tariff=tariff, promo_code=promo_code, selection=selection)
+        snapshot = quote.snapshot
         if quote.is_free:
             payment = purchase_instant(
                 user=user, quote=quote, source=source, method=Payment.Method.FREE, purchase_id=purchase_id
@@ -199,6 +223,7 @@ def _create_invoice_once(
                 amount=quote.amount,
                 bonus_days=quote.bonus_days,
                 purchase_type=purchase_type,
+                configuration=snapshot,
                 created_at__gt=timezone.now() - pending_ttl(),
             )
             .order_by("-created_at")
@@ -424,6 +449,7 @@ def _renewal_payment(user: User, first: Payment, subscription: StarSubscription)
         base_price=subscription.amount,
         amount=subscription.amount,
         days=subscription.period_days,
+        configuration=first.configuration,  # what the first payment bought, at the price Telegram charges
         purchase_type=Payment.RENEWAL,
         invoice_payload=new_invoice_payload(),
         star_subscription=subscription,
@@ -509,7 +535,13 @@ def purchase_grant(
                 gateway_tx_id=charge_id,
             )
         subscription_extend(
-            user=user, days=payment.days_granted, purchase_id=payment.purchase_id, tariff=payment.tariff, reason=reason
+            user=user,
+            days=payment.days_granted,
+            purchase_id=payment.purchase_id,
+            tariff=payment.tariff,
+            reason=reason,
+            # A renewal keeps what the subscription has (a location changed since stays changed).
+            configuration=None if payment.purchase_type == Payment.RENEWAL else payment.configuration,
         )
         first_paid = payment.method in PAID_METHODS and payment.amount > 0 and payment.purchase_type != Payment.RENEWAL
         # A buyer earns their referrer a bonus with their first paid subscription only: skip the

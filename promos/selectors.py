@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from promos.services import PromoInvalid, Quote, promo_quote, quote_for
 from subscriptions.models import Tariff
+from subscriptions.pricing import Configuration
 from subscriptions.selectors import tariffs_on_sale
 from users.models import User
 
@@ -17,14 +18,16 @@ class Offer:
     promo_refused: str = ""  # why the applied promo does not work for this tariff
 
 
-def offer_for(*, user: User, tariff: Tariff, promo_code: str) -> Offer:
-    """The tariff's price for this buyer: with their promo when it applies."""
+def offer_for(*, user: User, tariff: Tariff, promo_code: str, configuration: Configuration | None = None) -> Offer:
+    """The tariff's price (in `configuration`, else its fixed one) for this buyer: with their promo when it applies."""
     if promo_code:
         try:
-            return Offer(tariff=tariff, quote=promo_quote(tariff=tariff, user=user, code=promo_code))
+            quote = promo_quote(tariff=tariff, user=user, code=promo_code, configuration=configuration)
+            return Offer(tariff=tariff, quote=quote)
         except PromoInvalid as exc:
-            return Offer(tariff=tariff, quote=quote_for(tariff=tariff, promo=None), promo_refused=str(exc.message))
-    return Offer(tariff=tariff, quote=quote_for(tariff=tariff, promo=None))
+            quote = quote_for(tariff=tariff, promo=None, configuration=configuration)
+            return Offer(tariff=tariff, quote=quote, promo_refused=str(exc.message))
+    return Offer(tariff=tariff, quote=quote_for(tariff=tariff, promo=None, configuration=configuration))
 
 
 def offers_for(*, user: User, promo_code: str) -> list[Offer]:

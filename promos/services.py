@@ -16,6 +16,7 @@ from core.errors import ApplicationError
 from core.models import StaffAction
 from promos.models import PromoCode, PromoRedemption
 from subscriptions.models import Tariff
+from subscriptions.pricing import Configuration, Price, configuration_price, promo_discount, snapshot
 from users.models import User
 
 
@@ -48,7 +49,8 @@ class PromoInvalid(ApplicationError):
 
 @dataclass(frozen=True)
 class Quote:
-    """What a tariff costs this user with this promo: all integers, in Stars."""
+    """What a configuration of a plan costs this user with this promo: all integers, in
+    Stars, computed by subscriptions/pricing.py."""
 
     tariff: Tariff
     promo: PromoCode | None
@@ -57,6 +59,14 @@ class Quote:
     amount: int
     days: int
     bonus_days: int
+    configuration: Configuration | None = None
+    price: Price | None = None
+
+    @property
+    def snapshot(self) -> dict:
+        """What the payment keeps: the configuration and its price, frozen."""
+        configuration = self.configuration or Configuration(tariff=self.tariff)
+        return snapshot(configuration, self.price or configuration_price(configuration))
 
     @property
     def total_days(self) -> int:
@@ -75,14 +85,8 @@ def promo_find(*, code: str) -> PromoCode | None:
 
 
 def discount_for(*, price: int, percent: int) -> int:
-    """Discount in whole Stars, rounded down, never leaving a paid price below 1 Star.
-
-    Only a 100 % promo makes a purchase free.
-    """
-    if percent >= 100:
-        return price
-    discount = price * percent // 100
-    return min(discount, price - 1)
+    """The promo's discount in whole Stars (the rule lives in subscriptions/pricing.py)."""
+    return promo_discount(price=price, percent=percent)
 
 
 def promo_check(*, promo: PromoCode, tariff: Tariff, user: User | None, at=None) -> None:
@@ -107,19 +111,23 @@ def promo_check(*, promo: PromoCode, tariff: Tariff, user: User | None, at=None)
             raise PromoInvalid("already_used", promo_code=promo.code)
 
 
-def promo_quote(*, tariff: Tariff, user: User | None, code: str | None = None) -> Quote:
-    """The price of `tariff` for `user` after the promo `code` (if any)."""
+def promo_quote(
+    *, tariff: Tariff, user: User | None, code: str | None = None, configuration: Configuration | None = None
+) -> Quote:
+    """The price of `tariff` (in `configuration`, else its fixed one) for `user` after the promo `code` (if any)."""
     promo = None
     if code and code.strip():
         promo = promo_find(code=code)
         if promo is None:
             raise PromoInvalid("unknown", promo_code=code.strip()[:64])
         promo_check(promo=promo, tariff=tariff, user=user)
-    return quote_for(tariff=tariff, promo=promo)
+    return quote_for(tariff=tariff, promo=promo, configuration=configuration)
 
 
-def quote_for(*, tariff: Tariff, promo: PromoCode | None) -> Quote:
-    base = tariff.price_stars
+def quote_for(*, tariff: Tariff, promo: PromoCode | None, configuration: Configuration | None = None) -> Quote:
+    configuration = configuration or Configuration(tariff=tariff)
+    price = configuration_price(configuration)
+    base = price.total
     discount = discount_for(price=base, percent=promo.discount_percent) if promo else 0
     return Quote(
         tariff=tariff,
@@ -129,6 +137,8 @@ def quote_for(*, tariff: Tariff, promo: PromoCode | None) -> Quote:
         amount=base - discount,
         days=tariff.days,
         bonus_days=promo.bonus_days if promo else 0,
+        configuration=configuration,
+        price=price,
     )
 
 

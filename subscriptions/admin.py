@@ -3,8 +3,10 @@ provisioning outbox and the expiry reminders sent (read-only)."""
 
 from __future__ import annotations
 
+import uuid
 from urllib.parse import urlencode
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.shortcuts import redirect
@@ -18,16 +20,29 @@ from core.models import StaffAction
 from subscriptions import provisioning
 from subscriptions.models import (
     ClientApp,
+    DeviceTier,
     ExpiryReminder,
+    Location,
+    PanelCheck,
     PanelProblem,
+    PlanPrice,
     ProvisioningTask,
     ShopSettings,
     Subscription,
     Tariff,
+    TrafficTier,
 )
+from subscriptions.pricing import plan_price
 from subscriptions.selectors import referral_bonus_days, trial_days
 
 MAX_TASKS_PER_ACTION = 100
+
+
+class PlanPriceInline(admin.TabularInline):
+    model = PlanPrice
+    extra = 0
+    fields = ("device_tier", "traffic_tier", "location", "price_stars", "is_offered")
+    verbose_name_plural = _("Combinations priced directly or not offered (others: the computed price)")
 
 
 @admin.register(Tariff)
@@ -64,8 +79,35 @@ class TariffAdmin(AuditedChangesMixin, admin.ModelAdmin):
             },
         ),
         (_("Panel limits"), {"fields": ("traffic_limit_bytes", "device_limit")}),
+        (
+            _("Price rule"),
+            {
+                "fields": ("monthly_price", "period_discount_percent"),
+                "description": _(
+                    "With a monthly price the plan's price is computed (and shown above after saving). The period "
+                    "discount also applies to the options' monthly prices."
+                ),
+            },
+        ),
+        (
+            _("What the buyer chooses"),
+            {
+                "fields": ("device_tiers", "traffic_tiers", "locations"),
+                "description": _(
+                    "Each option kind with two or more values is a step in the bot's plan builder; one value is "
+                    "used without asking; none keeps the panel limits above (and REMNAWAVE_SQUADS)."
+                ),
+            },
+        ),
         (_("History"), {"fields": ("created_at", "updated_at")}),
     )
+    filter_horizontal = ("device_tiers", "traffic_tiers", "locations")
+    inlines = [PlanPriceInline]
+
+    def save_model(self, request, obj, form, change):
+        if obj.monthly_price is not None:
+            obj.price_stars = plan_price(obj)  # the list price everyone shows follows the rule
+        super().save_model(request, obj, form, change)
 
     def has_delete_permission(self, request, obj=None):
         return False  # past payments point at their tariff; switch it off instead
@@ -77,6 +119,90 @@ class TariffAdmin(AuditedChangesMixin, admin.ModelAdmin):
         if tariff.device_limit == 0:
             return gettext("unlimited")
         return str(tariff.device_limit)
+
+
+class OptionAdmin(admin.ModelAdmin):
+    list_editable = ("monthly_price", "is_active", "sort_order")
+    list_filter = ("is_active",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # payments keep a snapshot, plans and prices point at options: switch them off instead
+
+    @admin.display(description=_("title"))
+    def shown_title(self, option) -> str:
+        return str(option)
+
+
+@admin.register(DeviceTier)
+class DeviceTierAdmin(OptionAdmin):
+    list_display = ("shown_title", "device_limit", "monthly_price", "is_active", "sort_order")
+    fields = ("title", "title_ru", "device_limit", "monthly_price", "is_active", "sort_order")
+
+
+@admin.register(TrafficTier)
+class TrafficTierAdmin(OptionAdmin):
+    list_display = (
+        "shown_title",
+        "traffic_limit_bytes",
+        "traffic_strategy",
+        "monthly_price",
+        "is_active",
+        "sort_order",
+    )
+    fields = (
+        "title",
+        "title_ru",
+        "traffic_limit_bytes",
+        "traffic_strategy",
+        "monthly_price",
+        "is_active",
+        "sort_order",
+    )
+
+
+class LocationForm(forms.ModelForm):
+    """Squads are UUIDs the panel has: checked against the latest panel check (`manage.py
+    panel_check`, also run periodically), never by a call to the panel from the admin."""
+
+    class Meta:
+        model = Location
+        fields = ("title", "title_ru", "squads", "monthly_price", "is_active", "sort_order")
+
+    def clean_squads(self):
+        squads = self.cleaned_data.get("squads")
+        if not isinstance(squads, list) or not squads or not all(isinstance(item, str) for item in squads):
+            raise forms.ValidationError(_('A list of squad UUIDs, e.g. ["6f1e8a2c-…"].'))
+        for squad in squads:
+            try:
+                uuid.UUID(squad)
+            except ValueError:
+                raise forms.ValidationError(_("%(squad)s is not a UUID.") % {"squad": squad}) from None
+        known = known_panel_squads()
+        unknown = [squad for squad in squads if known and squad not in known]
+        if unknown:
+            raise forms.ValidationError(
+                _("The panel has no such internal squad: %(squads)s. It has: %(known)s.")
+                % {"squads": ", ".join(unknown), "known": ", ".join(f"{name} ({key})" for key, name in known.items())}
+            )
+        return squads
+
+
+def known_panel_squads() -> dict[str, str]:
+    """uuid -> name of the squads the latest panel check saw (empty when no check saw any)."""
+    check = PanelCheck.objects.filter(pk=1).first()
+    rows = check.squads if check is not None and isinstance(check.squads, list) else []
+    return {row["uuid"]: row.get("name", "") for row in rows if isinstance(row, dict) and row.get("uuid")}
+
+
+@admin.register(Location)
+class LocationAdmin(OptionAdmin):
+    form = LocationForm
+    list_display = ("shown_title", "squad_list", "monthly_price", "is_active", "sort_order")
+
+    @admin.display(description=_("internal squads"))
+    def squad_list(self, location: Location) -> str:
+        known = known_panel_squads()
+        return ", ".join(known.get(squad) or squad for squad in location.squads or [])
 
 
 @admin.register(Subscription)

@@ -27,7 +27,7 @@ from integrations.remnawave import (
     PanelUser,
     RemnawaveClient,
 )
-from subscriptions.models import Subscription, Tariff
+from subscriptions.models import Location, Subscription, Tariff
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,16 @@ class SubscriptionState:
     tariff: Tariff | None
     # The name the panel user was created with, once known: kept even if the prefix setting changes.
     panel_username: str = ""
+    # What the panel user gets, from the configuration bought (else the tariff's limits).
+    # device_limit: None = the panel's default, 0 = unlimited, N. traffic_strategy None = the
+    # backend's (REMNAWAVE_TRAFFIC_STRATEGY). squads None = the backend's (REMNAWAVE_SQUADS).
+    device_limit: int | None = None
+    traffic_limit_bytes: int = 0
+    traffic_strategy: str | None = None
+    squads: list[str] | None = None
+    # The shop sells locations: squads are the shop's to set on every update, also to
+    # REMNAWAVE_SQUADS for a plan without locations (a simple shop leaves them as created).
+    squads_on_update: bool = False
 
 
 class ProvisioningBackend(Protocol):
@@ -108,19 +118,20 @@ class RemnawaveBackend:
             if existing.status != STATUS_DISABLED:
                 existing = self.client.disable_user(existing)
             return self._result(existing, action="disabled")
-        tariff = state.tariff
-        traffic = tariff.traffic_limit_bytes if tariff else 0
+        traffic = state.traffic_limit_bytes
+        strategy = state.traffic_strategy or self.traffic_strategy
         # None = the panel's default limit, 0 = unlimited, N = N devices: the same on create and update.
-        devices = tariff.device_limit if tariff else None
+        devices = state.device_limit
+        squads = state.squads if state.squads is not None else self.squads
         if existing is None:
             try:
                 created = self.client.create_user(
                     username=username,
                     expire_at=state.expires_at,
                     telegram_id=state.telegram_id,
-                    squads=self.squads,
+                    squads=squads,
                     traffic_limit_bytes=traffic,
-                    traffic_limit_strategy=self.traffic_strategy,
+                    traffic_limit_strategy=strategy,
                     device_limit=devices,
                     description=f"shop user {state.user_pk}",
                 )
@@ -143,8 +154,9 @@ class RemnawaveBackend:
             expire_at=state.expires_at,
             status=STATUS_ACTIVE,
             traffic_limit_bytes=traffic,
-            traffic_limit_strategy=self.traffic_strategy,
+            traffic_limit_strategy=strategy,
             device_limit=devices,
+            squads=squads if state.squads is not None or state.squads_on_update else None,
         )
         return self._result(updated, action="updated")
 
@@ -241,9 +253,25 @@ def _client(*, timeout: float, max_retries: int) -> RemnawaveClient:
 
 
 def subscription_state(*, subscription: Subscription) -> SubscriptionState:
-    """Read what the panel should hold for this subscription (limits from the tariff of its latest purchase)."""
+    """Read what the panel should hold for this subscription: the configuration of its latest
+    purchase (location changed since), else the limits of that purchase's tariff."""
     tariff = Tariff.objects.filter(pk=subscription.tariff_id).first() if subscription.tariff_id else None
+    configuration = subscription.configuration or {}
+    if configuration:
+        limits = {
+            "device_limit": configuration.get("device_limit"),
+            "traffic_limit_bytes": int(configuration.get("traffic_limit_bytes") or 0),
+            "traffic_strategy": configuration.get("traffic_strategy") or None,
+            "squads": configuration.get("squads"),
+        }
+    else:
+        limits = {
+            "device_limit": tariff.device_limit if tariff else None,
+            "traffic_limit_bytes": tariff.traffic_limit_bytes if tariff else 0,
+        }
     return SubscriptionState(
+        **limits,
+        squads_on_update=Location.objects.exists(),
         telegram_id=subscription.user.telegram_id,
         user_pk=subscription.user_id,
         expires_at=subscription.expires_at,

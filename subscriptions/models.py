@@ -4,16 +4,123 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import ngettext, pgettext_lazy
 
 # Telegram's only Star subscription period (subscription_period = 2592000 s) and its price limit.
 STAR_SUBSCRIPTION_DAYS = 30
 STAR_SUBSCRIPTION_MAX_PRICE = 10000
 
 
+class TrafficStrategy(models.TextChoices):
+    """When the panel resets a user's used traffic (Remnawave's trafficLimitStrategy)."""
+
+    NO_RESET = "NO_RESET", _("never (per period)")
+    DAY = "DAY", _("every day")
+    WEEK = "WEEK", _("every week")
+    MONTH = "MONTH", _("every month")
+
+
+class CatalogueOption(models.Model):
+    """An option a plan can offer the buyer: its price per 30 days on top of the plan's
+    price (subscriptions/pricing.py turns it into the price of a period)."""
+
+    title = models.CharField(_("title (English)"), max_length=64, blank=True)
+    title_ru = models.CharField(_("title (Russian)"), max_length=64, blank=True)
+    monthly_price = models.PositiveIntegerField(
+        _("price per 30 days (Stars)"),
+        default=0,
+        help_text=_("Added to the plan's price for every 30 days of the period; 0 = included in the plan's price."),
+    )
+    is_active = models.BooleanField(_("offered"), default=True)
+    sort_order = models.PositiveIntegerField(_("order"), default=0)
+
+    class Meta:
+        abstract = True
+        ordering = ["sort_order", "pk"]
+
+    def __str__(self) -> str:
+        return self.title_ru or self.title or self.default_title()
+
+    def title_for(self, language: str) -> str:
+        return (self.title_ru if language == "ru" else "") or self.title or self.default_title()
+
+    def default_title(self) -> str:
+        return str(self.pk)
+
+
+def device_limit_text(limit: int | None) -> str:
+    """The three meanings of a device limit, in the active language."""
+    if limit is None:
+        return str(_("devices: the panel's default"))
+    if limit == 0:
+        return str(_("unlimited devices"))
+    return ngettext("%(count)s device", "%(count)s devices", limit) % {"count": limit}
+
+
+def traffic_limit_text(limit_bytes: int) -> str:
+    if not limit_bytes:
+        return str(_("unlimited traffic"))
+    gib = limit_bytes / 1024**3
+    return _("%(amount)s GB") % {"amount": f"{gib:g}" if gib >= 1 else f"{gib:.2g}"}
+
+
+class DeviceTier(CatalogueOption):
+    # The same three meanings as Tariff.device_limit (sent as hwidDeviceLimit).
+    device_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_("Empty = the panel's default device limit; 0 = unlimited devices; N = at most N devices."),
+        verbose_name=_("device limit"),
+    )
+
+    class Meta(CatalogueOption.Meta):
+        verbose_name = _("device tier")
+        verbose_name_plural = _("device tiers")
+
+    def default_title(self) -> str:
+        return device_limit_text(self.device_limit)
+
+
+class TrafficTier(CatalogueOption):
+    traffic_limit_bytes = models.BigIntegerField(
+        default=0,
+        help_text=_("Traffic per reset period in bytes; 0 = unlimited."),
+        verbose_name=_("traffic limit (bytes)"),
+    )
+    traffic_strategy = models.CharField(
+        _("traffic reset"), max_length=8, choices=TrafficStrategy.choices, default=TrafficStrategy.MONTH
+    )
+
+    class Meta(CatalogueOption.Meta):
+        verbose_name = _("traffic tier")
+        verbose_name_plural = _("traffic tiers")
+        constraints = [
+            models.CheckConstraint(condition=Q(traffic_limit_bytes__gte=0), name="traffic_tier_non_negative"),
+        ]
+
+    def default_title(self) -> str:
+        return traffic_limit_text(self.traffic_limit_bytes)
+
+
+class Location(CatalogueOption):
+    """A named group of the panel's internal squads (e.g. "🇳🇱 Нидерланды", "Все серверы")."""
+
+    squads = models.JSONField(
+        _("internal squads"),
+        default=list,
+        help_text=_("UUIDs of the panel's internal squads the buyer's user is put in."),
+    )
+
+    class Meta(CatalogueOption.Meta):
+        verbose_name = _("location")
+        verbose_name_plural = _("locations")
+
+
 class Tariff(models.Model):
-    """A subscription plan. Payments copy its price and days, so editing a
-    tariff never changes a past payment."""
+    """A plan: a period with its price, and the options (device tiers, traffic tiers,
+    locations) the buyer may choose with it. Without options it is one fixed
+    configuration (the limits below and REMNAWAVE_SQUADS). Payments keep a snapshot of
+    the configuration and its price, so editing a tariff never changes a past payment."""
 
     code = models.SlugField(max_length=32, unique=True, verbose_name=_("code"))
     # Buyers read the title and description in their language (bot, invoice, API);
@@ -49,6 +156,43 @@ class Tariff(models.Model):
         help_text=_("Empty = the panel's default device limit; 0 = unlimited devices; N = at most N devices."),
         verbose_name=_("device limit"),
     )
+    # The price rule: with a monthly price the period's price is computed from it (minus the
+    # period discount), and price_stars above is kept equal to the result by the admin.
+    monthly_price = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "Empty = the price above. Set = the plan's price is this per 30 days × the period, minus the period "
+            "discount, rounded up."
+        ),
+        verbose_name=_("price per 30 days (Stars)"),
+    )
+    period_discount_percent = models.PositiveSmallIntegerField(
+        default=0,
+        help_text=_("Discount for this period on the monthly prices (the price rule above and the options)."),
+        verbose_name=_("period discount (%)"),
+    )
+    device_tiers = models.ManyToManyField(
+        DeviceTier,
+        blank=True,
+        related_name="tariffs",
+        help_text=_("Device choices offered with this plan; none = the device limit above, no choice."),
+        verbose_name=_("device tiers"),
+    )
+    traffic_tiers = models.ManyToManyField(
+        TrafficTier,
+        blank=True,
+        related_name="tariffs",
+        help_text=_("Traffic choices offered with this plan; none = the traffic limit above, no choice."),
+        verbose_name=_("traffic tiers"),
+    )
+    locations = models.ManyToManyField(
+        Location,
+        blank=True,
+        related_name="tariffs",
+        help_text=_("Locations offered with this plan; none = REMNAWAVE_SQUADS, no choice."),
+        verbose_name=_("locations"),
+    )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated"))
 
@@ -60,6 +204,7 @@ class Tariff(models.Model):
             models.CheckConstraint(condition=Q(price_stars__gt=0), name="tariff_price_positive"),
             models.CheckConstraint(condition=Q(days__gt=0), name="tariff_days_positive"),
             models.CheckConstraint(condition=Q(traffic_limit_bytes__gte=0), name="tariff_traffic_non_negative"),
+            models.CheckConstraint(condition=Q(period_discount_percent__lte=90), name="tariff_period_discount_le_90"),
             models.CheckConstraint(
                 condition=Q(renews_monthly=False)
                 | Q(days=STAR_SUBSCRIPTION_DAYS, price_stars__lte=STAR_SUBSCRIPTION_MAX_PRICE),
@@ -85,6 +230,42 @@ class Tariff(models.Model):
         return (self.description_ru if language == "ru" else "") or self.description
 
 
+class PlanPrice(models.Model):
+    """One combination of a plan's options priced directly, or not offered at all. An empty
+    option matches a plan that offers no choice of it. Combinations without a row are offered
+    at the computed price."""
+
+    tariff = models.ForeignKey(Tariff, on_delete=models.CASCADE, related_name="plan_prices", verbose_name=_("tariff"))
+    device_tier = models.ForeignKey(
+        DeviceTier, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("device tier")
+    )
+    traffic_tier = models.ForeignKey(
+        TrafficTier, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("traffic tier")
+    )
+    location = models.ForeignKey(
+        Location, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("location")
+    )
+    price_stars = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_("Empty = the computed price."),
+        verbose_name=_("price (Stars)"),
+    )
+    is_offered = models.BooleanField(_("offered"), default=True)
+
+    class Meta:
+        verbose_name = _("price of a combination")
+        verbose_name_plural = _("prices of combinations")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price_stars__isnull=True) | Q(price_stars__gt=0), name="plan_price_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tariff.code}: {self.price_stars or '—'}"
+
+
 class Subscription(models.Model):
     class Status(models.TextChoices):
         NONE = "none", pgettext_lazy("subscription", "never bought")
@@ -107,6 +288,9 @@ class Subscription(models.Model):
     tariff = models.ForeignKey(
         Tariff, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("tariff")
     )
+    # What the panel gets (subscriptions/pricing.py's snapshot of the latest purchase, its
+    # location changed by the buyer since): devices, traffic, squads. Empty = the tariff's limits.
+    configuration = models.JSONField(default=dict, blank=True, verbose_name=_("configuration"))
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True, verbose_name=_("expires"))
     # The latest expiry the shop has ever set. A panel event reporting no more than this
     # carries time the shop gave (or took back with a refund), not an extension made
@@ -196,6 +380,7 @@ class ProvisioningTask(models.Model):
         # A Star subscription renewed by Telegram: the panel learns the new expiry; the
         # buyer has the link already, so no link message is due.
         RENEWAL = "renewal", _("automatic renewal")
+        LOCATION = "location", _("location changed")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="provisioning_tasks", verbose_name=_("buyer")

@@ -29,7 +29,7 @@ from integrations.remnawave import (
     RemnawaveClient,
 )
 from subscriptions.backends import RemnawaveBackend, get_backend
-from subscriptions.models import PanelCheck, PanelProblem, ProvisioningTask
+from subscriptions.models import Location, PanelCheck, PanelProblem, ProvisioningTask
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +74,9 @@ class PanelReport:
         for scope in self.missing_permissions:
             found[f"permission:{scope}"] = f"the panel token may not {PERMISSIONS.get(scope, scope)} (scope {scope})"
         if self.unknown_squads:
-            found["unknown_squads"] = "REMNAWAVE_SQUADS names internal squads the panel does not have: " + ", ".join(
-                self.unknown_squads
+            found["unknown_squads"] = (
+                "REMNAWAVE_SQUADS or a location names internal squads the panel does not have: "
+                + ", ".join(self.unknown_squads)
             )
         return found
 
@@ -211,6 +212,13 @@ def panel_check_run() -> PanelReport:
     backend = get_backend()
     if not isinstance(backend, RemnawaveBackend):
         return PanelReport(configured=False)
-    report = inspect_panel(backend.client, squads=backend.squads)
+    # The squads of every location on sale too: a location naming a squad the panel lacks is a problem.
+    location_squads = [
+        squad
+        for squads in Location.objects.filter(is_active=True).values_list("squads", flat=True)
+        for squad in (squads or [])
+    ]
+    squads = list(dict.fromkeys([*backend.squads, *location_squads]))
+    report = inspect_panel(backend.client, squads=squads)
     panel_check_record(report)
     return report

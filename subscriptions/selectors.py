@@ -18,6 +18,7 @@ from subscriptions.models import (
     COALESCED_NOTE_PREFIX,
     PANEL_NOTE_PREFIX,
     ClientApp,
+    Location,
     PanelCheck,
     PanelProblem,
     ProvisioningTask,
@@ -30,6 +31,21 @@ from users.models import User
 
 def tariffs_on_sale() -> list[Tariff]:
     return list(Tariff.objects.filter(is_active=True).order_by("sort_order", "days"))
+
+
+def locations_for(*, subscription: Subscription | None) -> list[Location]:
+    """The locations the subscription's plan offers now (a buyer may move between them)."""
+    if subscription is None:
+        return []
+    plan_id = ((subscription.configuration or {}).get("plan") or {}).get("id") or subscription.tariff_id
+    if not plan_id:
+        return []
+    return list(Location.objects.filter(tariffs__pk=plan_id, is_active=True).order_by("sort_order", "pk"))
+
+
+def current_location_id(subscription: Subscription | None) -> int | None:
+    location = ((subscription.configuration or {}) if subscription else {}).get("location")
+    return location.get("id") if isinstance(location, dict) else None
 
 
 @dataclass(frozen=True)

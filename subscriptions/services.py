@@ -10,11 +10,14 @@ from django.db import transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.audit import staff_action_record
 from core.background import enqueue_on_commit
+from core.errors import ApplicationError
 from core.models import StaffAction
-from subscriptions.models import ProvisioningTask, Subscription, Tariff
+from subscriptions.models import Location, ProvisioningTask, Subscription, Tariff
+from subscriptions.selectors import locations_for
 from users.models import User
 from users.services import user_lock_row
 
@@ -47,8 +50,10 @@ def subscription_extend(
     reason: str = ProvisioningTask.Reason.PURCHASE,
     purchase_id: uuid.UUID | None = None,
     tariff: Tariff | None = None,
+    configuration: dict | None = None,
 ) -> None:
-    """Add `days` from max(now, current expiry), and queue provisioning. Runs in the
+    """Add `days` from max(now, current expiry), and queue provisioning. A purchase's
+    `configuration` (its snapshot) becomes what the panel gets; None keeps the current one. Runs in the
     caller's transaction; the caller holds the user lock.
 
     One UPDATE computes the new expiry in the database (no read first), so a change
@@ -71,6 +76,8 @@ def subscription_extend(
     }
     if tariff is not None:
         changes["tariff"] = tariff
+    if configuration is not None:
+        changes["configuration"] = configuration
     if reason == ProvisioningTask.Reason.PURCHASE:
         changes["link_state"] = Subscription.LinkState.DUE
     if not Subscription.objects.filter(user_id=user.pk).update(**changes):
@@ -81,6 +88,7 @@ def subscription_extend(
             expiry_high_water=now + period,
             status=Subscription.Status.ACTIVE,
             tariff=tariff,
+            configuration=configuration or {},
             link_state=changes.get("link_state", Subscription.LinkState.NONE),
         )
     provisioning_enqueue(user=user, reason=reason, purchase_id=purchase_id)
@@ -183,3 +191,52 @@ def link_claim_for_reply(*, user: User) -> Subscription | None:
         .update(link_state=Subscription.LinkState.REPLIED, link_sent_at=timezone.now())
     )
     return Subscription.objects.filter(user=user).first() if claimed else None
+
+
+class LocationUnavailable(ApplicationError):
+    code = "location_unavailable"
+    status = 409
+
+    MESSAGES = {
+        "no_subscription": _("You have no active subscription to change the location of."),
+        "not_offered": _("This location is not offered with your plan."),
+    }
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(self.MESSAGES[reason], details={"reason": reason})
+
+
+@transaction.atomic
+def subscription_location_change(*, user: User, location_id: int) -> Location:
+    """Move an active subscription to another location its plan offers, free of charge. The
+    panel gets the location's squads at once (a sync through the outbox); the period, devices
+    and traffic stay as bought. Choosing the current location again changes nothing."""
+    user_lock_row(user_id=user.pk)
+    subscription = Subscription.objects.select_for_update(no_key=True).filter(user=user).first()
+    if subscription is None or not subscription.is_active:
+        raise LocationUnavailable("no_subscription")
+    location = next((loc for loc in locations_for(subscription=subscription) if loc.pk == location_id), None)
+    if location is None:
+        raise LocationUnavailable("not_offered")
+    configuration = dict(subscription.configuration or {})
+    current = configuration.get("location") or {}
+    if current.get("id") == location.pk and configuration.get("squads") == list(location.squads):
+        return location
+    if not configuration:  # bought before configurations were kept: the tariff's limits, as the panel has them
+        tariff = subscription.tariff
+        configuration = {
+            "device_limit": tariff.device_limit if tariff else None,
+            "traffic_limit_bytes": tariff.traffic_limit_bytes if tariff else 0,
+            "traffic_strategy": None,
+        }
+    configuration["location"] = {
+        "id": location.pk,
+        "title": location.title_for("en"),
+        "title_ru": location.title_for("ru"),
+    }
+    configuration["squads"] = list(location.squads)
+    subscription.configuration = configuration
+    subscription.save(update_fields=["configuration", "updated_at"])
+    provisioning_enqueue(user=user, reason=ProvisioningTask.Reason.LOCATION)
+    return location

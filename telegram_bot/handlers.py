@@ -165,6 +165,7 @@ EXACT = {
     keyboards.AUTO_RENEWAL_CANCEL: screens.auto_renewal_cancel,
     keyboards.AUTO_RENEWAL_RESUME: screens.auto_renewal_resume,
     keyboards.DEVICES: screens.devices,
+    keyboards.LOCATIONS: screens.location_choice,
 }
 PREFIXED = [
     (keyboards.TARIFF, screens.tariff),
@@ -174,6 +175,7 @@ PREFIXED = [
     (keyboards.APPS, screens.connect),
     (keyboards.SET_LANGUAGE, screens.language_set),
     (keyboards.DEVICE_REMOVE, screens.device_remove_screen),
+    (keyboards.SET_LOCATION, screens.location_set),
 ]
 
 

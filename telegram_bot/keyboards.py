@@ -11,6 +11,8 @@ from integrations.telegram import Button
 from notifications import messages
 from promos.selectors import Offer
 from subscriptions.devices import DeviceList
+from subscriptions.models import Location
+from subscriptions.pricing import PlanOptions, Selection
 from telegram_bot import texts
 
 MENU = messages.MENU_CALLBACK
@@ -27,9 +29,11 @@ TRIAL = "trial"
 INVITE = "ref"
 LANGUAGE = "lang"
 SET_LANGUAGE = "lang:"  # lang:<ru|en>
-TARIFF = "t:"  # t:<tariff code> — the summary
-PAY = "pay:"  # pay:<tariff code> — send the invoice
-PAY_BALANCE = "bpay:"  # bpay:<tariff code>
+TARIFF = "t:"  # t:<tariff code>[:<options chosen>] — the plan builder's next step, or the summary
+PAY = "pay:"  # pay:<tariff code>[:<options chosen>] — send the invoice
+PAY_BALANCE = "bpay:"  # bpay:<tariff code>[:<options chosen>]
+LOCATIONS = "locs"  # the locations the buyer may move to
+SET_LOCATION = "loc:"  # loc:<location id>
 PROMO_FOR = "pr:"  # pr:<tariff code> — enter a promo code for this tariff
 TOPUP = "top:"  # top:<amount>
 AUTO_RENEWAL_ASK = "ar:ask"  # "cancel auto-renewal?"
@@ -88,15 +92,32 @@ def tariffs(offers: list[Offer], savings: dict[str, int]) -> InlineKeyboardMarku
     return InlineKeyboardMarkup(rows)
 
 
-def summary(offer: Offer, *, balance: int) -> InlineKeyboardMarkup:
-    code = offer.tariff.code
+def builder_step(
+    code: str, kind: str, options: PlanOptions, prices: dict[tuple[str, int], int], selection: Selection
+) -> InlineKeyboardMarkup:
+    """One button per option of this kind (with what it adds to the price), then Back."""
+    rows = [
+        [
+            button(
+                texts.button_option(option, extra=prices.get((kind, option.pk), 0)),
+                f"{TARIFF}{code}:{selection.with_choice(kind, option.pk).encode()}",
+            )
+        ]
+        for option in options.of(kind)
+    ]
+    rows.append([button(texts.button_back(), BUY)])
+    return InlineKeyboardMarkup(rows)
+
+
+def summary(offer: Offer, *, balance: int, selection: str = "") -> InlineKeyboardMarkup:
+    code = offer.tariff.code + (f":{selection}" if selection and selection != Selection().encode() else "")
     if offer.tariff.renews_monthly:  # Telegram charges it every month: Stars only, never the balance
         rows = [[button(texts.button_subscribe(offer.quote.amount), PAY + code)]]
     else:
         rows = [[button(texts.button_pay(offer.quote.amount), PAY + code)]]
     if offer.quote.amount and balance >= offer.quote.amount and not offer.tariff.renews_monthly:
         rows.append([button(texts.button_pay_from_balance(offer.quote.amount), PAY_BALANCE + code)])
-    rows.append([button(texts.button_enter_promo(), PROMO_FOR + code)])
+    rows.append([button(texts.button_enter_promo(), PROMO_FOR + offer.tariff.code)])
     rows.append([button(texts.button_back(), BUY)])
     return InlineKeyboardMarkup(rows)
 
@@ -114,17 +135,37 @@ def auto_renewal_row(renews: bool | None) -> list[list[InlineKeyboardButton]]:
     return [[button(texts.button_auto_renewal_resume(), AUTO_RENEWAL_RESUME)]]
 
 
+def location_row(change_location: bool) -> list[list[InlineKeyboardButton]]:
+    return [[button(texts.button_change_location(), LOCATIONS)]] if change_location else []
+
+
+def locations(options: list[Location], *, current: int | None) -> InlineKeyboardMarkup:
+    language = texts.current_language()
+    rows = [
+        [
+            button(
+                ("✓ " if location.pk == current else "") + location.title_for(language), SET_LOCATION + str(location.pk)
+            )
+        ]
+        for location in options
+    ]
+    rows.append([button(texts.button_back(), SUBSCRIPTION)])
+    return InlineKeyboardMarkup(rows)
+
+
 def connect(
     notice_rows: Sequence[Sequence[Button]],
     *,
     renew: bool = False,
     auto_renewal: bool | None = None,
     devices: bool = False,
+    change_location: bool = False,
 ) -> InlineKeyboardMarkup:
-    """The connect screen's buttons (from notifications), then Devices, auto-renewal or Renew, and Back."""
+    """The connect screen's buttons (from notifications), then Devices, the location, auto-renewal or Renew, Back."""
     rows = from_buttons(notice_rows)
     if devices:
         rows.append([button(texts.button_devices(), DEVICES)])
+    rows += location_row(change_location)
     rows += auto_renewal_row(auto_renewal)
     if renew and not auto_renewal:
         rows.append([button(texts.button_renew(), BUY)])
@@ -132,11 +173,15 @@ def connect(
     return InlineKeyboardMarkup(rows)
 
 
-def subscription(*, has_one: bool, trial_days: int = 0, auto_renewal: bool | None = None) -> InlineKeyboardMarkup:
-    """No connect screen to show: Devices (with a subscription), Buy (or Renew), the trial when offered, Back."""
+def subscription(
+    *, has_one: bool, trial_days: int = 0, auto_renewal: bool | None = None, change_location: bool = False
+) -> InlineKeyboardMarkup:
+    """No connect screen to show: Devices (with a subscription), Buy (or Renew), the trial when offered,
+    the location, Back."""
     rows = [[button(texts.button_trial(trial_days), TRIAL)]] if trial_days else []
     if has_one:
         rows.append([button(texts.button_devices(), DEVICES)])
+    rows += location_row(change_location)
     rows += auto_renewal_row(auto_renewal)
     if not auto_renewal:
         rows.append([button(texts.button_renew() if has_one else texts.button_buy(), BUY)])

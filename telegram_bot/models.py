@@ -64,6 +64,8 @@ class BotSession(models.Model):
     tariff_code = models.CharField(
         max_length=32, blank=True, help_text=_("The tariff the buyer is looking at."), verbose_name=_("tariff")
     )
+    # The options chosen so far in the plan builder (subscriptions.pricing.Selection, encoded).
+    selection = models.CharField(max_length=40, blank=True, verbose_name=_("options chosen"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated"))
 
     class Meta:

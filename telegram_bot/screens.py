@@ -41,8 +41,16 @@ from subscriptions import devices as device_states
 from subscriptions.backends import provisioning_enabled
 from subscriptions.devices import DeviceList, device_remove, devices_for, traffic_for
 from subscriptions.models import Subscription
-from subscriptions.selectors import client_apps, referral_bonus_days, subscription_view, trial_days
-from subscriptions.services import link_claim_for_reply
+from subscriptions.pricing import Selection, configuration_for, next_choice, option_prices, plan_options
+from subscriptions.selectors import (
+    client_apps,
+    current_location_id,
+    locations_for,
+    referral_bonus_days,
+    subscription_view,
+    trial_days,
+)
+from subscriptions.services import link_claim_for_reply, subscription_location_change
 from telegram_bot import keyboards, qr, texts
 from telegram_bot.models import BotSession
 from telegram_bot.services import (
@@ -266,12 +274,32 @@ def _tariff_list(user: User, *, note: str = "") -> Say:
     return Say(texts.with_note(note, "\n".join(lines)), keyboards.tariffs(offers, savings))
 
 
-def _summary(user: User, tariff_code: str, *, note: str = "") -> Say:
+def chosen(argument: str) -> tuple[str, Selection]:
+    """A button's "<tariff code>[:<selection>]"."""
+    code, _, selection = argument.partition(":")
+    return code, Selection.decode(selection)
+
+
+def _summary(user: User, tariff_code: str, *, note: str = "", selection: Selection | None = None) -> Say:
+    """The plan builder's next step (devices, traffic, location: only those with a choice), or
+    the price of the configuration chosen with the Pay buttons."""
     tariff = tariff_for_sale(tariff=tariff_code)
-    session = session_update(user=user, tariff_code=tariff.code)
-    offer = offer_for(user=user, tariff=tariff, promo_code=session.promo_code)
+    selection = selection or Selection()
+    options = plan_options(tariff)
+    kind = next_choice(options, selection)
+    if kind is not None:
+        session_update(user=user, tariff_code=tariff.code, selection=selection.encode())
+        text = texts.builder_step(kind, tariff=tariff)
+        prices = option_prices(tariff, options)
+        return Say(texts.with_note(note, text), keyboards.builder_step(tariff.code, kind, options, prices, selection))
+    configuration = configuration_for(tariff=tariff, options=options, **selection.as_kwargs())
+    session = session_update(user=user, tariff_code=tariff.code, selection=selection.encode())
+    offer = offer_for(user=user, tariff=tariff, promo_code=session.promo_code, configuration=configuration)
     text = texts.summary(offer.quote, promo_note=offer.promo_refused)
-    return Say(texts.with_note(note, text), keyboards.summary(offer, balance=user.stars_balance))
+    if options.has_any_choice:
+        text += "\n\n" + texts.configuration_lines(offer.quote.snapshot)
+    markup = keyboards.summary(offer, balance=user.stars_balance, selection=selection.encode())
+    return Say(texts.with_note(note, text), markup)
 
 
 @screen
@@ -280,8 +308,9 @@ def buy(user: User) -> list[Reply]:
 
 
 @screen
-def tariff(user: User, tariff_code: str) -> list[Reply]:
-    return [_summary(user, tariff_code)]
+def tariff(user: User, argument: str) -> list[Reply]:
+    tariff_code, selection = chosen(argument)
+    return [_summary(user, tariff_code, selection=selection)]
 
 
 @screen
@@ -296,7 +325,7 @@ def promo_cancel(user: User) -> list[Reply]:
     note = texts.promo_cancelled()
     if session.tariff_code:
         try:
-            return [_summary(user, session.tariff_code, note=note)]
+            return [_summary(user, session.tariff_code, note=note, selection=Selection.decode(session.selection))]
         except ApplicationError:
             pass  # the tariff went off sale meanwhile: the menu instead
     return [_main_menu(user, note=note)]
@@ -313,7 +342,7 @@ def text_message(user: User, text: str) -> list[Reply]:
         return [Say(texts.promo_refused(str(exc.message)), keyboards.cancel())]
     note = texts.promo_applied(promo)
     if session.tariff_code:
-        return [_summary(user, session.tariff_code, note=note)]
+        return [_summary(user, session.tariff_code, note=note, selection=Selection.decode(session.selection))]
     return [_tariff_list(user, note=note)]
 
 
@@ -382,14 +411,17 @@ def _paid(user: User, payment: Payment, *, resend: bool = False) -> list[Reply]:
 
 
 @screen
-def pay(user: User, tariff_code: str) -> list[Reply]:
+def pay(user: User, argument: str) -> list[Reply]:
+    tariff_code, selection = chosen(argument)
     promo_code = session_for(user=user).promo_code
     try:
-        result = purchase_create_invoice(user=user, tariff=tariff_code, promo_code=promo_code or None, source="bot")
+        result = purchase_create_invoice(
+            user=user, tariff=tariff_code, promo_code=promo_code or None, source="bot", selection=selection
+        )
     except PromoInvalid as exc:
         # The promo stopped working since it was applied: say why, show the full price.
         session_update(user=user, promo_code="")
-        return [_summary(user, tariff_code, note=escape(str(exc.message)))]
+        return [_summary(user, tariff_code, note=escape(str(exc.message)), selection=selection)]
     if result.payment.status == Payment.Status.SUCCEEDED:  # a 100 % promo: nothing to pay
         return [Retire(), *_paid(user, result.payment)]
     params = invoice_params(payment=result.payment)
@@ -406,9 +438,12 @@ def pay(user: User, tariff_code: str) -> list[Reply]:
 
 
 @screen
-def pay_from_balance(user: User, tariff_code: str) -> list[Reply]:
+def pay_from_balance(user: User, argument: str) -> list[Reply]:
+    tariff_code, selection = chosen(argument)
     promo_code = session_for(user=user).promo_code
-    payment = purchase_pay_from_balance(user=user, tariff=tariff_code, promo_code=promo_code or None, source="bot")
+    payment = purchase_pay_from_balance(
+        user=user, tariff=tariff_code, promo_code=promo_code or None, source="bot", selection=selection
+    )
     return [Retire(), *_paid(user, payment)]
 
 
@@ -437,18 +472,27 @@ def _subscription_screen(user: User, *, note: str = "") -> Say:
         traffic = traffic_for(user=user)
         if traffic is not None:
             status += "\n" + texts.traffic_line(traffic)
+    subscription = Subscription.objects.filter(user=user).first() if view.expires_at else None
+    location = (subscription.configuration or {}).get("location") if subscription else None
+    if view.is_active and isinstance(location, dict):
+        status += "\n" + texts.location_line(location)
     status = texts.with_note(note, status)
     if view.expires_at is None:
         return Say(status, keyboards.subscription(has_one=False, trial_days=trial_offer(user)))
+    # A free change to another location of the plan: offered when the plan has more than one.
+    movable = view.is_active and len(locations_for(subscription=subscription)) > 1
     if view.is_active and view.subscription_url:
-        subscription = Subscription.objects.get(user=user)
         notice = _connect_notice(user, subscription, header=status, expiry=False)
-        return Say(notice.text, keyboards.connect(notice.buttons, renew=True, auto_renewal=auto_renewal, devices=True))
+        markup = keyboards.connect(
+            notice.buttons, renew=True, auto_renewal=auto_renewal, devices=True, change_location=movable
+        )
+        return Say(notice.text, markup)
     if view.is_active:
         text = texts.subscription_link_coming() if provisioning_enabled() else texts.no_links()
     else:
         text = texts.renew_hint()
-    return Say(status + "\n\n" + text, keyboards.subscription(has_one=True, auto_renewal=auto_renewal))
+    markup = keyboards.subscription(has_one=True, auto_renewal=auto_renewal, change_location=movable)
+    return Say(status + "\n\n" + text, markup)
 
 
 def _connectable(user: User) -> Subscription | None:
@@ -461,6 +505,23 @@ def _connectable(user: User) -> Subscription | None:
 @screen
 def subscription(user: User) -> list[Reply]:
     return [_subscription_screen(user)]
+
+
+@screen
+def location_choice(user: User) -> list[Reply]:
+    subscription = Subscription.objects.filter(user=user).first()
+    locations = locations_for(subscription=subscription) if subscription and subscription.is_active else []
+    if len(locations) < 2:
+        return [_subscription_screen(user)]
+    return [Say(texts.location_prompt(), keyboards.locations(locations, current=current_location_id(subscription)))]
+
+
+@screen
+def location_set(user: User, location_id: str) -> list[Reply]:
+    if not location_id.isdigit():
+        return [_subscription_screen(user)]
+    location = subscription_location_change(user=user, location_id=int(location_id))
+    return [_subscription_screen(user, note=texts.location_changed(location.title_for(user.language)))]
 
 
 @screen

@@ -21,7 +21,8 @@ from promos.services import Quote
 from referrals.selectors import ReferralStats
 from subscriptions import devices as device_states
 from subscriptions.devices import Device, DeviceList, Traffic
-from subscriptions.models import Tariff
+from subscriptions.models import Tariff, device_limit_text, traffic_limit_text
+from subscriptions.pricing import DEVICES, LOCATION, TRAFFIC, snapshot_label
 from subscriptions.selectors import SubscriptionView
 from users.models import language_of
 
@@ -157,6 +158,57 @@ def button_tariff(quote: Quote, *, savings: int) -> str:
     if savings:
         label += f" · {MINUS}{percent(savings)}"
     return label
+
+
+def current_language() -> str:
+    return translation.get_language() or "ru"
+
+
+def button_option(option, *, extra: int) -> str:
+    """An option in the plan builder, with what it adds to the price ("+81 ⭐"; nothing when included)."""
+    label = option.title_for(current_language())
+    return f"{label} · +{stars(extra)}" if extra else label
+
+
+def builder_step(kind: str, *, tariff: Tariff) -> str:
+    question = {
+        DEVICES: _("How many devices?"),
+        TRAFFIC: _("How much traffic?"),
+        LOCATION: _("Which location?"),
+    }[kind]
+    return bold(_("Tariff: %(title)s") % {"title": tariff.title_for(current_language())}) + "\n\n" + question
+
+
+def configuration_lines(snapshot: dict) -> str:
+    """What the chosen configuration gives, from the quote's snapshot."""
+    language = current_language()
+    devices = snapshot_label(snapshot, DEVICES, language=language) or device_limit_text(snapshot.get("device_limit"))
+    traffic = snapshot_label(snapshot, TRAFFIC, language=language) or traffic_limit_text(
+        snapshot.get("traffic_limit_bytes") or 0
+    )
+    lines = [_("📱 Devices: %(devices)s") % {"devices": escape(devices)}]
+    lines.append(_("📶 Traffic: %(traffic)s") % {"traffic": escape(traffic)})
+    location = snapshot_label(snapshot, LOCATION, language=language)
+    if location:
+        lines.append(_("📍 Location: %(location)s") % {"location": escape(location)})
+    return "\n".join(lines)
+
+
+def location_line(location: dict) -> str:
+    title = (location.get("title_ru") if current_language() == "ru" else "") or location.get("title") or ""
+    return _("📍 Location: %(location)s") % {"location": escape(title)}
+
+
+def button_change_location() -> str:
+    return _("📍 Change location")
+
+
+def location_prompt() -> str:
+    return _("Choose a location. The change is free and takes effect within a minute; your link stays the same.")
+
+
+def location_changed(title: str) -> str:
+    return _("📍 Location changed to %(location)s.") % {"location": escape(title)}
 
 
 # --- Menu -----------------------------------------------------------------------

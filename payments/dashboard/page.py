@@ -10,7 +10,10 @@ from datetime import datetime
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import CharField, Count, Q, Sum, Value
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 
 from core.background import enqueue
 from integrations.telegram import TelegramError, client, telegram_configured
@@ -66,6 +69,58 @@ def sales_by_promo(*, period: Period, until: datetime, limit: int = TOP_PROMOS) 
         .order_by("-count", "promo_id")[:limit]
     )
     return [{**row, "code": row["promo__code"]} for row in rows]
+
+
+# The configuration's parts the dashboard breaks sales down by (keys of Payment.configuration).
+OPTION_BREAKDOWN = (
+    ("plan", _("plan")),
+    ("devices", _("devices")),
+    ("traffic", _("traffic")),
+    ("location", _("location")),
+)
+
+
+def sales_by_option(*, period: Period, until: datetime) -> list[dict]:
+    """Paid subscriptions in the period by plan and by option chosen (from each payment's
+    configuration snapshot): count, distinct buyers, Stars (Telegram and balance together).
+    One query: a grouped part per breakdown, joined by UNION ALL."""
+    paid = Payment.objects.filter(
+        paid_at__gte=period.start,
+        paid_at__lt=until,
+        status__in=PAID_STATUSES,
+        kind=Payment.Kind.SUBSCRIPTION,
+        is_mock=False,
+    ).exclude(configuration={})
+    russian = (get_language() or "").startswith("ru")
+    parts = []
+    for key, _label in OPTION_BREAKDOWN:
+        title_key = "title_ru" if russian and key != "plan" else "title"
+        parts.append(
+            paid.annotate(
+                breakdown=Value(key, output_field=CharField()),
+                option=KeyTextTransform(title_key, KeyTransform(key, "configuration")),
+                fallback=KeyTextTransform("title", KeyTransform(key, "configuration")),
+            )
+            .exclude(fallback=None)
+            .order_by()
+            .values("breakdown", "option", "fallback")
+            .annotate(count=Count("pk"), buyers=Count("user", distinct=True), stars=Sum("amount"))
+        )
+    labels = dict(OPTION_BREAKDOWN)
+    order = {key: index for index, (key, _label) in enumerate(OPTION_BREAKDOWN)}
+    rows = sorted(
+        parts[0].union(*parts[1:], all=True), key=lambda r: (order[r["breakdown"]], -r["count"], r["fallback"])
+    )
+    return [
+        {
+            "kind": labels[row["breakdown"]],
+            "title": row["option"] or row["fallback"],
+            "count": row["count"],
+            "buyers": row["buyers"],
+            "stars": row["stars"],
+        }
+        for row in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -157,6 +212,7 @@ class Dashboard:
     revenue_chart: RevenueChart
     subscribers_chart: SubscribersChart
     by_tariff: list[dict]
+    by_option: list[dict]
     by_promo: list[dict]
     attention: Attention
     star_balance: int | None
@@ -200,6 +256,7 @@ def _dashboard(*, period: Period, notes: list[str] | None, now: datetime | None)
         revenue_chart=revenue_chart(facts=facts),
         subscribers_chart=subscribers_chart(facts=facts),
         by_tariff=sales_by_tariff(facts=facts),
+        by_option=sales_by_option(period=period, until=until),
         by_promo=sales_by_promo(period=period, until=until),
         attention=attention_needed(),
         star_balance=star_balance(),

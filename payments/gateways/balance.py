@@ -12,9 +12,9 @@ from core.errors import ApplicationError
 from payments.events import event_record
 from payments.gateways.base import BookedOnly
 from payments.models import Payment, PurchaseEvent
-from payments.services import purchase_id_guard, purchase_instant, tariff_for_sale
-from promos.services import promo_quote
+from payments.services import purchase_id_guard, purchase_instant, quote_for_sale, tariff_for_sale
 from subscriptions.models import Tariff
+from subscriptions.pricing import Selection
 from users.models import User
 from users.services import user_ensure_active, user_lock_row
 
@@ -40,8 +40,9 @@ def purchase_pay_from_balance(
     promo_code: str | None = None,
     source: str = Payment.Source.BOT,
     purchase_id: uuid.UUID | None = None,
+    selection: Selection | None = None,
 ) -> Payment:
-    """Buy a tariff with the internal Stars balance, in one transaction; the
+    """Buy a tariff (in the chosen configuration) with the internal Stars balance, in one transaction; the
     balance never goes below zero (InsufficientBalance otherwise).
 
     With a `purchase_id` (a client's reference, e.g. derived from its
@@ -60,6 +61,6 @@ def purchase_pay_from_balance(
         tariff = tariff_for_sale(tariff=tariff)
         if tariff.renews_monthly:
             raise RenewingNeedsStars()
-        quote = promo_quote(tariff=tariff, user=user, code=promo_code)
+        quote = quote_for_sale(user=user, tariff=tariff, promo_code=promo_code, selection=selection)
         method = Payment.Method.FREE if quote.is_free else Payment.Method.BALANCE
         return purchase_instant(user=user, quote=quote, source=source, method=method, purchase_id=purchase_id)

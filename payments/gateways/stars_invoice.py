@@ -16,6 +16,7 @@ from payments.errors import RefundNotAllowed
 from payments.models import Payment
 from payments.services import CURRENCY, pending_ttl
 from promos.services import PromoInvalid, promo_check
+from subscriptions.pricing import snapshot_refusal
 from users.services import AccountDeactivated
 
 # Telegram's invoice limits.
@@ -113,6 +114,11 @@ class StarsInvoiceGateway:
         if payment.kind == Payment.Kind.SUBSCRIPTION:
             if payment.tariff is None or not payment.tariff.is_active:
                 return PrecheckoutResult.refuse("tariff_unavailable", _("This tariff is no longer on sale."))
+            # What was bought, at that price, is still sold (a price edit or a removed option
+            # since the invoice was issued refuses it: the buyer starts again at today's price).
+            refusal = snapshot_refusal(tariff=payment.tariff, data=payment.configuration, base_price=payment.base_price)
+            if refusal is not None:
+                return PrecheckoutResult.refuse(f"configuration_{refusal.reason}", refusal.message)
             if payment.promo is not None:
                 try:
                     promo_check(promo=payment.promo, tariff=payment.tariff, user=payment.user)

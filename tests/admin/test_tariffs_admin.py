@@ -20,6 +20,10 @@ def tariff_form(tariff, **overrides):
         "sort_order": tariff.sort_order,
         "traffic_limit_bytes": 0,
         "device_limit": 0,
+        "period_discount_percent": 0,
+        # the inline of combination prices (none)
+        "plan_prices-TOTAL_FORMS": 0,
+        "plan_prices-INITIAL_FORMS": 0,
     }
     data.update(overrides)
     return data

@@ -36,14 +36,16 @@ AUTH = 2
         ("purchases", lambda api, pid: api.get("/api/v1/purchases"), AUTH + 2),
         ("purchase detail", lambda api, pid: api.get(f"/api/v1/purchases/{pid}"), AUTH + 1),
         ("tariffs", lambda api, pid: api.get("/api/v1/tariffs"), AUTH + 1),
-        ("quote", lambda api, pid: api.post("/api/v1/promos/quote", {"item_id": "1m"}, format="json"), AUTH + 1),
-        # the open invoice again: claim, purchase-id probe, (savepoint) lock, tariff, open invoice, event, store
+        # the tariff, then its options (one query: a plan without any)
+        ("quote", lambda api, pid: api.post("/api/v1/promos/quote", {"item_id": "1m"}, format="json"), AUTH + 2),
+        # the open invoice again: claim, purchase-id probe, (savepoint) lock, tariff, the plan's options,
+        # open invoice, event, store
         (
             "invoice reused",
             lambda api, pid: api.post(
                 "/api/v1/purchase/invoice", {"item_id": "1m"}, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())
             ),
-            AUTH + 9,
+            AUTH + 10,
         ),
     ],
 )
@@ -79,6 +81,7 @@ def test_a_new_invoice_with_an_idempotency_key_runs_these_statements(tariff_1m, 
         "SAVEPOINT",  # the service's transaction (BEGIN outside the test's own)
         "SELECT users_user",  # the buyer locked: one invoice decision at a time
         "SELECT subscriptions_tariff",
+        "SELECT subscriptions_tariff_device_tiers",  # the plan's options (one UNION; none: a fixed plan)
         "SELECT payments_payment",  # an open invoice to reuse?
         "INSERT payments_payment",
         "INSERT payments_purchaseevent",
@@ -92,6 +95,6 @@ TABLE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?')
 
 def statement(sql: str) -> str:
     """ "SELECT users_user" for a query: its verb and first table."""
-    verb = sql.split(None, 1)[0]
+    verb = sql.lstrip("(").split(None, 1)[0]  # PostgreSQL's UNION parts come in parentheses
     found = TABLE.search(sql)
     return f"{verb} {found.group(1)}" if found else verb
