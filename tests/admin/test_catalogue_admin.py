@@ -66,13 +66,15 @@ def test_a_location_needs_a_list_of_squad_uuids(squads):
     assert not location_form(squads).is_valid()
 
 
-def test_a_price_rule_sets_the_list_price_when_saved(as_owner, tariff_1m):
+def test_a_price_rule_sets_the_list_price_when_saved(as_owner, tariff_1m, rf, superuser):
     from django.contrib.admin.sites import site
 
     from subscriptions.admin import TariffAdmin
 
+    request = rf.post("/admin/")
+    request.user = superuser
     tariff_1m.monthly_price, tariff_1m.period_discount_percent = 90, 0
-    TariffAdmin(Tariff, site).save_model(request=None, obj=tariff_1m, form=None, change=True)
+    TariffAdmin(Tariff, site).save_model(request=request, obj=tariff_1m, form=None, change=True)
 
     assert Tariff.objects.get(pk=tariff_1m.pk).price_stars == 90
 
