@@ -216,7 +216,10 @@ SUMMARY_ROWS: list[tuple[str, Callable[[], str], bool]] = [
 
 def _day(value: str) -> str:
     day = date.fromisoformat(value)
-    return formats.date_format(day, "l, j E Y" if translation.get_language() == "ru" else "l, j F Y")
+    russian = translation.get_language() == "ru"
+    weekday = formats.date_format(day, "l")
+    # Russian writes weekdays in lower case ("понедельник, 7 декабря 2026").
+    return f"{weekday.lower() if russian else weekday}, {formats.date_format(day, 'j E Y' if russian else 'j F Y')}"
 
 
 def daily_summary(details: dict) -> str:
