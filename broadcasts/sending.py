@@ -41,7 +41,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from broadcasts.models import Broadcast, BroadcastImage, Delivery
@@ -63,6 +64,8 @@ from integrations.telegram import (
 )
 from notifications import messages
 from notifications.messages import Notice
+from notifications.models import AlertKind
+from notifications.owner import owner_alert, owner_alerts_enabled
 from users.models import User
 from users.services import users_mark_bot_blocked
 
@@ -223,6 +226,8 @@ def _prepare(broadcast_id: int) -> bool:
         if not total:
             fields.update(status=Broadcast.Status.DONE, finished_at=now)
         Broadcast.objects.filter(pk=broadcast_id).update(**fields)
+        if not total:
+            _tell_owner_finished(broadcast_id)
         logger.info("broadcast %s: %s recipients", broadcast_id, total)
         return bool(total)
 
@@ -283,11 +288,32 @@ def _finish_if_done(broadcast_id: int) -> bool:
     )
     if open_rows.exists():
         return False
-    return bool(
-        Broadcast.objects.filter(pk=broadcast_id, status=Broadcast.Status.SENDING).update(
+    with transaction.atomic():
+        finished = Broadcast.objects.filter(pk=broadcast_id, status=Broadcast.Status.SENDING).update(
             status=Broadcast.Status.DONE, finished_at=timezone.now()
         )
+        if finished:
+            _tell_owner_finished(broadcast_id)
+    return bool(finished)
+
+
+def _tell_owner_finished(broadcast_id: int) -> None:
+    """The owner's chat hears that a broadcast finished, with how many it reached (once: only
+    the run whose conditional UPDATE finished it gets here)."""
+    if not owner_alerts_enabled():
+        return
+    counts = dict(
+        Delivery.objects.filter(broadcast_id=broadcast_id).order_by().values_list("status").annotate(count=Count("pk"))
     )
+    name = Broadcast.objects.filter(pk=broadcast_id).values_list("name", flat=True).first() or ""
+    details = {
+        "name": name,
+        "total": sum(counts.values()),
+        "sent": counts.get(Delivery.Status.SENT, 0),
+        "failed": sum(counts.values()) - counts.get(Delivery.Status.SENT, 0),
+        "path": reverse("admin:broadcasts_broadcast_change", args=[broadcast_id]),
+    }
+    owner_alert(kind=AlertKind.BROADCAST, event="done", details=details, key=f"broadcast:{broadcast_id}")
 
 
 def _cancel_leftovers(broadcast_id: int) -> None:

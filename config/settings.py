@@ -547,6 +547,48 @@ if BROADCAST_BATCH_SIZE < 1 or BROADCAST_SLICE_SECONDS <= 0 or BROADCAST_LEASE_S
         "BROADCAST_BATCH_SIZE must be at least 1, BROADCAST_SLICE_SECONDS positive, BROADCAST_LEASE_SECONDS >= 60"
     )
 
+# --- The owner's chat -------------------------------------------------------------
+# Alerts (payments to review, refunds, panel trouble, a stuck outbox, a silent bot...) and the
+# daily summary go to this Telegram chat: the owner's private chat with the bot (their user id),
+# a group or a forum supergroup (-100...) the bot is a member of. Empty: no alerts.
+OWNER_CHAT_ID = env.int("OWNER_CHAT_ID", default=None)
+# A forum supergroup's topic for every alert, and topics per kind of alert (JSON), e.g.
+# OWNER_THREAD_IDS='{"purchase": 12, "refund": 12, "summary": 15}'. Kinds: purchase, refund,
+# review, panel, outbox, bot, star_balance, broadcast, summary.
+OWNER_THREAD_ID = env.int("OWNER_THREAD_ID", default=None)
+OWNER_THREAD_IDS = env.json("OWNER_THREAD_IDS", default={})
+_ALERT_KINDS = {"purchase", "refund", "review", "panel", "outbox", "bot", "star_balance", "broadcast", "summary"}
+if not isinstance(OWNER_THREAD_IDS, dict) or not all(
+    key in _ALERT_KINDS and isinstance(value, int) and not isinstance(value, bool)
+    for key, value in OWNER_THREAD_IDS.items()
+):
+    raise ImproperlyConfigured(
+        'OWNER_THREAD_IDS must be a JSON object of alert kinds and topic ids, e.g. {"refund": 12}; kinds: '
+        + ", ".join(sorted(_ALERT_KINDS))
+    )
+# Every purchase too (off: a busy shop reads them in the daily summary and on the dashboard).
+OWNER_ALERT_PURCHASES = env.bool("OWNER_ALERT_PURCHASES", default=False)
+# At most one message per kind of alert in this many seconds: the alerts in between are sent as
+# one ("50 purchases in 5 minutes: ..."), not one each.
+OWNER_ALERT_GROUP_SECONDS = env.int("OWNER_ALERT_GROUP_SECONDS", default=300)
+# Alert when the bot's own Star balance (what Telegram holds for the shop) falls below this; 0: never.
+OWNER_STAR_BALANCE_BELOW = env.int("OWNER_STAR_BALANCE_BELOW", default=0)
+# The hour (0-23, in SHOP_TIME_ZONE) from which yesterday's summary is sent, once a day; empty: none.
+_summary_hour = env.str("OWNER_SUMMARY_HOUR", default="9").strip()
+if _summary_hour and not (_summary_hour.isdigit() and 0 <= int(_summary_hour) <= 23):
+    raise ImproperlyConfigured("OWNER_SUMMARY_HOUR must be an hour from 0 to 23, or empty for no daily summary")
+OWNER_SUMMARY_HOUR = int(_summary_hour) if _summary_hour else None
+if OWNER_ALERT_GROUP_SECONDS < 1 or OWNER_STAR_BALANCE_BELOW < 0:
+    raise ImproperlyConfigured("OWNER_ALERT_GROUP_SECONDS must be at least 1, OWNER_STAR_BALANCE_BELOW not negative")
+# Where the shop is reached from outside (https://shop.example.com): alerts link to its admin pages.
+# Default: the scheme and host of TELEGRAM_WEBHOOK_URL; neither set: alerts carry no links.
+SHOP_BASE_URL = env.str("SHOP_BASE_URL", default="").rstrip("/")
+if not SHOP_BASE_URL and TELEGRAM_WEBHOOK_URL:
+    _webhook = re.match(r"(https?://[^/]+)", TELEGRAM_WEBHOOK_URL)
+    SHOP_BASE_URL = _webhook.group(1) if _webhook else ""
+if SHOP_BASE_URL and not re.fullmatch(r"https?://[^/\s]+(/[^\s]*)?", SHOP_BASE_URL):
+    raise ImproperlyConfigured("SHOP_BASE_URL must be the shop's address, e.g. https://shop.example.com")
+
 # --- Bot texts ---------------------------------------------------------------
 # Shown by /terms, /privacy and /paysupport; empty means the built-in text in
 # the user's language (Russian or English), which names SUPPORT_CONTACT.
@@ -588,4 +630,10 @@ PERIODIC_TASKS = {
     "api: purge expired idempotency keys": {"task": "api.purge_idempotency_keys", "every": 3600},
     "bot: purge old handled updates": {"task": "telegram_bot.purge_handled_updates", "every": 86400},
     "staff: purge staff actions past their retention": {"task": "staff.purge_staff_actions", "every": 86400},
+    "owner: send alerts to the owner's chat": {"task": "notifications.send_owner_alerts", "every": 30},
+    "owner: watch the outbox, the bot and the Star balance": {"task": "ops.watch_for_owner", "every": 60},
+    "owner: yesterday's summary, once a day from OWNER_SUMMARY_HOUR": {
+        "task": "payments.owner_daily_summary",
+        "every": 600,
+    },
 }

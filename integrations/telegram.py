@@ -362,8 +362,9 @@ class TelegramClient:
         buttons: Keyboard | None = None,
         parse_mode: str | None = "HTML",
         disable_preview: bool = True,
+        message_thread_id: int | None = None,
     ) -> int:
-        """Returns the sent message's id."""
+        """Returns the sent message's id. `message_thread_id`: a forum supergroup's topic."""
         message = self._run(
             "sendMessage",
             lambda bot: bot.send_message(
@@ -372,6 +373,7 @@ class TelegramClient:
                 parse_mode=parse_mode,
                 reply_markup=_markup(buttons),
                 link_preview_options=LinkPreviewOptions(is_disabled=True) if disable_preview else None,
+                message_thread_id=message_thread_id,
             ),
             chat_id=chat_id,
         )

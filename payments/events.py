@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from payments.models import Payment, PurchaseEvent
+from payments.owner import owner_alert_for_event
 
 
 def event_payload(
@@ -34,4 +35,7 @@ def event_record(
     )
     # user_id, not payment.user: recording an event never costs a query for the user row.
     user_id = user.pk if user is not None else (payment.user_id if payment else None)
-    return PurchaseEvent.objects.create(name=name, payment=payment, user_id=user_id, payload=payload)
+    event = PurchaseEvent.objects.create(name=name, payment=payment, user_id=user_id, payload=payload)
+    # Purchases, refunds and reviews are also news for the owner's chat (recorded with the event).
+    owner_alert_for_event(name=name, payment=payment, metadata=metadata)
+    return event

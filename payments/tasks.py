@@ -8,6 +8,7 @@ from celery import shared_task
 
 from integrations.telegram import telegram_configured
 from payments.dashboard import star_balance_refresh
+from payments.owner_reports import owner_daily_summary_record
 from payments.reconciliation import reconcile_star_transactions
 from payments.services import payments_expire_stale
 from payments.star_subscriptions import star_subscription_tell_auto_renewal_off, star_subscriptions_expire
@@ -53,3 +54,9 @@ def tell_auto_renewal_off(subscription_id: int) -> bool:
 def count_subscribers() -> int:
     """Today's subscriber count for the dashboard's history (each run overwrites today's)."""
     return subscriber_snapshot_record().active
+
+
+@shared_task(name="payments.owner_daily_summary")
+def owner_daily_summary() -> bool:
+    """Yesterday's summary for the owner's chat, once a day from OWNER_SUMMARY_HOUR."""
+    return owner_daily_summary_record()

@@ -18,6 +18,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from integrations.remnawave import (
@@ -28,6 +29,8 @@ from integrations.remnawave import (
     PanelTokenRejected,
     RemnawaveClient,
 )
+from notifications.models import AlertKind
+from notifications.owner import owner_alert, owner_condition
 from subscriptions.backends import RemnawaveBackend, get_backend
 from subscriptions.models import Location, PanelCheck, PanelProblem, ProvisioningTask
 
@@ -145,16 +148,41 @@ def panel_check_record(report: PanelReport) -> PanelCheck:
                 "error": report.error,
             },
         )
+        # The owner hears once when the panel stops answering, and once when it answers again.
+        if owner_condition(name=PANEL_UNREACHABLE, active=not report.reachable, now=now):
+            if report.reachable:
+                owner_alert(kind=AlertKind.PANEL, event="up", details={"path": _problems_path()})
+            else:
+                details = {"error": report.error[:300], "path": _problems_path()}
+                owner_alert(kind=AlertKind.PANEL, event="down", details=details)
         if not report.reachable:
             return check
         found = report.problems()
         for cause, message in found.items():
             panel_problem_report(cause=cause, message=message)
-        still_open = PanelProblem.objects.filter(resolved_at__isnull=True).exclude(cause__in=list(found))
-        if still_open.update(resolved_at=now):
+        resolved = 0
+        for cause, message in (
+            PanelProblem.objects.filter(resolved_at__isnull=True)
+            .exclude(cause__in=list(found))
+            .values_list("cause", "message")
+        ):
+            # One row at a time, conditionally: a concurrent check resolving it too makes no second alert.
+            if PanelProblem.objects.filter(cause=cause, resolved_at__isnull=True).update(resolved_at=now):
+                resolved += 1
+                owner_alert(
+                    kind=AlertKind.PANEL, event="resolved", details={"message": message, "path": _problems_path()}
+                )
+        if resolved:
             logger.info("panel configuration problems resolved: the waiting provisioning runs now")
             _release_waiting_tasks(now=now)
     return check
+
+
+PANEL_UNREACHABLE = "panel unreachable"
+
+
+def _problems_path() -> str:
+    return reverse("admin:subscriptions_panelproblem_changelist")
 
 
 def panel_problem_report(*, cause: str, message: str) -> bool:
@@ -167,6 +195,7 @@ def panel_problem_report(*, cause: str, message: str) -> bool:
     )
     if reopened:
         logger.error("panel configuration problem: %s", message)
+        _problem_alert(message)
         return True
     seen = PanelProblem.objects.filter(cause=cause).update(last_seen_at=now, occurrences=F("occurrences") + 1)
     if seen:
@@ -178,7 +207,13 @@ def panel_problem_report(*, cause: str, message: str) -> bool:
         PanelProblem.objects.filter(cause=cause).update(last_seen_at=now, occurrences=F("occurrences") + 1)
         return False
     logger.error("panel configuration problem: %s", message)
+    _problem_alert(message)
     return True
+
+
+def _problem_alert(message: str) -> None:
+    """A configuration problem, new or back: once per cause (repeats only count occurrences)."""
+    owner_alert(kind=AlertKind.PANEL, event="problem", details={"message": message[:300], "path": _problems_path()})
 
 
 def config_wait_until(*, now=None):

@@ -22,7 +22,7 @@ from telegram.ext import (
 
 from core.metrics import PRECHECKOUT_SECONDS
 from payments.gateways.stars_invoice import telegram_charge
-from telegram_bot import keyboards, screens
+from telegram_bot import keyboards, owner, screens
 from telegram_bot.pipeline import current_attempt, db, seconds_since_received
 from telegram_bot.screens import Profile, Reply, Retire, Say, SendInvoice, SendInvoiceLink, SendPhoto
 
@@ -143,6 +143,11 @@ def command(screen: Callable) -> Callable:
     return handler
 
 
+async def on_find(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    term = context.args[0] if context.args else ""
+    await show(update, context, owner.find, term[:64])
+
+
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, context, screens.text_message, (update.effective_message.text or "")[:64])
 
@@ -258,6 +263,9 @@ def register_handlers(application: Application) -> None:
     application.add_handler(CommandHandler("paysupport", command(screens.paysupport)))
     application.add_handler(CommandHandler("terms", command(screens.terms)))
     application.add_handler(CommandHandler("privacy", command(screens.privacy)))
+    # The owner's commands (staff only; anyone else gets the help, like any unknown command).
+    application.add_handler(CommandHandler("stats", command(owner.stats)))
+    application.add_handler(CommandHandler("find", on_find))
     application.add_handler(CallbackQueryHandler(on_button))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
     # Unknown commands and anything else a person sends: the help.

@@ -16,9 +16,11 @@ Every figure leaves out mock payments (completed without money).
 """
 
 from payments.dashboard.cards import KPI_CARDS, Kpi, kpi_cards
+from payments.dashboard.daily import DayFigures, day_figures
 from payments.dashboard.facts import Facts, Pair
 from payments.dashboard.page import (
     Dashboard,
+    attention_counts,
     dashboard_build,
     last_reconciliation,
     presets_for_page,
@@ -34,11 +36,14 @@ __all__ = [
     "MAX_PERIOD_DAYS",
     "PRESETS",
     "Dashboard",
+    "DayFigures",
     "Facts",
     "Kpi",
     "Pair",
     "Period",
+    "attention_counts",
     "dashboard_build",
+    "day_figures",
     "kpi_cards",
     "last_reconciliation",
     "payment_counts",

@@ -1027,7 +1027,12 @@ class FakeTelegramServer:
         if len(str(text)) > 4096:
             raise bad_request("message is too long")
         check_parse_mode(params)
-        return self._bot_message(chat_id, text=str(text), reply_markup=params.get("reply_markup"))
+        return self._bot_message(
+            chat_id,
+            text=str(text),
+            reply_markup=params.get("reply_markup"),
+            message_thread_id=params.get("message_thread_id"),
+        )
 
     def _api_sendphoto(self, params: dict) -> dict:
         chat_id = self._chat_id(params)
