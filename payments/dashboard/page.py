@@ -14,6 +14,7 @@ from django.db.models import Count, Q, Sum
 
 from core.background import enqueue
 from integrations.telegram import TelegramError, client, telegram_configured
+from payments.dashboard.campaigns import CampaignFigures, campaign_figures
 from payments.dashboard.cards import Kpi, kpi_cards
 from payments.dashboard.charts import RevenueChart, SubscribersChart, revenue_chart, subscribers_chart
 from payments.dashboard.facts import Facts, Trials
@@ -66,6 +67,14 @@ def sales_by_promo(*, period: Period, until: datetime, limit: int = TOP_PROMOS) 
         .order_by("-count", "promo_id")[:limit]
     )
     return [{**row, "code": row["promo__code"]} for row in rows]
+
+
+def campaigns_in_period(*, period: Period, until: datetime) -> list[CampaignFigures]:
+    """Every campaign's figures in the period (cost per buyer and return: all time), the ones
+    that brought something first, by revenue."""
+    rows = campaign_figures(since=period.start, until=until)
+    active = [row for row in rows if row.starts or row.trials or row.first_purchases or row.revenue or row.refunds]
+    return sorted(active, key=lambda row: (-row.revenue, -row.starts, row.slug))
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,7 @@ class Dashboard:
     subscribers_chart: SubscribersChart
     by_tariff: list[dict]
     by_promo: list[dict]
+    by_campaign: list[CampaignFigures]
     attention: Attention
     star_balance: int | None
     last_reconciliation: ReconciliationRun | None
@@ -201,6 +211,7 @@ def _dashboard(*, period: Period, notes: list[str] | None, now: datetime | None)
         subscribers_chart=subscribers_chart(facts=facts),
         by_tariff=sales_by_tariff(facts=facts),
         by_promo=sales_by_promo(period=period, until=until),
+        by_campaign=campaigns_in_period(period=period, until=until),
         attention=attention_needed(),
         star_balance=star_balance(),
         last_reconciliation=last_reconciliation(),
