@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "subscriptions",
     "promos",
     "referrals",
+    "campaigns",
     "payments",
     "broadcasts",
     "telegram_bot",
@@ -599,6 +600,19 @@ PAYSUPPORT_TEXT = env.str("PAYSUPPORT_TEXT", default="")
 # (payments are never limited); the flooding user is told once to slow down.
 BOT_RATE_LIMIT_UPDATES = env.int("BOT_RATE_LIMIT_UPDATES", default=20)
 BOT_RATE_LIMIT_SECONDS = env.int("BOT_RATE_LIMIT_SECONDS", default=10)
+# Channel gate (optional): the bot asks people to join this channel (@name or a numeric id such
+# as -1001234567890) before the free trial (scope "trial") or before anything but paying and a
+# subscriber's own screens (scope "all"). The bot must be an administrator of the channel
+# (`manage.py bot_check` says whether it is); while it cannot check, the gate stays open.
+# REQUIRED_CHANNEL_LINK: the join button's link for a private channel (an invite link);
+# empty means t.me/<name> for @name, else the channel's invite link as Telegram gives it.
+REQUIRED_CHANNEL = env.str("REQUIRED_CHANNEL", default="").strip()
+REQUIRED_CHANNEL_SCOPE = env.str("REQUIRED_CHANNEL_SCOPE", default="trial").strip().lower()
+REQUIRED_CHANNEL_LINK = env.str("REQUIRED_CHANNEL_LINK", default="").strip()
+if REQUIRED_CHANNEL_SCOPE not in ("trial", "all"):
+    raise ImproperlyConfigured("REQUIRED_CHANNEL_SCOPE is trial (before the free trial) or all (before anything)")
+if REQUIRED_CHANNEL and not re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20}", REQUIRED_CHANNEL):
+    raise ImproperlyConfigured("REQUIRED_CHANNEL is a channel's @name or its numeric id (e.g. -1001234567890)")
 
 # The default periodic schedule: created as django-celery-beat rows after `migrate`
 # (edit them in the admin), and run at these intervals by the embedded worker.

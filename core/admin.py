@@ -180,7 +180,7 @@ def csv_cell(value) -> str | int:
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, int):
+    if isinstance(value, int | float):  # a number is never a formula, negative or not
         return value
     if isinstance(value, datetime):
         return timezone.localtime(value).isoformat(timespec="seconds")

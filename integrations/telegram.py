@@ -25,6 +25,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from aiolimiter import AsyncLimiter
 from django.conf import settings
+from django.core.cache import cache
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -40,7 +41,10 @@ from telegram.request import HTTPXRequest
 from core.metrics import TELEGRAM_RATE_LIMITED
 
 __all__ = [
+    "BotIdentity",
     "Button",
+    "ChatInfo",
+    "ChatMembership",
     "ChargeAlreadyRefunded",
     "Keyboard",
     "SentPhoto",
@@ -55,6 +59,7 @@ __all__ = [
     "TelegramUnavailable",
     "bot_base_file_url",
     "bot_base_url",
+    "bot_username",
     "client",
     "reset_client",
     "telegram_configured",
@@ -194,6 +199,39 @@ def _seconds(value: dt.timedelta | float | None) -> int | None:
     if isinstance(value, dt.timedelta):
         return int(value.total_seconds())
     return int(value)
+
+
+@dataclass(frozen=True)
+class BotIdentity:
+    """getMe: who the bot is."""
+
+    id: int
+    username: str
+    first_name: str
+
+
+@dataclass(frozen=True)
+class ChatInfo:
+    """getChat, the parts the shop reads."""
+
+    id: int
+    type: str
+    title: str
+    username: str
+    invite_link: str  # only for chats where the bot may see it (an admin)
+
+
+# ChatMember statuses that count as being in the chat; "restricted" counts when is_member is true.
+MEMBER_STATUSES = frozenset({"creator", "administrator", "member"})
+
+
+@dataclass(frozen=True)
+class ChatMembership:
+    """getChatMember: the user's status in the chat ("creator", "administrator", "member",
+    "restricted", "left", "kicked") and whether that means they are in it."""
+
+    status: str
+    is_member: bool
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -438,6 +476,24 @@ class TelegramClient:
             ),
         )
 
+    def get_me(self) -> BotIdentity:
+        me = self._run("getMe", lambda bot: bot.get_me())
+        return BotIdentity(id=me.id, username=me.username or "", first_name=me.first_name or "")
+
+    def get_chat(self, *, chat_id: int | str) -> ChatInfo:
+        chat = self._run("getChat", lambda bot: bot.get_chat(chat_id=chat_id))
+        return ChatInfo(
+            id=chat.id,
+            type=str(chat.type),
+            title=chat.title or "",
+            username=chat.username or "",
+            invite_link=chat.invite_link or "",
+        )
+
+    def get_chat_member(self, *, chat_id: int | str, user_id: int) -> ChatMembership:
+        member = self._run("getChatMember", lambda bot: bot.get_chat_member(chat_id=chat_id, user_id=user_id))
+        return membership_of(member)
+
     def get_my_star_balance(self) -> int:
         balance = self._run("getMyStarBalance", lambda bot: bot.get_my_star_balance())
         return int(balance.amount)
@@ -592,6 +648,36 @@ class TelegramClient:
         await asyncio.gather(self._request.shutdown(), self._updates_request.shutdown())
         if stop:
             self._loop.stop()
+
+
+def membership_of(member: Any) -> ChatMembership:
+    """A PTB ChatMember as the statuses the Bot API names (a restricted user may be in the chat or not)."""
+    status = str(member.status)
+    is_member = status in MEMBER_STATUSES or (status == "restricted" and bool(getattr(member, "is_member", False)))
+    return ChatMembership(status=status, is_member=is_member)
+
+
+BOT_USERNAME_CACHE_KEY = "telegram:bot_username"
+BOT_USERNAME_CACHE_SECONDS = 24 * 3600
+
+
+def bot_username() -> str | None:
+    """The bot's @username without the @ (for t.me links outside the bot process): getMe once a
+    day at most; None when Telegram is not configured or does not answer."""
+    if not telegram_configured():
+        return None
+    key = f"{BOT_USERNAME_CACHE_KEY}:{settings.TELEGRAM_BOT_TOKEN.split(':', 1)[0]}"  # the bot's id
+    cached = cache.get(key)
+    if cached:
+        return cached
+    try:
+        username = client().get_me().username
+    except TelegramError:
+        logger.warning("getMe failed: the bot's username is unknown for now", exc_info=True)
+        return None
+    if username:
+        cache.set(key, username, BOT_USERNAME_CACHE_SECONDS)
+    return username or None
 
 
 # -- the process-wide client -------------------------------------------------------------------

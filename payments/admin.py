@@ -702,4 +702,4 @@ class SubscriberSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [f.name for f in self.model._meta.fields]
 
 
-from payments import admin_star_subscriptions  # noqa: E402,F401 - registers the Star subscriptions admin
+from payments import admin_campaigns, admin_star_subscriptions  # noqa: E402,F401 - they register their admins

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from django.conf import settings
 from telegram import InputFile, LabeledPrice, LinkPreviewOptions, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
@@ -22,7 +23,7 @@ from telegram.ext import (
 
 from core.metrics import PRECHECKOUT_SECONDS
 from payments.gateways.stars_invoice import telegram_charge
-from telegram_bot import keyboards, owner, screens
+from telegram_bot import channel_gate, keyboards, owner, screens
 from telegram_bot.pipeline import current_attempt, db, seconds_since_received
 from telegram_bot.screens import Profile, Reply, Retire, Say, SendInvoice, SendInvoiceLink, SendPhoto
 
@@ -123,8 +124,22 @@ def pressed_message_id(update: Update) -> int | None:
 
 
 async def show(update: Update, context: ContextTypes.DEFAULT_TYPE, screen: Callable, *args, **kwargs) -> None:
-    replies = await db(screen)(Profile.of(update.effective_user), *args, **kwargs)
+    profile = Profile.of(update.effective_user)
+    if channel_gate.stands_before(screen) and not await channel_gate.channel_joined(context.bot, profile.telegram_id):
+        join_url = await channel_gate.join_url(context.bot)
+        replies = await db(screens.behind_channel_gate)(profile, screen, join_url, *args, **kwargs)
+    else:
+        replies = await db(screen)(profile, *args, **kwargs)
     await send(context.bot, update.effective_chat.id, replies, message_id=pressed_message_id(update))
+
+
+async def on_channel_check(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """ "✅ I've joined": asked again at once (not from the cache)."""
+    joined = not settings.REQUIRED_CHANNEL or await channel_gate.channel_joined(
+        context.bot, update.effective_user.id, fresh=True
+    )
+    join_url = await channel_gate.join_url(context.bot) if not joined else ""
+    await show(update, context, screens.channel_checked, joined=joined, join_url=join_url)
 
 
 # --- Commands and text ------------------------------------------------------------
@@ -204,6 +219,9 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         logger.info("could not answer callback query %s: %s", query.id, exc)
     if query.data == keyboards.INVITE:  # the invitation link names the bot
         await show(update, context, screens.invite, context.bot.username)
+        return
+    if query.data == keyboards.CHANNEL_CHECK:
+        await on_channel_check(update, context)
         return
     screen, args = route(query.data or "")
     await show(update, context, screen, *args)

@@ -40,6 +40,7 @@ AUTO_RENEWAL_ASK = "ar:ask"  # "cancel auto-renewal?"
 AUTO_RENEWAL_CANCEL = "ar:off"
 AUTO_RENEWAL_RESUME = "ar:on"
 DEVICES = "dev"
+CHANNEL_CHECK = "gate:check"  # "✅ I've joined" under the channel gate
 DEVICE_REMOVE = "dev:rm:"  # dev:rm:<device id> (16 hex characters, from the hwid)
 
 LANGUAGE_BUTTONS = (("ru", "🇷🇺 Русский"), ("en", "🇬🇧 English"))
@@ -237,6 +238,13 @@ def auto_renewal_cancel_confirm() -> InlineKeyboardMarkup:
 def subscribe_link(*, link: str, pay_label: str, back_label: str) -> InlineKeyboardMarkup:
     """An invoice link of a Star subscription (Telegram opens its payment form), and Back."""
     return InlineKeyboardMarkup([[InlineKeyboardButton(text=pay_label, url=link)], [button(back_label, BUY)]])
+
+
+def channel_gate(*, join_url: str) -> InlineKeyboardMarkup:
+    """Join the channel (when there is a link to it) and "✅ I've joined"."""
+    rows = [[InlineKeyboardButton(text=texts.button_join_channel(), url=join_url)]] if join_url else []
+    rows.append([button(texts.button_channel_check(), CHANNEL_CHECK)])
+    return InlineKeyboardMarkup(rows)
 
 
 def back_to_menu() -> InlineKeyboardMarkup:

@@ -14,6 +14,8 @@ from django.utils import translation
 from django.utils.html import escape
 from telegram import InlineKeyboardMarkup
 
+from campaigns.links import start_link_parse
+from campaigns.services import campaign_attribute
 from core.errors import ApplicationError
 from notifications import messages
 from payments.charges import Charge
@@ -35,7 +37,6 @@ from payments.star_subscriptions import star_subscription_live_for
 from promos.selectors import Offer, offer_for, offers_for
 from promos.services import PromoInvalid
 from referrals.selectors import referral_stats
-from referrals.services import DEEP_LINK_PREFIX as DEEP_LINK_REFERRAL
 from referrals.services import Attach, referral_attach, referral_code_for, referral_link
 from subscriptions import devices as device_states
 from subscriptions.backends import provisioning_enabled
@@ -65,8 +66,6 @@ from users.selectors import language_for_telegram_id
 from users.services import user_get_or_create_from_telegram, user_mark_reachable, user_set_language
 
 logger = logging.getLogger(__name__)
-
-DEEP_LINK_PROMO = "promo_"
 
 
 @dataclass(frozen=True)
@@ -176,21 +175,27 @@ def _main_menu(user: User, *, note: str = "", text: str = "") -> Say:
 
 
 def _deep_link_note(user: User, argument: str) -> str:
-    """What a /start argument did: a promo code (and what it gives), or an invitation."""
-    if argument.startswith(DEEP_LINK_PROMO) and len(argument) > len(DEEP_LINK_PROMO):
+    """What a /start payload did (campaigns.links): the campaign is recorded silently; a promo
+    code says what it gives, an invitation says welcome."""
+    link = start_link_parse(argument)
+    if link.campaign:
+        campaign_attribute(user=user, slug=link.campaign)
+    notes = []
+    if link.promo:
         try:
-            return texts.promo_applied(promo_apply(user=user, code=argument[len(DEEP_LINK_PROMO) :]))
+            notes.append(texts.promo_applied(promo_apply(user=user, code=link.promo)))
         except PromoInvalid as exc:
-            return escape(str(exc.message))
-    if argument.startswith(DEEP_LINK_REFERRAL) and len(argument) > len(DEEP_LINK_REFERRAL):
-        outcome = referral_attach(invited=user, code=argument[len(DEEP_LINK_REFERRAL) :])
-        notes = {
+            notes.append(escape(str(exc.message)))
+    if link.referral:
+        outcome = referral_attach(invited=user, code=link.referral)
+        referral_notes = {
             Attach.ATTACHED: texts.referral_welcome,
             Attach.OWN_LINK: texts.referral_own_link,
             Attach.UNKNOWN: texts.referral_unknown,
         }
-        return notes[outcome]() if outcome in notes else ""
-    return ""
+        if outcome in referral_notes:
+            notes.append(referral_notes[outcome]())
+    return "\n".join(notes)
 
 
 @screen
@@ -664,6 +669,44 @@ def payment_refunded(user: User, *, charge_id: str, amount: int) -> list[Reply]:
     if result.pending:
         logger.warning("refunded_payment for a charge not recorded yet: %s (user %s)", charge_id, user.telegram_id)
     return [Say(texts.refunded(amount=amount), fresh=True)] if result.created else []
+
+
+# --- The channel gate ---------------------------------------------------------------
+
+
+def _gate_screen(*, join_url: str, note: str = "") -> Say:
+    text = texts.channel_gate_all() if settings.REQUIRED_CHANNEL_SCOPE == "all" else texts.channel_gate_trial()
+    return Say(texts.with_note(note, text), keyboards.channel_gate(join_url=join_url))
+
+
+def _passes_gate_anyway(user: User, target: Callable) -> bool:
+    """Who the gate never stops: a buyer who has paid or has an active subscription (their
+    screens, connecting and renewing above all), and, before the trial, someone who may not take it
+    anyway (the trial screen says why)."""
+    if target is trial and trial_refusal(user=user) is not None:
+        return True
+    subscription = Subscription.objects.filter(user=user).only("expires_at", "status").first()
+    return (subscription is not None and subscription.is_active) or Payment.objects.filter(
+        user=user, first_paid=True
+    ).exists()
+
+
+@screen
+def behind_channel_gate(user: User, target: Callable, join_url: str, *args, **kwargs) -> list[Reply]:
+    """`target` for someone the bot did not find in the required channel: the gate instead, unless
+    they pass it anyway. A /start still records its campaign, promo and invitation."""
+    if _passes_gate_anyway(user, target):
+        return target.__wrapped__(user, *args, **kwargs)
+    note = _deep_link_note(user, args[0] if args else "") if target is start else ""
+    return [_gate_screen(join_url=join_url, note=note)]
+
+
+@screen
+def channel_checked(user: User, *, joined: bool, join_url: str) -> list[Reply]:
+    """After "✅ I've joined": the menu (with the trial) when they are in, else the gate again."""
+    if joined:
+        return [_main_menu(user, note=texts.channel_joined())]
+    return [_gate_screen(join_url=join_url, note=texts.channel_not_joined())]
 
 
 # --- Errors -------------------------------------------------------------------------

@@ -659,6 +659,33 @@ def referral_unknown() -> str:
     return _("This invitation link is not valid, but you are welcome all the same.")
 
 
+# --- The channel gate ----------------------------------------------------------------
+
+
+def button_join_channel() -> str:
+    return _("📢 Join the channel")
+
+
+def button_channel_check() -> str:
+    return _("✅ I've joined")
+
+
+def channel_gate_trial() -> str:
+    return _("📢 To get the free trial, join our channel (the button below), then tap «✅ I've joined».")
+
+
+def channel_gate_all() -> str:
+    return _("📢 To use the bot, join our channel (the button below), then tap «✅ I've joined».")
+
+
+def channel_not_joined() -> str:
+    return _("We don't see you in the channel yet. Join it and tap «✅ I've joined» again.")
+
+
+def channel_joined() -> str:
+    return _("✅ Thank you for joining the channel!")
+
+
 # --- Help and legal ---------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.background import enqueue
 from integrations.telegram import TelegramError, client, telegram_configured
+from payments.dashboard.campaigns import CampaignFigures, campaign_figures
 from payments.dashboard.cards import Kpi, kpi_cards
 from payments.dashboard.charts import RevenueChart, SubscribersChart, revenue_chart, subscribers_chart
 from payments.dashboard.facts import Facts, Trials
@@ -123,6 +124,14 @@ def sales_by_option(*, period: Period, until: datetime) -> list[dict]:
     ]
 
 
+def campaigns_in_period(*, period: Period, until: datetime) -> list[CampaignFigures]:
+    """Every campaign's figures in the period (cost per buyer and return: all time), the ones
+    that brought something first, by revenue."""
+    rows = campaign_figures(since=period.start, until=until)
+    active = [row for row in rows if row.starts or row.trials or row.first_purchases or row.revenue or row.refunds]
+    return sorted(active, key=lambda row: (-row.revenue, -row.starts, row.slug))
+
+
 @dataclass(frozen=True)
 class Attention:
     """What someone has to look at, whatever the period."""
@@ -214,6 +223,7 @@ class Dashboard:
     by_tariff: list[dict]
     by_option: list[dict]
     by_promo: list[dict]
+    by_campaign: list[CampaignFigures]
     attention: Attention
     star_balance: int | None
     last_reconciliation: ReconciliationRun | None
@@ -258,6 +268,7 @@ def _dashboard(*, period: Period, notes: list[str] | None, now: datetime | None)
         by_tariff=sales_by_tariff(facts=facts),
         by_option=sales_by_option(period=period, until=until),
         by_promo=sales_by_promo(period=period, until=until),
+        by_campaign=campaigns_in_period(period=period, until=until),
         attention=attention_needed(),
         star_balance=star_balance(),
         last_reconciliation=last_reconciliation(),

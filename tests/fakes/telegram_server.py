@@ -23,7 +23,8 @@ answerCallbackQuery, sendInvoice / createInvoiceLink (XTR rules: currency XTR, o
 answerPreCheckoutQuery (once per query), refundStarPayment (repeat -> "Bad Request:
 CHARGE_ALREADY_REFUNDED"), getStarTransactions (newest first, offset/limit <= 100), getMyStarBalance,
 editUserStarSubscription (the charge must be that user's payment, else "Bad Request:
-CHARGE_ID_INVALID"), logOut/close. With parse_mode=HTML, texts and captions are checked like
+CHARGE_ID_INVALID"), getChat / getChatMember / getChatAdministrators (channels and groups added
+with `add_chat`, see below), logOut/close. With parse_mode=HTML, texts and captions are checked like
 Telegram does (only its tags; every other "<" and "&" escaped; "Bad Request: can't parse
 entities: ...") and stored as sent.
 
@@ -55,6 +56,18 @@ for reconciliation). Multipart file parts arrive in `Call.params` as `Upload` va
 Users who blocked the bot: `block(chat_id)` makes every send to that chat (sendMessage, sendPhoto,
 sendInvoice) answer 403 "Forbidden: bot was blocked by the user" (`block(chat_id, description=
 "Forbidden: user is deactivated")` for a deleted account), `unblock(chat_id)` lifts it.
+
+Channels and groups (getChat, getChatMember, getChatAdministrators), after the Bot API's Chat,
+ChatFullInfo and ChatMember objects (core.telegram.org/bots/api#chatmember: ChatMemberOwner
+"creator", ChatMemberAdministrator "administrator", ChatMemberMember "member",
+ChatMemberRestricted "restricted" with is_member, ChatMemberLeft "left", ChatMemberBanned
+"kicked"): `add_chat(chat_id, username=None, title=..., type="channel", bot_status="administrator",
+invite_link=None)`, `set_member(chat, user_id, status, is_member=True)` (`chat` is the id or
+"@username"; anyone not set is "left"), `set_bot_status(chat, status)`. An unknown chat answers 400
+"Bad Request: chat not found"; getChatMember about another user while the bot is not an
+administrator answers 400 "Bad Request: member list is inaccessible" (what Telegram answers for a
+channel; about the bot itself it always answers); an unknown user 400 "Bad Request: user not found"
+is not modelled (every id is someone). The invite link is returned only to an administrator bot.
 
 Failures: `fail_next(method, status=429, retry_after=1, times=1)`, `fail_next(method, status=500)`,
 `fail_next(method, delay=2.0)` (slow answer, then the normal result; a reset() meanwhile drops it
@@ -272,6 +285,19 @@ def check_parse_mode(params: dict, key: str = "text") -> None:
 
 
 @dataclass
+class FakeChat:
+    """A channel or group the fake knows: the bot's own status in it and its members' statuses."""
+
+    id: int
+    type: str
+    title: str
+    username: str | None
+    bot_status: str
+    invite_link: str | None
+    members: dict[int, tuple[str, bool]] = field(default_factory=dict)  # user id -> (status, is_member)
+
+
+@dataclass
 class _State:
     calls: list[Call] = field(default_factory=list)
     updates: list[RawUpdate] = field(default_factory=list)
@@ -295,6 +321,7 @@ class _State:
     star_balance: int | None = None  # None: computed from transactions
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     blocked: dict[int, str] = field(default_factory=dict)  # chat id -> Telegram's 403 description
+    chats: dict[int, FakeChat] = field(default_factory=dict)  # channels and groups by id
 
 
 BLOCKED_BY_USER = "Forbidden: bot was blocked by the user"
@@ -542,6 +569,54 @@ class FakeTelegramServer:
             description = self._state.blocked.get(chat_id)
         if description is not None:
             raise ApiError(403, description)
+
+    # -- channels and groups -------------------------------------------------------------------
+
+    def add_chat(
+        self,
+        chat_id: int,
+        *,
+        username: str | None = None,
+        title: str = "Shop news",
+        type: str = "channel",  # noqa: A002 - the Bot API's field name
+        bot_status: str = "administrator",
+        invite_link: str | None = None,
+    ) -> FakeChat:
+        chat = FakeChat(
+            id=int(chat_id),
+            type=type,
+            title=title,
+            username=username.lstrip("@") if username else None,
+            bot_status=bot_status,
+            invite_link=invite_link,
+        )
+        with self._cond:
+            self._state.chats[chat.id] = chat
+        return chat
+
+    def _chat(self, chat: int | str) -> FakeChat | None:
+        with self._cond:
+            if isinstance(chat, str) and chat.startswith("@"):
+                name = chat[1:].lower()
+                return next((c for c in self._state.chats.values() if (c.username or "").lower() == name), None)
+            try:
+                return self._state.chats.get(int(chat))
+            except (TypeError, ValueError):
+                return None
+
+    def set_member(self, chat: int | str, user_id: int, status: str, *, is_member: bool = True) -> None:
+        """The user's status in the chat: creator, administrator, member, restricted (with
+        is_member), left or kicked."""
+        found = self._chat(chat)
+        assert found is not None, f"no chat {chat!r}: add_chat first"
+        with self._cond:
+            found.members[int(user_id)] = (status, is_member)
+
+    def set_bot_status(self, chat: int | str, status: str) -> None:
+        found = self._chat(chat)
+        assert found is not None, f"no chat {chat!r}: add_chat first"
+        with self._cond:
+            found.bot_status = status
 
     def heal(self) -> None:
         """Drop the failures and delays not used up yet: the server answers normally again."""
@@ -1273,6 +1348,89 @@ class FakeTelegramServer:
             if record is not None:
                 record["canceled"] = is_canceled
         return True
+
+    # -- channels and groups (Bot API: getChat, getChatMember, getChatAdministrators) --------
+
+    def _known_chat(self, params: dict) -> FakeChat:
+        chat = self._chat(params.get("chat_id"))
+        if chat is None:
+            raise bad_request("chat not found")
+        return chat
+
+    def _member(self, chat: FakeChat, user: dict, status: str, is_member: bool) -> dict:
+        """A ChatMember object of the Bot API, with the fields its type requires."""
+        member: dict[str, Any] = {"user": user, "status": status}
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":
+            rights = (
+                "can_manage_chat can_delete_messages can_manage_video_chats can_restrict_members "
+                "can_promote_members can_change_info can_invite_users can_post_stories can_edit_stories "
+                "can_delete_stories"
+            ).split()
+            member.update({"can_be_edited": False, "is_anonymous": False, **dict.fromkeys(rights, True)})
+            if chat.type == "channel":
+                member.update(can_post_messages=True, can_edit_messages=True)
+        elif status == "restricted":
+            rights = (
+                "can_send_messages can_send_audios can_send_documents can_send_photos can_send_videos "
+                "can_send_video_notes can_send_voice_notes can_send_polls can_send_other_messages "
+                "can_add_web_page_previews can_change_info can_invite_users can_pin_messages can_manage_topics "
+                "can_edit_tag can_react_to_messages"
+            ).split()
+            member.update({"is_member": is_member, "until_date": 0, **dict.fromkeys(rights, False)})
+        elif status == "kicked":
+            member["until_date"] = 0
+        return member
+
+    def _api_getchat(self, params: dict) -> dict:
+        chat = self._known_chat(params)
+        full: dict[str, Any] = {
+            "id": chat.id,
+            "type": chat.type,
+            "title": chat.title,
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
+            },
+        }
+        if chat.username:
+            full["username"] = chat.username
+        if chat.invite_link and chat.bot_status in ("administrator", "creator"):
+            full["invite_link"] = chat.invite_link
+        return full
+
+    def _api_getchatmember(self, params: dict) -> dict:
+        chat = self._known_chat(params)
+        try:
+            user_id = int(params["user_id"])
+        except (KeyError, TypeError, ValueError):
+            raise bad_request("invalid user_id specified")
+        if user_id == self.bot_id:
+            return self._member(chat, self.bot_user(), chat.bot_status, chat.bot_status != "left")
+        if chat.bot_status not in ("administrator", "creator"):
+            raise bad_request("member list is inaccessible")
+        with self._cond:
+            status, is_member = chat.members.get(user_id, ("left", False))
+        user = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
+        return self._member(chat, user, status, is_member)
+
+    def _api_getchatadministrators(self, params: dict) -> list[dict]:
+        chat = self._known_chat(params)
+        if chat.bot_status not in ("administrator", "creator"):
+            raise bad_request("member list is inaccessible")
+        with self._cond:
+            admins = [(uid, st) for uid, (st, _m) in chat.members.items() if st in ("creator", "administrator")]
+        found = [
+            self._member(chat, {"id": uid, "is_bot": False, "first_name": f"User{uid}"}, status, True)
+            for uid, status in admins
+        ]
+        return [*found, self._member(chat, self.bot_user(), chat.bot_status, True)]
 
 
 def new_charge_id() -> str:
