@@ -92,7 +92,11 @@ class DeviceDetailView(APIView):
         summary="Remove one of your VPN devices (it can connect again while you are within the limit)",
         description="Idempotent: a device that is not in your list (removed already) answers 200 with "
         "`removed: false`. 503 panel_unavailable when the panel did not answer: nothing was removed, retry.",
-        parameters=[OpenApiParameter("device_id", str, OpenApiParameter.PATH, description="A device's `id`.")],
+        parameters=[
+            OpenApiParameter(
+                "device_id", str, OpenApiParameter.PATH, description="A device's `id`.", pattern="^[0-9a-f]{16}$"
+            )
+        ],
         responses={200: s.DeviceRemovalSerializer} | errors(400, 404, 503),
     )
     def delete(self, request, device_id: str):

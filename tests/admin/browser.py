@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 from django.conf import settings
+from django.contrib.auth.management import create_permissions
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -43,7 +44,10 @@ browser_marks = [
 @pytest.fixture(autouse=True)
 def staff_groups():
     """A transactional test may start on a flushed database: put the migration's
-    groups back (serialized_rollback would clash with re-created content types)."""
+    groups back (serialized_rollback would clash with re-created content types). The permissions
+    are made first: a flush that skipped post_migrate leaves none for the groups to take."""
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0)
     importlib.import_module("payments.migrations.0004_admin_groups").grant_groups(apps)
 
 

@@ -220,7 +220,15 @@ def test_the_procfile_runs_the_shop_in_production(shop, fake_telegram, panel):
         return response if response.status_code == 200 and response.json()["status"] == "ok" else None
 
     readiness = wait_for(ready, timeout=START_TIMEOUT, what="readiness green").json()
-    assert set(readiness["checks"]) == {"database", "cache", "broker", "outbox", "panel_refunds", "bot_polling"}
+    assert set(readiness["checks"]) == {
+        "database",
+        "cache",
+        "broker",
+        "outbox",
+        "panel_refunds",
+        "panel",
+        "bot_polling",
+    }
     assert all(check["ok"] for check in readiness["checks"].values()), readiness
     assert readiness["checks"]["cache"]["backend"] == "RedisCache"
     assert http.get("/health/live").json() == {"status": "ok"}
