@@ -94,6 +94,40 @@ def test_the_readme_configuration_table_names_every_variable():
     assert variables_read_by_settings() | NOT_SETTINGS <= named
 
 
+# --- The owner's guide (docs/ru/owner-guide.md) ---------------------------------------------------------
+
+OWNER_GUIDE = ROOT / "docs" / "ru" / "owner-guide.md"
+# Named by the guide for the panel's own .env (the panel reads them, not the shop).
+PANEL_VARIABLES = {"WEBHOOK_ENABLED", "WEBHOOK_URL", "WEBHOOK_SECRET_HEADER"}
+SETTING_NAME = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
+
+
+def test_the_owners_guide_is_in_russian_and_linked_from_the_readme():
+    guide = OWNER_GUIDE.read_text()
+
+    assert guide.startswith("# Руководство владельца магазина")
+    assert "docs/ru/owner-guide.md" in (ROOT / "README.md").read_text()
+
+
+def test_the_owners_guide_names_only_real_settings():
+    named = set(SETTING_NAME.findall(OWNER_GUIDE.read_text())) - PANEL_VARIABLES
+
+    assert named, "the guide names no setting"
+    assert named - variables_read_by_settings() - NOT_SETTINGS == set(), "named by the guide, read by nothing"
+
+
+def test_the_owners_guide_shows_the_owners_checks_and_only_real_commands():
+    guide = OWNER_GUIDE.read_text()
+    named = set(re.findall(r"manage\.py (\w+)", guide))
+    result = manage("help", "--commands", env={"DJANGO_DEBUG": "true"})
+    existing = set(result.stdout.split())
+
+    for command in ("panel_check", "bot_check", "healthcheck", "seed_demo"):
+        assert command in guide, f"the guide does not mention {command}"
+    assert result.returncode == 0, result.stderr
+    assert named - existing == set(), "the guide names a command that does not exist"
+
+
 # --- Procfile and compose.yaml ------------------------------------------------------------------
 
 
