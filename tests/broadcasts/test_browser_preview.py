@@ -3,12 +3,7 @@ browser and the check would read differently runs no script in a superuser's ses
 
 from __future__ import annotations
 
-from tests.admin.browser import (  # noqa: F401 - staff_groups is an autouse fixture
-    admin_page,
-    browser_marks,
-    in_browser,
-    staff_groups,
-)
+from tests.admin.browser import admin_page, browser_marks, in_browser
 from tests.broadcasts.factories import BroadcastFactory
 from tests.users.factories import StaffUserFactory, UserFactory
 
