@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
 
 from tests.payments.factories import PaymentFactory
 from tests.payments.helpers import pay
@@ -18,10 +19,18 @@ HELP = "Помощь"
 
 
 def permissions(*names: str) -> list[Permission]:
-    return [
-        Permission.objects.get(content_type__app_label=name.split(".")[0], codename=name.split(".")[1])
-        for name in names
-    ]
+    """The permissions by name, made if missing: a transactional test before this one may have
+    left the database flushed without them (the content-type cache is cleared for the same reason)."""
+    ContentType.objects.clear_cache()
+    found = []
+    for name in names:
+        app_label, codename = name.split(".")
+        content_type, _ = ContentType.objects.get_or_create(app_label=app_label, model=codename.split("_", 1)[1])
+        permission, _ = Permission.objects.get_or_create(
+            content_type=content_type, codename=codename, defaults={"name": codename}
+        )
+        found.append(permission)
+    return found
 
 
 def staff(*perms: str, **fields):
